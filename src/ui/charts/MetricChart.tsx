@@ -16,7 +16,7 @@ import {
   type RefObject,
 } from 'react';
 import { CartesianGrid, Line, LineChart, ReferenceLine, XAxis, YAxis } from 'recharts';
-import { extent, logTicks, niceTicks } from '../lib/series';
+import { extent, logTicks, niceTicks, xTicks } from '../lib/series';
 import { useStaggeredMount } from './useStaggered';
 
 export interface LineSpec {
@@ -66,14 +66,6 @@ function markerLabel(text: string | undefined) {
 }
 const MARGIN = { top: 8, right: 14, bottom: 0, left: 0 };
 const Y_AXIS_WIDTH = 48;
-
-function xTicks(total: number): number[] {
-  const max = Math.max(2, total);
-  const t = niceTicks(0, max, 5).ticks.filter((v) => v >= 1 && v <= max && Number.isInteger(v));
-  if (t[0] !== 1) t.unshift(1);
-  if (t.at(-1) !== max) t.push(max);
-  return t;
-}
 
 /**
  * The element's width, measured once on mount and then on resize (debounced, as a transition).

@@ -4,7 +4,7 @@
 // after the change, at most once per MIN_INTERVAL_MS), as a transition React may interrupt, and
 // mounts in its own task after the panel opens.
 
-import { startTransition, useEffect, useRef, useState } from 'react';
+import { startTransition, useEffect, useLayoutEffect, useRef, useState } from 'react';
 
 const SLOT_MS = 40;
 const MIN_INTERVAL_MS = 400;
@@ -54,7 +54,8 @@ function mounted(): void {
 export function useStaggeredMount(slot: number): boolean {
   const [ready, setReady] = useState(false);
   const pending = useRef(false);
-  useEffect(() => {
+  // A layout effect: counted at commit, before anyone can look for the charts in the DOM.
+  useLayoutEffect(() => {
     waitingMounts++;
     pending.current = true;
     const id = setTimeout(() => startTransition(() => setReady(true)), 16 + slot * SLOT_MS * 2);
@@ -76,18 +77,31 @@ export function useStaggeredMount(slot: number): boolean {
 }
 
 /**
- * Resolves once every chart on screen has mounted (or after `timeoutMs`). Starting GPU work
- * after this keeps the charts' first render off a CPU that the GPU driver is about to load.
+ * Resolves once the charts inside `selector` (a panel that may still be rendering, since panels
+ * render deferred) have all mounted, or after `timeoutMs`. Starting GPU work after this keeps
+ * the charts' first render off a CPU that the GPU driver is about to load.
  */
-export function whenChartsMounted(timeoutMs = 1500): Promise<void> {
+export function whenChartsMounted(selector: string, timeoutMs = 2000): Promise<void> {
   if (typeof requestAnimationFrame !== 'function') return Promise.resolve();
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, timeoutMs);
+    let finished = false;
     const done = () => {
-      clearTimeout(t);
-      resolve();
+      if (!finished) {
+        finished = true;
+        resolve();
+      }
     };
-    // Charts mount after React commits the panel: look one frame later.
-    requestAnimationFrame(() => setTimeout(() => (waitingMounts === 0 ? done() : onMounted.push(done)), 0));
+    setTimeout(done, timeoutMs);
+    const look = () => {
+      if (finished) return;
+      // The panel is committed and its charts registered; wait for the last of them.
+      if (document.querySelector(selector) && document.querySelector(`${selector} [data-chart]`)) {
+        if (waitingMounts === 0) done();
+        else onMounted.push(done);
+        return;
+      }
+      requestAnimationFrame(() => setTimeout(look, 0));
+    };
+    look();
   });
 }

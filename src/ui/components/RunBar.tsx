@@ -103,7 +103,7 @@ export function RunBar() {
             </strong>
             <span>
               epoch {last ? last.epoch.toFixed(2) : '0.00'}
-              {stepsPerEpoch ? ` of ${(total / stepsPerEpoch).toFixed(1)}` : ''}
+              {stepsPerEpoch && total >= stepsPerEpoch ? ` of ${+(total / stepsPerEpoch).toFixed(2)}` : ''}
             </span>
             <Times />
             {last && <span className="run-loss">loss {fmtLoss(last.loss)}</span>}

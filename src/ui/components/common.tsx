@@ -83,12 +83,14 @@ export function EmptyState(props: { title: string; children: ReactNode; action?:
   );
 }
 
-export function Stat(props: { label: string; value: ReactNode; hint?: ReactNode; testId?: string }) {
+export function Stat(props: { label: string; value: ReactNode; hint?: ReactNode; warn?: boolean; testId?: string }) {
   return (
-    <div className="stat" data-testid={props.testId}>
-      <div className="stat-value">{props.value}</div>
+    <div className="stat">
+      <div className="stat-value" data-testid={props.testId}>
+        {props.value}
+      </div>
       <div className="stat-label">{props.label}</div>
-      {props.hint && <div className="stat-hint">{props.hint}</div>}
+      {props.hint && <div className={`stat-hint ${props.warn ? 'stat-warn' : ''}`}>{props.hint}</div>}
     </div>
   );
 }

@@ -7,6 +7,7 @@ import {
   mergeSeries,
   niceTicks,
   positiveOnly,
+  xTicks,
   type Point,
 } from './series';
 
@@ -133,5 +134,14 @@ describe('axis ticks', () => {
       ),
     ).toEqual([-1, 5]);
     expect(extent([{ x: 1 }], ['a'])).toBeNull();
+  });
+});
+
+describe('xTicks', () => {
+  it('labels every step of a short run and round steps of a long one, always the first and last', () => {
+    expect(xTicks(6)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(xTicks(225)).toEqual([1, 50, 100, 150, 200, 225]);
+    expect(xTicks(1000)).toEqual([1, 200, 400, 600, 800, 1000]);
+    expect(xTicks(0)).toEqual([1, 2]);
   });
 });

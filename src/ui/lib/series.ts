@@ -131,3 +131,13 @@ export function logTicks(lo: number, hi: number): { domain: [number, number]; ti
   const all = [...new Set([below, ...inside, above])];
   return { domain: [below, above], ticks: all };
 }
+
+/** Step ticks: every step up to 12, else round steps (and the first and last step). */
+export function xTicks(total: number): number[] {
+  const max = Math.max(2, total);
+  if (max <= 12) return Array.from({ length: max }, (_, i) => i + 1);
+  const { ticks } = niceTicks(0, max, 5);
+  const step = ticks[1] - ticks[0];
+  const inner = ticks.filter((v) => v > step / 4 && v < max - step / 4);
+  return [1, ...inner, max];
+}

@@ -172,6 +172,7 @@ function Statistics() {
           value={fmtCount(s.truncated)}
           testId="stat-truncated"
           hint={s.truncated > 0 ? 'raise max_seq_length to keep them whole' : undefined}
+          warn
         />
         <Stat label="tokens masked (prompt)" value={`${(100 * s.maskedShare).toFixed(1)}%`} testId="stat-masked" />
         <Stat

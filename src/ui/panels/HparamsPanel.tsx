@@ -198,13 +198,17 @@ export function HparamsPanel() {
           The defaults are a sound start (r 8, alpha 16, learning rate 2e-4, cosine with 10% warmup). Your values are
           kept in this browser.
         </p>
-        <div className="row">
+        <div className="row center-y">
           <button type="button" className="button" onClick={applyDemo} data-testid="demo-preset">
             Demo preset
           </button>
           <button type="button" className="button" onClick={reset} data-testid="reset-hparams">
             Reset to defaults
           </button>
+          <span className="muted small">
+            Demo preset: all-linear, learning_rate 3e-3, 5 epochs, batch 8, max_seq_length 256 (checked on the demo
+            model: with q/v only it never learns to stop).
+          </span>
         </div>
       </div>
       {running && <Alert kind="info">A run is in progress: changes apply to the next run.</Alert>}

@@ -24,8 +24,8 @@ function LoadProgress({ progress, label }: { progress: LoadStatus | null; label:
       <div className="load-progress" data-testid="hub-progress">
         <div className="muted">
           Downloading {progress.file} ({fmtBytes(progress.loaded)} of {fmtBytes(progress.total)}) · file{' '}
-          {Math.min(progress.filesDone + 1, progress.filesTotal)} of {progress.filesTotal} ·{' '}
-          {fmtBytes(progress.bytesLoaded)} of {fmtBytes(progress.bytesTotal)} in all
+          {Math.min(progress.filesDone + (progress.loaded < progress.total ? 1 : 0), progress.filesTotal)} of{' '}
+          {progress.filesTotal} · {fmtBytes(progress.bytesLoaded)} of {fmtBytes(progress.bytesTotal)} in all
         </div>
         <Progress value={progress.bytesLoaded} max={progress.bytesTotal} label="Download" testId="download-bar" />
       </div>

@@ -264,13 +264,8 @@ function Summary() {
       <Stat label="GPU buffers held" value={fmtBytes(t.gpuBytes)} />
       <Stat
         label="last checkpoint"
-        value={
-          t.lastCheckpoint
-            ? `step ${t.lastCheckpoint}`
-            : t.hparams?.training.save_steps
-              ? 'none yet'
-              : 'off (save_steps 0)'
-        }
+        value={t.lastCheckpoint ? `step ${t.lastCheckpoint}` : t.hparams?.training.save_steps ? 'none yet' : 'off'}
+        hint={t.hparams?.training.save_steps ? `every ${t.hparams.training.save_steps} steps` : 'save_steps is 0'}
         testId="last-checkpoint"
       />
     </div>

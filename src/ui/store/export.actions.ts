@@ -37,7 +37,7 @@ export async function exportAdapter(which: 'last' | 'best'): Promise<ExportResul
     const a = await fetchAdapter(which);
     downloadBlob(a.weights, ADAPTER_WEIGHTS);
     downloadText(a.config, ADAPTER_CONFIG);
-    return { ok: true, message: `downloaded ${describe(which, a.step, a.evalLoss)}` };
+    return { ok: true, message: `Downloaded ${describe(which, a.step, a.evalLoss)}.` };
   } catch (e) {
     return { ok: false, message: errorMessage(e) };
   }
@@ -47,7 +47,7 @@ export async function exportAdapter(which: 'last' | 'best'): Promise<ExportResul
 export async function saveAdapterToFolder(which: 'last' | 'best'): Promise<ExportResult> {
   const pick = (window as unknown as { showDirectoryPicker?: (o: object) => Promise<FileSystemDirectoryHandle> })
     .showDirectoryPicker;
-  if (!pick) return { ok: false, message: 'this browser cannot write into a folder; use the downloads' };
+  if (!pick) return { ok: false, message: 'This browser cannot write into a folder; use the downloads.' };
   try {
     const a = await fetchAdapter(which);
     const parent = await pick({ mode: 'readwrite', id: 'lora-studio-adapters' });
@@ -61,9 +61,9 @@ export async function saveAdapterToFolder(which: 'last' | 'best'): Promise<Expor
       await w.write(data);
       await w.close();
     }
-    return { ok: true, message: `saved ${describe(which, a.step, a.evalLoss)} to ${parent.name}/${name}` };
+    return { ok: true, message: `Saved ${describe(which, a.step, a.evalLoss)} to ${parent.name}/${name}.` };
   } catch (e) {
-    if (e instanceof DOMException && e.name === 'AbortError') return { ok: false, message: 'no folder was chosen' };
+    if (e instanceof DOMException && e.name === 'AbortError') return { ok: false, message: 'No folder was chosen.' };
     return { ok: false, message: errorMessage(e) };
   }
 }
@@ -95,10 +95,11 @@ export function exportConfig(): void {
 export async function exportLossChart(): Promise<ExportResult> {
   const svg = document.querySelector<SVGSVGElement>('[data-chart="loss"] svg.recharts-surface');
   // The Export panel shows the same chart, so it is on screen when this runs.
-  if (!svg) return { ok: false, message: 'the loss chart is not on screen' };
+  if (!svg) return { ok: false, message: 'The loss chart is not on screen.' };
   try {
-    downloadBlob(await svgToPng(svg), `${prefix()}_loss.png`);
-    return { ok: true, message: 'saved the loss chart' };
+    const name = `${prefix()}_loss.png`;
+    downloadBlob(await svgToPng(svg), name);
+    return { ok: true, message: `Downloaded the loss chart as ${name}.` };
   } catch (e) {
     return { ok: false, message: errorMessage(e) };
   }

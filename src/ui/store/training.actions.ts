@@ -46,7 +46,7 @@ export async function startTraining(): Promise<void> {
     training: { ...IDLE, status: 'starting', fromAdapter, hparams: s.hparams },
     ui: { ...x.ui, tab: 'training' },
   }));
-  await whenChartsMounted();
+  await whenChartsMounted('[data-testid="panel-training"]');
   try {
     await studioWorker().start(
       { hparams: s.hparams, fromImportedAdapter: fromAdapter !== null },
@@ -102,7 +102,7 @@ export async function resumeSavedRun(c: CheckpointInfo): Promise<void> {
       if (!(await loadDemoModel())) throw new Error(get().model.error ?? 'the demo model could not be loaded');
     }
     set((x) => ({ training: { ...IDLE, status: 'starting' }, ui: { ...x.ui, tab: 'training' } }));
-    await whenChartsMounted();
+    await whenChartsMounted('[data-testid="panel-training"]');
     const { dataset, hparams } = await studioWorker().resumeRun(c.runId, callback(onTrainEvent));
     set((x) => ({
       hparams,
