@@ -34,6 +34,9 @@ test('a run that cannot improve stops early at the predicted step and offers the
     `stopped early at step 2: validation loss did not improve; best was ${best.evalLoss!.toFixed(4)} at step ${best.step}`,
   );
   await expect(page.locator('[data-chart="loss"] .marker-label')).toHaveText(`best ${best.evalLoss!.toFixed(4)}`);
+  // "Evaluate now" measures the adapter the run ended with: the last step's validation loss.
+  await page.getByTestId('evaluate-now').click();
+  await expect(page.getByTestId('evaluated')).toHaveText(`Validation loss at step 2: ${log[1].evalLoss!.toFixed(4)}`);
   await page.getByTestId('tab-export').click();
   await expect(page.getByTestId('export-best')).toContainText(
     `step ${best.step}, validation loss ${best.evalLoss!.toFixed(4)}`,

@@ -17,8 +17,24 @@ test('a reloaded run resumes from its checkpoint with the same losses as an unin
   await expect(page.getByTestId('stat-val')).toBeVisible();
   await smallRun(page, { maxSteps: 6, evalSteps: 3, saveSteps: 2 });
 
-  // The uninterrupted run.
+  // The uninterrupted run, with a sample generated while it trains: the worker runs it between two
+  // steps, with the adapter as it is then, and the run's losses are not disturbed (compared below).
   await page.getByTestId('start-training').click();
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="run-step"]')?.textContent === 'Step 1 / 6',
+    null,
+    {
+      polling: 100,
+    },
+  );
+  await page.getByTestId('tab-samples').click();
+  await page.getByTestId('generate').click();
+  const midRun = page.getByTestId('sample-result').first();
+  await expect(midRun.getByTestId('sample-tuned')).toContainText(/With the adapter \(step [1-5]\)/, {
+    timeout: 60_000,
+  });
+  console.log(`sample during training: ${await midRun.getByTestId('sample-tuned').locator('h3').textContent()}`);
+  await page.getByTestId('tab-training').click();
   await waitFor(page, '[data-testid="stop-reason"]');
   const whole = await stepLog(page, 6);
   await expect(page.getByTestId('last-checkpoint')).toHaveText('step 4');
@@ -57,4 +73,8 @@ test('a reloaded run resumes from its checkpoint with the same losses as an unin
   for (let i = 0; i < 6; i++) expect(diffs[i]).toBeLessThanOrEqual(1e-6 * Math.max(1, whole[i].loss));
   for (const d of evalDiffs) expect(d).toBeLessThanOrEqual(1e-6);
   await expect(page.getByTestId('resume-item')).toHaveCount(0);
+  // Both runs keep checkpoints in the browser until deleted.
+  await expect(page.getByTestId('saved-run')).toHaveCount(2);
+  await page.getByTestId('delete-run').first().click();
+  await expect(page.getByTestId('saved-run')).toHaveCount(1);
 });

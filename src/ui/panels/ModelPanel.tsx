@@ -145,11 +145,11 @@ function Sources({ withDemo }: { withDemo: boolean }) {
             />
           </label>
           <label className="field-compact grow">
-            <span>Access token (private or gated models)</span>
+            <span>Access token</span>
             <input
               type="password"
               value={hub.token}
-              placeholder="hf_…"
+              placeholder="hf_… (private or gated models)"
               autoComplete="off"
               onChange={(e) => setHub({ token: e.target.value })}
               data-testid="hub-token"
@@ -213,7 +213,20 @@ function ModelCard() {
               ? "the model's chat template (tokenizer_config.json)"
               : 'Alpaca (the model has no chat template)',
           ],
-          ['Special tokens', m.specialTokens.length ? m.specialTokens.join('  ') : 'none'],
+          [
+            'Special tokens',
+            m.specialTokens.length ? (
+              <span className="chips" key="s">
+                {m.specialTokens.map((t) => (
+                  <span className="tok-special" key={t}>
+                    {t}
+                  </span>
+                ))}
+              </span>
+            ) : (
+              'none'
+            ),
+          ],
           ['Adapter name', <code key="b">{m.baseModelNameOrPath}</code>],
           ['Files', m.files.join(', ')],
         ]}
@@ -254,8 +267,15 @@ function MemoryCard() {
           />
         ))}
       </div>
-      <KeyValues rows={parts.map(([l, b]) => [l, fmtBytes(b)])} />
-      <p className="muted small">{m.note}.</p>
+      <KeyValues
+        rows={parts.map(([l, b]) => [
+          <span key={l}>
+            <i className={`swatch membar-${l.split(' ')[0].toLowerCase()}`} aria-hidden="true" /> {l}
+          </span>,
+          fmtBytes(b),
+        ])}
+      />
+      <p className="muted small">{m.note[0].toUpperCase() + m.note.slice(1)}.</p>
       {running && held > 0 && (
         <p className="small">
           Measured: the current run holds <strong>{fmtBytes(held)}</strong> of GPU buffers.

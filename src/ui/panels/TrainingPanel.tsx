@@ -9,6 +9,8 @@ import type { TrainingState } from '../store/training';
 import { Alert, Card, EmptyState, Stat } from '../components/common';
 import { MetricChart, type LineSpec } from '../charts/MetricChart';
 import { useStaggered } from '../charts/useStaggered';
+import { SavedRuns } from './SavedRuns';
+import { evaluateNow } from '../store/training.actions';
 import { lossRows, seriesRows } from '../charts/charts';
 import { fmtBytes, fmtDuration, fmtLoss, fmtSci } from '../lib/format';
 import type { StepMetrics } from '../../engine/train/trainer';
@@ -248,6 +250,32 @@ function Outcome() {
   );
 }
 
+function EvaluateNow() {
+  const val = useStudio((s) => s.training.val);
+  const evaluating = useStudio((s) => s.training.evaluating);
+  const evaluated = useStudio((s) => s.training.evaluated);
+  const status = useStudio((s) => s.training.status);
+  if (val === 0 || status === 'starting' || status === 'idle') return null;
+  return (
+    <div className="row center-y">
+      <button
+        type="button"
+        className="button"
+        disabled={evaluating}
+        onClick={() => void evaluateNow()}
+        data-testid="evaluate-now"
+      >
+        {evaluating ? 'Evaluating…' : 'Evaluate now'}
+      </button>
+      {evaluated && (
+        <span className="small" data-testid="evaluated">
+          Validation loss at step {evaluated.step}: <strong>{evaluated.loss.toFixed(4)}</strong>
+        </span>
+      )}
+    </div>
+  );
+}
+
 function Summary() {
   const t = useStudio((s) => s.training);
   const last = t.history.at(-1);
@@ -299,6 +327,7 @@ export function TrainingPanel() {
             after every optimizer step; you can pause, stop, or switch to Samples at any time. With{' '}
             <code>save_steps</code> above 0 a checkpoint is kept in this browser, so a closed tab can resume.
           </EmptyState>
+          <SavedRuns />
         </>
       ) : (
         <>
@@ -317,7 +346,10 @@ export function TrainingPanel() {
             {resumedFrom !== null && <p className="muted small">Resumed from the checkpoint at step {resumedFrom}.</p>}
             {fromAdapter && <p className="muted small">Continues the imported adapter {fromAdapter}.</p>}
             <Summary />
-            <p className="muted small">Active training time {fmtDuration(activeMs)}.</p>
+            <div className="row center-y spread">
+              <span className="muted small">Active training time {fmtDuration(activeMs)}.</span>
+              <EvaluateNow />
+            </div>
           </Card>
           <Card title="Charts" actions={<ChartControls />} testId="charts">
             <LossChart />
@@ -334,6 +366,7 @@ export function TrainingPanel() {
             </div>
           </Card>
           <StepLog />
+          <SavedRuns />
         </>
       )}
     </div>

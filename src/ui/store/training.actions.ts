@@ -158,3 +158,18 @@ export async function clearImportedAdapter(): Promise<void> {
   await studioWorker().clearImportedAdapter();
   set({ adapter: { imported: null, use: false, busy: false, error: null } });
 }
+
+/** Validation loss of the run's current adapter, now (between two steps when training). */
+export async function evaluateNow(): Promise<void> {
+  set((s) => ({ training: { ...s.training, evaluating: true, evaluated: null } }));
+  try {
+    const loss = await studioWorker().evaluate();
+    set((s) => ({
+      training: { ...s.training, evaluating: false, evaluated: { step: s.training.history.at(-1)?.step ?? 0, loss } },
+    }));
+  } catch (e) {
+    set((s) => ({
+      training: { ...s.training, evaluating: false, warnings: [...s.training.warnings, errorMessage(e)] },
+    }));
+  }
+}

@@ -33,6 +33,9 @@ export interface TrainingState {
   /** Problems during the run (a failed checkpoint) and the error that ended it. */
   warnings: string[];
   error: string | null;
+  /** "Evaluate now": in progress, and the last result with the step it was taken at. */
+  evaluating: boolean;
+  evaluated: { step: number; loss: number } | null;
 }
 
 export const IDLE: TrainingState = {
@@ -55,6 +58,8 @@ export const IDLE: TrainingState = {
   fromAdapter: null,
   warnings: [],
   error: null,
+  evaluating: false,
+  evaluated: null,
 };
 
 export function applyTrainEvent(t: TrainingState, e: TrainEvent, now: number): TrainingState {
