@@ -11,7 +11,7 @@ test('a WGSL kernel runs in the studio worker and the page shows its checked res
   expect(err).toBeLessThan(1e-4);
 });
 
-test('without WebGPU the studio says so and what to do', async ({ page }) => {
+test('without WebGPU the studio says so and what to do', async ({ page }, testInfo) => {
   await page.addInitScript(() => {
     Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true });
     delete (Navigator.prototype as unknown as { gpu?: unknown }).gpu;
@@ -21,4 +21,7 @@ test('without WebGPU the studio says so and what to do', async ({ page }) => {
   await expect(alert).toBeVisible();
   await expect(alert).toContainText('Chrome or Edge');
   await expect(alert).toContainText('hardware acceleration');
+  const path = testInfo.outputPath('no-webgpu.png');
+  await page.screenshot({ path });
+  await testInfo.attach('no-webgpu', { path, contentType: 'image/png' });
 });

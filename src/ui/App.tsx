@@ -1,37 +1,114 @@
-import { useEffect, useState } from 'react';
-import type { SelfTestResult } from '../engine/selftest';
-import { studioWorker } from '../worker/client';
-import { NO_WEBGPU } from '../engine/gpu/context';
+// The studio's frame. Layout choice: a left sidebar of six numbered steps (Model, Dataset,
+// Hyperparameters, Training, Samples, Export) with one panel open at a time, and a run bar that
+// stays at the top of every panel. Fine-tuning is a sequence a newcomer walks through once, in
+// order (the sidebar says where they are and what is done, as LLaMA-Factory's tabs and H2O LLM
+// Studio's experiment pages do); afterwards a practitioner jumps between Training, Samples and
+// Export while the run goes on, and the run bar keeps its progress and Pause/Stop in reach from
+// each. One panel at a time also keeps the page light: the live charts render only when shown.
 
-type GpuState =
-  { status: 'checking' } | { status: 'ready'; result: SelfTestResult } | { status: 'error'; message: string };
+import { useDeferredValue, useEffect } from 'react';
+import { useStudio } from './store/store';
+import { Sidebar } from './components/Sidebar';
+import { RunBar } from './components/RunBar';
+import { ResumeBanner } from './components/ResumeBanner';
+import { DropZone } from './components/DropZone';
+import { Alert } from './components/common';
+import { ModelPanel } from './panels/ModelPanel';
+import { DatasetPanel } from './panels/DatasetPanel';
+import { HparamsPanel } from './panels/HparamsPanel';
+import { TrainingPanel } from './panels/TrainingPanel';
+import { SamplesPanel } from './panels/SamplesPanel';
+import { ExportPanel } from './panels/ExportPanel';
+
+function Notice() {
+  const notice = useStudio((s) => s.ui.notice);
+  const dismiss = useStudio((s) => s.dismissNotice);
+  if (!notice) return null;
+  return (
+    <Alert kind={notice.kind} onDismiss={dismiss} testId="notice">
+      {notice.text}
+    </Alert>
+  );
+}
+
+function NoWebGpu() {
+  const error = useStudio((s) => s.gpu.error);
+  return (
+    <div className="no-gpu">
+      <h2>This browser cannot run the studio</h2>
+      <p role="alert" data-testid="webgpu-error">
+        {error}
+      </p>
+      <p className="muted">
+        LoRA Studio trains on your graphics card through WebGPU, inside the browser. Nothing is uploaded anywhere, so it
+        needs a browser that exposes your GPU.
+      </p>
+    </div>
+  );
+}
+
+/**
+ * The open panel. Deferred: a click on a step highlights it at once, and the panel it opens
+ * renders at low priority, in slices, so switching panels mid-run does not block the page.
+ */
+function Panel() {
+  const tab = useDeferredValue(useStudio((s) => s.ui.tab));
+  switch (tab) {
+    case 'model':
+      return <ModelPanel />;
+    case 'dataset':
+      return <DatasetPanel />;
+    case 'hparams':
+      return <HparamsPanel />;
+    case 'training':
+      return <TrainingPanel />;
+    case 'samples':
+      return <SamplesPanel />;
+    case 'export':
+      return <ExportPanel />;
+  }
+}
 
 export function App() {
-  const [gpu, setGpu] = useState<GpuState>(() =>
-    'gpu' in navigator ? { status: 'checking' } : { status: 'error', message: NO_WEBGPU },
-  );
+  const gpuStatus = useStudio((s) => s.gpu.status);
+  const gpuError = useStudio((s) => s.gpu.error);
+  const noWebGpu = gpuStatus === 'error' && !('gpu' in navigator && navigator.gpu);
+  const tab = useStudio((s) => s.ui.tab);
   useEffect(() => {
-    if (!('gpu' in navigator)) return;
-    studioWorker()
-      .init()
-      .then((result) => setGpu({ status: 'ready', result }))
-      .catch((e: unknown) => setGpu({ status: 'error', message: e instanceof Error ? e.message : String(e) }));
-  }, []);
+    window.scrollTo({ top: 0 });
+  }, [tab]);
   return (
-    <main>
-      <h1>LoRA Studio</h1>
-      {gpu.status === 'checking' && <p>Checking WebGPU…</p>}
-      {gpu.status === 'error' && (
-        <p role="alert" data-testid="webgpu-error">
-          {gpu.message}
-        </p>
+    <div className="app">
+      <header className="topbar">
+        <div className="brand">
+          <span className="logo" aria-hidden="true" />
+          <span className="brand-name">LoRA Studio</span>
+        </div>
+        <span className="tagline">
+          Fine-tune a language model on your own GPU, in this tab. Nothing leaves your computer.
+        </span>
+      </header>
+      {noWebGpu ? (
+        <NoWebGpu />
+      ) : (
+        <div className="shell">
+          <Sidebar />
+          <main className="main">
+            <RunBar />
+            <div className="panel-wrap">
+              {gpuStatus === 'error' && (
+                <Alert kind="error" testId="webgpu-error">
+                  {gpuError}
+                </Alert>
+              )}
+              <ResumeBanner />
+              <Notice />
+              <Panel />
+            </div>
+          </main>
+        </div>
       )}
-      {gpu.status === 'ready' && (
-        <p data-testid="gpu-selftest" data-ok={String(gpu.result.ok)}>
-          {gpu.result.adapter}: matmul {gpu.result.shape.join('×')} max error {gpu.result.maxAbsError.toExponential(2)}{' '}
-          {gpu.result.ok ? 'OK' : 'FAILED'}
-        </p>
-      )}
-    </main>
+      <DropZone />
+    </div>
   );
 }

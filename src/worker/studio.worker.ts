@@ -1,23 +1,49 @@
 // The studio's Web Worker: owns the GPU device and everything that runs on it, exposed to the page
-// through Comlink (typed by StudioApi). Nothing here touches the DOM.
+// through Comlink (typed by StudioApi). Nothing here touches the DOM. Callbacks from the page
+// (progress, training events, streamed sample text) arrive as Comlink proxies; adapter files go
+// back as transferables.
 
 import * as Comlink from 'comlink';
-import { GpuContext } from '../engine/gpu/context';
-import { gpuSelfTest, type SelfTestResult } from '../engine/selftest';
+import type { Hparams } from '../config/hparams';
+import type { DatasetFormat } from '../data/formats';
+import type { LoadStatus, PrepareOptions, SampleRequest, SampleToken, StartOptions, TrainEvent } from './api';
+import { Studio, type FileEntry } from './studio';
 
-let ctx: Promise<GpuContext> | null = null;
+const studio = new Studio(new URL(import.meta.env.BASE_URL, self.location.origin).href);
 
-function context(): Promise<GpuContext> {
-  ctx ??= GpuContext.create(self.navigator.gpu);
-  ctx.catch(() => (ctx = null));
-  return ctx;
-}
+type OnStatus = (s: LoadStatus) => void;
 
 export const api = {
-  /** Opens the GPU and checks it computes correctly. Rejects with a user-facing message. */
-  async init(): Promise<SelfTestResult> {
-    return gpuSelfTest(await context());
+  init: () => studio.init(),
+  loadDemoModel: (onStatus?: OnStatus) => studio.loadDemoModel(onStatus),
+  loadModelFiles: (files: FileEntry[], onStatus?: OnStatus) => studio.loadModelFiles(files, onStatus),
+  loadHubModel: (req: { repo: string; revision: string; accessToken: string; endpoint: string }, onStatus?: OnStatus) =>
+    studio.loadHubModel(req, onStatus),
+  cancelDownload: () => studio.cancelDownload(),
+  loadDemoDataset: (onStatus?: OnStatus) => studio.loadDemoDataset(onStatus),
+  loadDataset: (file: Blob, name: string, format: DatasetFormat | null, onStatus?: OnStatus) =>
+    studio.loadDataset(file, name, format, onStatus),
+  setDatasetFormat: (format: DatasetFormat | null, onStatus?: OnStatus) => studio.setDatasetFormat(format, onStatus),
+  preview: (start: number, count: number, o: Pick<PrepareOptions, 'max_seq_length' | 'train_on_inputs'>) =>
+    studio.preview(start, count, o),
+  prepare: (o: PrepareOptions, onStatus?: OnStatus) => studio.prepare(o, onStatus),
+  estimate: (h: Hparams) => studio.estimate(h),
+  start: (opts: StartOptions, emit: (e: TrainEvent) => void) => studio.start(opts, emit),
+  pause: () => studio.pause(),
+  resume: () => studio.resume(),
+  stop: () => studio.stop(),
+  evaluate: () => studio.evaluate(),
+  validationPrompts: (o: PrepareOptions, limit?: number) => studio.validationPrompts(o, limit),
+  sample: (req: SampleRequest, onToken?: SampleToken) => studio.sample(req, onToken),
+  async exportAdapter(which: 'last' | 'best') {
+    const a = await studio.exportAdapter(which);
+    return Comlink.transfer(a, [a.safetensors.buffer as ArrayBuffer]);
   },
+  importAdapter: (files: FileEntry[]) => studio.importAdapter(files),
+  clearImportedAdapter: () => studio.clearImportedAdapter(),
+  listCheckpoints: () => studio.listCheckpoints(),
+  deleteCheckpoint: (runId: string) => studio.deleteCheckpoint(runId),
+  resumeRun: (runId: string, emit: (e: TrainEvent) => void) => studio.resumeRun(runId, emit),
 };
 
 export type StudioApi = typeof api;

@@ -1,0 +1,107 @@
+// Spreading chart work over separate main-thread tasks. recharts renders, commits and then
+// updates its own store in effects, all synchronously, so four charts refreshed together make
+// one long task. Each chart instead takes a new value in its own timer task (slot * SLOT_MS
+// after the change, at most once per MIN_INTERVAL_MS), as a transition React may interrupt, and
+// mounts in its own task after the panel opens.
+
+import { startTransition, useEffect, useLayoutEffect, useRef, useState } from 'react';
+
+const SLOT_MS = 40;
+const MIN_INTERVAL_MS = 400;
+
+/** `value`, delivered to this component later, in its own task, and throttled (never starved). */
+export function useStaggered<T>(value: T, slot: number): T {
+  const [shown, setShown] = useState(value);
+  const latest = useRef(value);
+  const shownRef = useRef(value);
+  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const lastAt = useRef(0);
+  useEffect(() => {
+    latest.current = value;
+    if (timer.current !== null || value === shownRef.current) return;
+    const wait = Math.max(16 + slot * SLOT_MS, lastAt.current + MIN_INTERVAL_MS - performance.now());
+    timer.current = setTimeout(() => {
+      timer.current = null;
+      lastAt.current = performance.now();
+      shownRef.current = latest.current;
+      const next = latest.current;
+      startTransition(() => setShown(next));
+    }, wait);
+  }, [value, slot]);
+  useEffect(
+    () => () => {
+      if (timer.current !== null) clearTimeout(timer.current);
+    },
+    [],
+  );
+  return shown;
+}
+
+let waitingMounts = 0;
+let onMounted: (() => void)[] = [];
+
+function mounted(): void {
+  waitingMounts--;
+  if (waitingMounts === 0) {
+    const waiting = onMounted;
+    onMounted = [];
+    // one more frame, so the last chart's commit and paint are behind us
+    requestAnimationFrame(() => setTimeout(() => waiting.forEach((f) => f()), 0));
+  }
+}
+
+/** false until this component's turn to mount its chart (slot * SLOT_MS * 2 after it appears). */
+export function useStaggeredMount(slot: number): boolean {
+  const [ready, setReady] = useState(false);
+  const pending = useRef(false);
+  // A layout effect: counted at commit, before anyone can look for the charts in the DOM.
+  useLayoutEffect(() => {
+    waitingMounts++;
+    pending.current = true;
+    const id = setTimeout(() => startTransition(() => setReady(true)), 16 + slot * SLOT_MS * 2);
+    return () => {
+      clearTimeout(id);
+      if (pending.current) {
+        pending.current = false;
+        mounted();
+      }
+    };
+  }, [slot]);
+  useEffect(() => {
+    if (ready && pending.current) {
+      pending.current = false;
+      mounted();
+    }
+  }, [ready]);
+  return ready;
+}
+
+/**
+ * Resolves once the charts inside `selector` (a panel that may still be rendering, since panels
+ * render deferred) have all mounted, or after `timeoutMs`. Starting GPU work after this keeps
+ * the charts' first render off a CPU that the GPU driver is about to load.
+ */
+export function whenChartsMounted(selector: string, timeoutMs = 2000): Promise<void> {
+  if (typeof requestAnimationFrame !== 'function') return Promise.resolve();
+  return new Promise((resolve) => {
+    let finished = false;
+    const done = () => {
+      if (!finished) {
+        finished = true;
+        resolve();
+      }
+    };
+    setTimeout(done, timeoutMs);
+    const look = () => {
+      if (finished) return;
+      // The panel is committed and its charts registered; wait for the last of them.
+      if (document.querySelector(selector) && document.querySelector(`${selector} [data-chart]`)) {
+        if (waitingMounts === 0) done();
+        else onMounted.push(done);
+        return;
+      }
+      requestAnimationFrame(() => setTimeout(look, 0));
+    };
+    look();
+  });
+}

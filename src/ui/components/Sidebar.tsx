@@ -1,0 +1,102 @@
+// The six steps, each with a one-word state, as buttons (keyboard: Tab, Enter; arrow keys move).
+
+import type { KeyboardEvent } from 'react';
+import { useStudio } from '../store/store';
+import { TABS, type Tab } from '../store/ui';
+import { datasetUsable } from '../store/dataset';
+
+const LABELS: Record<Tab, string> = {
+  model: 'Model',
+  dataset: 'Dataset',
+  hparams: 'Hyperparameters',
+  training: 'Training',
+  samples: 'Samples',
+  export: 'Export',
+};
+
+function useStepState(tab: Tab): { text: string; done: boolean } {
+  const model = useStudio((s) => s.model.summary?.name ?? null);
+  const modelStatus = useStudio((s) => s.model.status);
+  const records = useStudio((s) => s.dataset.summary?.records ?? null);
+  const usable = useStudio((s) => datasetUsable(s.dataset));
+  const issues = useStudio((s) => Object.keys(s.hparamIssues).length);
+  const customized = useStudio((s) => s.estimate !== null);
+  const steps = useStudio((s) => s.estimate?.totalSteps ?? null);
+  const status = useStudio((s) => s.training.status);
+  const step = useStudio((s) => s.training.history.at(-1)?.step ?? 0);
+  const total = useStudio((s) => s.training.totalSteps);
+  const results = useStudio((s) => s.samples.results.length);
+  switch (tab) {
+    case 'model':
+      return modelStatus === 'loading'
+        ? { text: 'loading…', done: false }
+        : { text: model ?? 'not loaded', done: !!model };
+    case 'dataset':
+      return records === null ? { text: 'no data', done: false } : { text: `${records} records`, done: usable };
+    case 'hparams':
+      return issues
+        ? { text: `${issues} to fix`, done: false }
+        : { text: steps ? `${steps} steps` : 'review', done: customized && steps !== null };
+    case 'training':
+      return status === 'idle'
+        ? { text: 'not started', done: false }
+        : status === 'done'
+          ? { text: 'finished', done: true }
+          : { text: `${status === 'paused' ? 'paused' : 'step'} ${step}/${total}`, done: false };
+    case 'samples':
+      return { text: results ? `${results} generated` : 'compare outputs', done: results > 0 };
+    case 'export':
+      return { text: status === 'done' ? 'ready' : 'after training', done: false };
+  }
+}
+
+function Step({ tab, index }: { tab: Tab; index: number }) {
+  const current = useStudio((s) => s.ui.tab) === tab;
+  const setTab = useStudio((s) => s.setTab);
+  const state = useStepState(tab);
+  const onKey = (e: KeyboardEvent<HTMLButtonElement>) => {
+    const d = e.key === 'ArrowDown' ? 1 : e.key === 'ArrowUp' ? -1 : 0;
+    if (!d) return;
+    e.preventDefault();
+    const next = TABS[(TABS.indexOf(tab) + d + TABS.length) % TABS.length];
+    setTab(next);
+    document.getElementById(`step-${next}`)?.focus();
+  };
+  return (
+    <li>
+      <button
+        type="button"
+        id={`step-${tab}`}
+        className={`step ${current ? 'step-current' : ''} ${state.done ? 'step-done' : ''}`}
+        aria-current={current ? 'step' : undefined}
+        onClick={() => setTab(tab)}
+        onKeyDown={onKey}
+        data-testid={`tab-${tab}`}
+      >
+        <span className="step-index" aria-hidden="true">
+          {state.done ? '✓' : index + 1}
+        </span>
+        <span className="step-text">
+          <span className="step-label">{LABELS[tab]}</span>
+          <span className="step-state">{state.text}</span>
+        </span>
+      </button>
+    </li>
+  );
+}
+
+export function Sidebar() {
+  return (
+    <nav className="sidebar" aria-label="Steps">
+      <ol>
+        {TABS.map((t, i) => (
+          <Step key={t} tab={t} index={i} />
+        ))}
+      </ol>
+      <p className="sidebar-foot">
+        Adapters are saved in the PEFT format: <code>adapter_model.safetensors</code> + <code>adapter_config.json</code>
+        .
+      </p>
+    </nav>
+  );
+}

@@ -1,0 +1,106 @@
+// Downloads: the PEFT adapter (last or best) and the run report (metrics CSV, resolved config
+// JSON, loss chart PNG). Each file is a separate download with a name that says what it is.
+
+import { errorMessage, studioWorker } from '../../worker/client';
+import { downloadBlob, downloadText } from '../lib/download';
+import { metricsCsv, resolvedConfigJson } from '../lib/report';
+import { svgToPng } from '../lib/chart-png';
+import { useStudio } from './store';
+
+const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
+const ADAPTER_CONFIG = 'adapter_config.json';
+
+const get = useStudio.getState;
+
+export interface ExportResult {
+  ok: boolean;
+  message: string;
+}
+
+function prefix(): string {
+  const id = get().training.runId ?? 'run';
+  return id.replace(/[^\w.-]/g, '_');
+}
+
+async function fetchAdapter(which: 'last' | 'best') {
+  const a = await studioWorker().exportAdapter(which);
+  return { ...a, weights: new Blob([a.safetensors as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }) };
+}
+
+function describe(which: 'last' | 'best', step: number, evalLoss: number | null): string {
+  return `the ${which} adapter (step ${step}${evalLoss !== null ? `, validation loss ${evalLoss.toFixed(4)}` : ''})`;
+}
+
+/** Downloads adapter_model.safetensors and adapter_config.json, named as PEFT expects them. */
+export async function exportAdapter(which: 'last' | 'best'): Promise<ExportResult> {
+  try {
+    const a = await fetchAdapter(which);
+    downloadBlob(a.weights, ADAPTER_WEIGHTS);
+    downloadText(a.config, ADAPTER_CONFIG);
+    return { ok: true, message: `Downloaded ${describe(which, a.step, a.evalLoss)}.` };
+  } catch (e) {
+    return { ok: false, message: errorMessage(e) };
+  }
+}
+
+/** Chrome's folder picker: writes both files into a new sub-folder, ready for PeftModel.from_pretrained. */
+export async function saveAdapterToFolder(which: 'last' | 'best'): Promise<ExportResult> {
+  const pick = (window as unknown as { showDirectoryPicker?: (o: object) => Promise<FileSystemDirectoryHandle> })
+    .showDirectoryPicker;
+  if (!pick) return { ok: false, message: 'This browser cannot write into a folder; use the downloads.' };
+  try {
+    const a = await fetchAdapter(which);
+    const parent = await pick({ mode: 'readwrite', id: 'lora-studio-adapters' });
+    const name = `${prefix()}-${which}-step-${a.step}`;
+    const dir = await parent.getDirectoryHandle(name, { create: true });
+    for (const [file, data] of [
+      [ADAPTER_WEIGHTS, a.weights],
+      [ADAPTER_CONFIG, new Blob([a.config], { type: 'application/json' })],
+    ] as const) {
+      const w = await (await dir.getFileHandle(file, { create: true })).createWritable();
+      await w.write(data);
+      await w.close();
+    }
+    return { ok: true, message: `Saved ${describe(which, a.step, a.evalLoss)} to ${parent.name}/${name}.` };
+  } catch (e) {
+    if (e instanceof DOMException && e.name === 'AbortError') return { ok: false, message: 'No folder was chosen.' };
+    return { ok: false, message: errorMessage(e) };
+  }
+}
+
+export function exportMetrics(): void {
+  downloadText(metricsCsv(get().training.history), `${prefix()}_metrics.csv`, 'text/csv');
+}
+
+export function exportConfig(): void {
+  const s = get();
+  const t = s.training;
+  downloadText(
+    resolvedConfigJson({
+      hparams: t.hparams ?? s.hparams,
+      baseModel: s.model.summary?.baseModelNameOrPath ?? '',
+      dataset: s.dataset.summary?.name ?? '',
+      totalSteps: t.totalSteps,
+      train: t.train,
+      val: t.val,
+      trainableLine: t.trainableLine,
+      stop: t.end,
+      best: t.best,
+      fromImportedAdapter: t.fromAdapter,
+    }),
+    `${prefix()}_config.json`,
+  );
+}
+
+export async function exportLossChart(): Promise<ExportResult> {
+  const svg = document.querySelector<SVGSVGElement>('[data-chart="loss"] svg.recharts-surface');
+  // The Export panel shows the same chart, so it is on screen when this runs.
+  if (!svg) return { ok: false, message: 'The loss chart is not on screen.' };
+  try {
+    const name = `${prefix()}_loss.png`;
+    downloadBlob(await svgToPng(svg), name);
+    return { ok: true, message: `Downloaded the loss chart as ${name}.` };
+  } catch (e) {
+    return { ok: false, message: errorMessage(e) };
+  }
+}

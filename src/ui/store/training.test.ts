@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { applyTrainEvent, bestOf, IDLE, type TrainingState } from './training';
+import { DEFAULT_HPARAMS } from '../../config/hparams';
+import type { StepMetrics } from '../../engine/train/trainer';
+import type { TrainEvent } from '../../worker/api';
+
+const m = (step: number, evalLoss?: number): StepMetrics => ({
+  step,
+  totalSteps: 6,
+  epoch: step / 100,
+  loss: 2 - step / 10,
+  lr: 1e-3,
+  gradNorm: 1,
+  tokens: 64,
+  tokensPerSecond: 50,
+  stepMs: 1000,
+  ...(evalLoss !== undefined ? { evalLoss } : {}),
+});
+
+const started = (history: StepMetrics[] = [], resumedFrom: number | null = null): TrainEvent => ({
+  status: 'started',
+  runId: 'run-1',
+  hparams: DEFAULT_HPARAMS,
+  fromAdapter: null,
+  totalSteps: 6,
+  stepsPerEpoch: 171,
+  trainableLine: 'trainable params: 37,376',
+  train: 392,
+  val: 8,
+  history,
+  resumedFrom,
+  activeMs: 0,
+  gpuBytes: 1000,
+});
+
+function run(events: TrainEvent[], from: TrainingState = { ...IDLE, status: 'starting' }): TrainingState {
+  return events.reduce((t, e, i) => applyTrainEvent(t, e, i * 10), from);
+}
+
+describe('applyTrainEvent', () => {
+  it('builds the run from started, step and done events', () => {
+    const t = run([
+      started(),
+      { status: 'step', metrics: m(1), activeMs: 1000, gpuBytes: 2000, best: null },
+      { status: 'step', metrics: m(2), activeMs: 2000, gpuBytes: 2000, best: null },
+      { status: 'step', metrics: m(3, 1.5), activeMs: 3500, gpuBytes: 2000, best: { step: 3, evalLoss: 1.5 } },
+      { status: 'checkpoint', step: 3 },
+      {
+        status: 'done',
+        end: { kind: 'early_stopping', step: 3, message: 'stopped early at step 3' },
+        best: { step: 3, evalLoss: 1.5 },
+        activeMs: 3600,
+      },
+    ]);
+    expect(t.status).toBe('done');
+    expect(t.history.map((x) => x.step)).toEqual([1, 2, 3]);
+    expect(t.best).toEqual({ step: 3, evalLoss: 1.5 });
+    expect(t.lastCheckpoint).toBe(3);
+    expect(t.end?.kind).toBe('early_stopping');
+    expect(t.activeMs).toBe(3600);
+    expect(t.hparams).toBe(DEFAULT_HPARAMS);
+  });
+
+  it('a resumed run starts with the saved history and its best step', () => {
+    const t = run([started([m(1), m(2, 1.4), m(3), m(4, 1.2)], 4)]);
+    expect(t.history).toHaveLength(4);
+    expect(t.resumedFrom).toBe(4);
+    expect(t.lastCheckpoint).toBe(4);
+    expect(t.best).toEqual({ step: 4, evalLoss: 1.2 });
+  });
+
+  it('pause and resume do not override a stop in progress', () => {
+    let t = run([started(), { status: 'paused', step: 0 }]);
+    expect(t.status).toBe('paused');
+    t = { ...t, status: 'stopping' };
+    t = applyTrainEvent(t, { status: 'resumed', step: 0 }, 0);
+    expect(t.status).toBe('stopping');
+  });
+
+  it('a failed checkpoint is a warning; a failed step is the run’s error', () => {
+    let t = run([started()]);
+    t = applyTrainEvent(
+      t,
+      { status: 'error', message: 'checkpoint at step 2 could not be saved', step: 2, fatal: false },
+      0,
+    );
+    expect(t.warnings).toEqual(['checkpoint at step 2 could not be saved']);
+    expect(t.error).toBeNull();
+    t = applyTrainEvent(t, { status: 'error', message: 'GPU device was lost', step: 3, fatal: true }, 0);
+    expect(t.error).toBe('GPU device was lost');
+  });
+
+  it('warnings sent before the run started are kept', () => {
+    const t = run([{ status: 'error', message: 'checkpoints are off for this run', step: 0, fatal: false }, started()]);
+    expect(t.warnings).toEqual(['checkpoints are off for this run']);
+  });
+});
+
+describe('bestOf', () => {
+  it('takes the lowest finite validation loss, the first on ties', () => {
+    expect(bestOf([m(1), m(2, 1.3), m(3, NaN), m(4, 1.1), m(5, 1.1)])).toEqual({ step: 4, evalLoss: 1.1 });
+    expect(bestOf([m(1)])).toBeNull();
+  });
+});

@@ -1,0 +1,281 @@
+// The contract between the page and the studio worker: every value that crosses the Comlink
+// boundary, and the worker's methods. The page imports only types from here (and from the engine's
+// plain-data types), never engine code, so the main thread stays small and the worker owns the GPU.
+//
+// Progress follows transformers.js: callbacks receive objects tagged by `status`. Training reports
+// once per optimizer step. Errors reject the call with a message that names what and where; the
+// worker keeps everything it had loaded.
+
+import type { SelfTestResult } from '../engine/selftest';
+import type { StepMetrics } from '../engine/train/trainer';
+import type { DatasetFormat, RecordError } from '../data/formats';
+import type { DatasetStats } from '../data/stats';
+import type { PreviewSegment } from '../data/encode';
+import type { Hparams, LoraHparams } from '../config/hparams';
+import type { LinearModule } from '../engine/model/config';
+
+export type { StepMetrics, DatasetFormat, RecordError, DatasetStats, PreviewSegment, SelfTestResult };
+
+/** The adapter limits a model's size runs into, as the device granted them. */
+export interface GpuLimits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+  maxStorageBuffersPerShaderStage: number;
+  maxComputeWorkgroupStorageSize: number;
+  maxComputeInvocationsPerWorkgroup: number;
+  maxComputeWorkgroupsPerDimension: number;
+  minStorageBufferOffsetAlignment: number;
+}
+
+export interface GpuInfo {
+  selftest: SelfTestResult;
+  limits: GpuLimits;
+  isCpu: boolean;
+  subgroups: boolean;
+}
+
+/** Where a base model came from; stored with checkpoints so a resumed run can find it again. */
+export type ModelSource =
+  | { kind: 'demo' }
+  | { kind: 'hub'; repo: string; revision: string; endpoint: string }
+  | { kind: 'files'; name: string };
+
+export interface ModelSummary {
+  name: string;
+  source: ModelSource;
+  /** A fingerprint of the weights (config + sizes): a resumed run checks it is the same model. */
+  fingerprint: string;
+  baseModelNameOrPath: string;
+  modelType: string;
+  architecture: string;
+  numLayers: number;
+  hiddenSize: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  intermediateSize: number;
+  vocabSize: number;
+  maxPositionEmbeddings: number;
+  params: number;
+  dtype: string;
+  weightBytes: number;
+  tiedEmbeddings: boolean;
+  promptFormat: 'chat' | 'alpaca';
+  bos: string | null;
+  eos: string | null;
+  /** Every special token's text, longest first (the preview marks them). */
+  specialTokens: string[];
+  files: string[];
+  /** GPU memory held by the uploaded weights. */
+  gpuBytes: number;
+}
+
+export interface DatasetSummary {
+  name: string;
+  bytes: number;
+  container: 'json' | 'jsonl';
+  format: DatasetFormat;
+  formatDetected: boolean;
+  /** Good records. */
+  records: number;
+  /** Records in the file, good and bad. */
+  totalRecords: number;
+  errorCount: number;
+  /** The first problems, each naming its record, line and field. */
+  errors: RecordError[];
+  /** Changes whenever the records change (a new file or a format override). */
+  revision: number;
+}
+
+export interface PrepareOptions {
+  max_seq_length: number;
+  train_on_inputs: boolean;
+  val_split_fraction: number;
+  seed: number;
+}
+
+export interface PreparedSummary {
+  stats: DatasetStats;
+  train: number;
+  val: number;
+  /** Records that could not be rendered or tokenized for this model. */
+  encodeErrors: RecordError[];
+  /** Encoded records with nothing to train on (all masked), left out of both splits. */
+  withoutTargets: number;
+  datasetRevision: number;
+}
+
+export interface PreviewRow {
+  /** Position among the good records. */
+  position: number;
+  /** 0-based record number in the file, and its line. */
+  record: number;
+  line: number;
+  segments: PreviewSegment[];
+  numTokens: number;
+  numTrained: number;
+  truncated: boolean;
+  /** Set when this record cannot be rendered for the model. */
+  error?: string;
+}
+
+export interface MemoryEstimate {
+  weights: number;
+  /** LoRA parameters, gradients, AdamW moments and the trainer's two parameter copies. */
+  loraState: number;
+  activations: number;
+  lmHead: number;
+  total: number;
+  /** 'estimate': computed from the configuration before anything is allocated. */
+  kind: 'estimate';
+  /** What the figure includes and leaves out, shown beside it. */
+  note: string;
+}
+
+export interface Estimate {
+  trainableParams: number;
+  /** PEFT's print_trainable_parameters line. */
+  trainableLine: string;
+  targetModules: string[];
+  /** null until the dataset is prepared for the model. */
+  totalSteps: number | null;
+  stepsPerEpoch: number | null;
+  warmupSteps: number | null;
+  train: number | null;
+  val: number | null;
+  memory: MemoryEstimate;
+}
+
+export type LoadStatus =
+  | { status: 'initiate'; task: 'model' | 'dataset' | 'adapter'; name: string }
+  | {
+      status: 'download';
+      file: string;
+      loaded: number;
+      total: number;
+      filesDone: number;
+      filesTotal: number;
+      bytesLoaded: number;
+      bytesTotal: number;
+    }
+  | { status: 'upload'; tensor: string; bytesDone: number; bytesTotal: number }
+  | { status: 'parse'; bytesRead: number; totalBytes: number | null }
+  | { status: 'encode'; done: number; total: number }
+  | { status: 'ready' };
+
+export type StopKind = 'completed' | 'early_stopping' | 'non_finite' | 'user';
+
+export interface RunEnd {
+  kind: StopKind;
+  /** The step training ended at. */
+  step: number;
+  /** describeStop's sentence, or the user's stop. */
+  message: string;
+}
+
+export interface BestInfo {
+  step: number;
+  evalLoss: number;
+}
+
+export type TrainEvent =
+  | {
+      status: 'started';
+      runId: string;
+      /** The run's hyperparameters (an imported adapter's r, alpha and targets applied). */
+      hparams: Hparams;
+      /** The imported adapter the run continues, if any. */
+      fromAdapter: string | null;
+      totalSteps: number;
+      stepsPerEpoch: number;
+      trainableLine: string;
+      train: number;
+      val: number;
+      /** Metrics up to the checkpoint a resumed run starts from (empty for a new run). */
+      history: StepMetrics[];
+      resumedFrom: number | null;
+      activeMs: number;
+      gpuBytes: number;
+    }
+  | { status: 'step'; metrics: StepMetrics; activeMs: number; gpuBytes: number; best: BestInfo | null }
+  | { status: 'checkpoint'; step: number }
+  | { status: 'paused'; step: number }
+  | { status: 'resumed'; step: number }
+  | { status: 'done'; end: RunEnd; best: BestInfo | null; activeMs: number }
+  /** fatal: the run ended with it; otherwise training goes on (a checkpoint that failed). */
+  | { status: 'error'; message: string; step: number; fatal: boolean };
+
+export interface StartOptions {
+  hparams: Hparams;
+  /** Start from the imported adapter's weights instead of PEFT's initialization. */
+  fromImportedAdapter: boolean;
+}
+
+export interface CheckpointInfo {
+  runId: string;
+  createdAt: number;
+  /** Latest complete checkpoint. */
+  step: number;
+  totalSteps: number;
+  savedAt: number;
+  finished: boolean;
+  model: ModelSource;
+  modelName: string;
+  modelFingerprint: string;
+  dataset: string;
+  hparams: Hparams;
+}
+
+export interface ValidationPrompt {
+  /** Index into the validation split. */
+  index: number;
+  record: number;
+  /** The user's text (what a person would type). */
+  text: string;
+  /** The answer the dataset gives. */
+  reference: string;
+}
+
+export interface SampleRequest {
+  /** Either a record of the dataset (its 0-based number in the file) or free text. */
+  record?: number;
+  text?: string;
+  maxNewTokens: number;
+  temperature: number;
+  topP: number;
+  seed: number;
+}
+
+export interface SampleOutput {
+  text: string;
+  tokens: number;
+  stoppedBy: string;
+  ms: number;
+}
+
+export interface SampleResult {
+  prompt: string;
+  /** The prompt as the model reads it (template applied). */
+  rendered: string;
+  reference: string | null;
+  base: SampleOutput;
+  /** null when there is no adapter yet. */
+  tuned: SampleOutput | null;
+  /** Where the adapter's weights came from: "step 12", "imported adapter". */
+  adapterLabel: string | null;
+}
+
+export interface ExportedAdapterFiles {
+  safetensors: Uint8Array;
+  config: string;
+  step: number;
+  evalLoss: number | null;
+}
+
+export interface ImportedAdapterSummary {
+  name: string;
+  lora: Pick<LoraHparams, 'r' | 'lora_alpha' | 'use_rslora'> & { target_modules: LinearModule[] };
+  params: number;
+}
+
+export type SampleToken = (side: 'base' | 'tuned', text: string) => void;
