@@ -147,6 +147,8 @@ export async function benchTraining(ctx: GpuContext, o: TrainBenchOptions): Prom
   const config: ModelConfig = SHAPES[o.shape];
   const estimate = checkBenchFits(ctx, o);
   log(`${o.shape}: estimate ${describeEstimate(estimateMemory(benchMemoryInput(ctx.caps, o)))}`);
+  // Bytes already held (a studio's loaded model) are not this benchmark's.
+  const held = ctx.allocatedBytes;
   ctx.resetPeak();
   const t0 = performance.now();
   const weights = await uploadWeights(ctx, config, new RandomWeightSource(config, o.dtype, o.seed ?? 0), undefined, {
@@ -222,7 +224,7 @@ export async function benchTraining(ctx: GpuContext, o: TrainBenchOptions): Prom
       tokens_per_s: Math.round(((o.batch * o.seq) / (stepMs / 1000)) * 100) / 100,
       ms_per_step: Math.round(stepMs * 100) / 100,
       ms_steps: ms.map((x) => Math.round(x * 10) / 10),
-      peak_bytes: ctx.peakBytes,
+      peak_bytes: ctx.peakBytes - held,
       estimate_bytes: estimate,
       final_loss: Math.round(loss * 1e4) / 1e4,
       kernels,

@@ -27,7 +27,7 @@ function cli(name: string, args: string[]) {
 beforeAll(async () => {
   // @ts-expect-error: a plain .mjs module without types
   const { buildCli } = await import('../../scripts/build-cli.mjs');
-  await buildCli(['train', 'sample']);
+  await buildCli(['train', 'sample', 'bench']);
   const records = JSON.parse(readFileSync(join(REPO_ROOT, 'public/demo/sql-demo.json'), 'utf8')).slice(0, 32);
   writeFileSync(join(work, 'data.json'), JSON.stringify(records));
 }, 120_000);
@@ -134,4 +134,47 @@ describe('npm run train / npm run sample', () => {
     expect(bad.err).toMatch(/model_type "gpt2" is not supported/);
     expect(existsSync(join(work, 'o3'))).toBe(false);
   }, 60_000);
+
+  it('npm run bench prints one JSON line per configuration: throughput, peak = estimate, kernel times', () => {
+    const r = cli('bench', ['--shape', 'tiny', '--batch', '2', '--seq', '32', '--steps', '2', '--warmup', '1']);
+    expect(r.code).toBe(0);
+    const lines = r.out.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const j = JSON.parse(lines[0]);
+    expect(j.adapter.isCpu).toBe(true);
+    expect(j).toMatchObject({ shape: 'tiny', targets: 'q_proj,v_proj', r: 8, batch: 2, seq: 32, steps: 2, warmup: 1 });
+    expect(j.dims).toEqual({
+      hidden: 64,
+      layers: 4,
+      heads: 4,
+      kv_heads: 2,
+      head_dim: 16,
+      intermediate: 176,
+      vocab: 1024,
+      params: 250432,
+    });
+    expect(j.ms_steps).toHaveLength(2);
+    expect(j.ms_per_step).toBeCloseTo((j.ms_steps[0] + j.ms_steps[1]) / 2, 0);
+    expect(Math.abs(j.tokens_per_s - 64 / (j.ms_per_step / 1000))).toBeLessThan(0.01 * j.tokens_per_s);
+    expect(j.peak_bytes).toBe(j.estimate_bytes);
+    // SwiftShader has timestamp-query: every step of the model's program is timed by kernel family.
+    const labels = j.kernels.map((k: { label: string }) => k.label);
+    for (const l of ['lm_logits', 'q_proj fwd', 'attention', 'attention_backward_dq']) expect(labels).toContain(l);
+    expect(r.err).toContain('tiny: step 3/3');
+
+    const memory = cli('bench', ['--memory', '--shape', 'qwen2.5-0.5b']);
+    expect(memory.code).toBe(0);
+    const estimates = memory.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const qlora = estimates.find((e) => e.nf4 && e.gradient_checkpointing && e.dtype === 'bf16');
+    // QLoRA's promise: Qwen2.5-0.5B trains in under 1.5 GB.
+    expect(qlora.estimate_bytes).toBeLessThan(1.5e9);
+
+    const big = cli('bench', ['--shape', 'qwen2.5-0.5b', '--batch', '64', '--seq', '4096']);
+    expect(JSON.parse(big.out.trim().split('\n').pop()!).error).toMatch(
+      /more than this GPU can bind at once .*Lower per_device_train_batch_size \(now 64\) or max_seq_length \(now 4096\)/,
+    );
+  }, 120_000);
 });

@@ -19,6 +19,7 @@ import { HparamsPanel } from './panels/HparamsPanel';
 import { TrainingPanel } from './panels/TrainingPanel';
 import { SamplesPanel } from './panels/SamplesPanel';
 import { ExportPanel } from './panels/ExportPanel';
+import { BenchPanel } from './panels/BenchPanel';
 
 function Notice() {
   const notice = useStudio((s) => s.ui.notice);
@@ -66,6 +67,8 @@ function Panel() {
       return <SamplesPanel />;
     case 'export':
       return <ExportPanel />;
+    case 'bench':
+      return <BenchPanel />;
   }
 }
 

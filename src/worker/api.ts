@@ -13,6 +13,9 @@ import type { DatasetStats } from '../data/stats';
 import type { PreviewSegment } from '../data/encode';
 import type { Hparams, LoraHparams } from '../config/hparams';
 import type { LinearModule } from '../engine/model/config';
+import type { TrainBenchResult } from '../bench/train';
+import type { ShapeName } from '../bench/shapes';
+import type { WeightDType } from '../engine/model/weights';
 
 export type { StepMetrics, DatasetFormat, RecordError, DatasetStats, PreviewSegment, SelfTestResult };
 
@@ -279,3 +282,38 @@ export interface ImportedAdapterSummary {
 }
 
 export type SampleToken = (side: 'base' | 'tuned', text: string) => void;
+
+/** The Export panel's recipe: a zip of the folder `npm run train -- --export-recipe DIR` writes. */
+export interface ExportedRecipe {
+  zip: Uint8Array;
+  /** Paths inside the zip's top folder. */
+  files: string[];
+  train: number;
+  val: number;
+  baseModel: string;
+}
+
+/** One configuration of the benchmark (`npm run bench`'s flags). */
+export interface BenchRequest {
+  shape: ShapeName;
+  targets: LoraHparams['target_modules'];
+  r: number;
+  batch: number;
+  seq: number;
+  steps: number;
+  warmup: number;
+  dtype: WeightDType;
+  nf4: boolean;
+  checkpointing: boolean;
+  profile: boolean;
+}
+
+export type BenchResult = TrainBenchResult;
+
+export interface BenchEstimate {
+  bytes: number;
+  /** The estimate's parts, as the CLI prints them. */
+  text: string;
+  /** Why the configuration cannot run on this adapter (what to change), or null. */
+  problem: string | null;
+}

@@ -25,10 +25,17 @@ import { type FileSet, fileSetFromFiles } from '../io/source';
 import { openModel, uploadModel, type LoadedModel } from '../run/model';
 import { encoderFor, type PreparedData } from '../run/data';
 import { TrainingRun } from '../run/run';
+import { buildRecipe, zipRecipe } from '../recipe/recipe';
+import { benchMemoryInput, benchTraining, type TrainBenchOptions } from '../bench/train';
+import { describeEstimate, estimateMemory, fitProblem } from '../engine/model/memory';
 import type {
+  BenchEstimate,
+  BenchRequest,
+  BenchResult,
   CheckpointInfo,
   DatasetSummary,
   Estimate,
+  ExportedRecipe,
   ExportedAdapterFiles,
   GpuInfo,
   ImportedAdapterSummary,
@@ -777,6 +784,61 @@ export class Studio {
         gen.destroy();
         arena?.destroy();
       }
+    });
+  }
+
+  // ---- recipe ---------------------------------------------------------------------------------
+
+  /**
+   * The run as a Hugging Face transformers + PEFT + Accelerate folder, zipped: the current model,
+   * dataset and these hyperparameters (the run's own, when it imported an adapter's r and targets).
+   */
+  async exportRecipe(h: Hparams): Promise<ExportedRecipe> {
+    const issues = validateHparams(h);
+    if (issues.length) throw new Error(`${issues[0].path}: ${issues[0].message}`);
+    const m = this.requireModel('the recipe names its base model and uses its tokenizer');
+    const d = this.requireDataset();
+    const { data } = this.split(h.training);
+    const files = buildRecipe({
+      run: { hparams: h, baseModelNameOrPath: m.summary.baseModelNameOrPath },
+      tokenizer: m.loaded.tokenizer,
+      format: m.loaded.format,
+      dataset: { name: d.name, format: d.parsed.format, records: d.parsed.records },
+      data,
+    });
+    return {
+      zip: zipRecipe(files),
+      files: [...files.keys()],
+      train: data.train.length,
+      val: data.val.length,
+      baseModel: m.summary.baseModelNameOrPath,
+    };
+  }
+
+  // ---- benchmark ------------------------------------------------------------------------------
+
+  private benchOptions(r: BenchRequest, log?: (line: string) => void): TrainBenchOptions {
+    return { ...r, targets: resolveTargets(r.targets), profile: r.profile, log };
+  }
+
+  /** The benchmark's memory estimate on this adapter, and why it cannot run, if it cannot. */
+  async benchEstimate(r: BenchRequest): Promise<BenchEstimate> {
+    const ctx = await this.context();
+    const input = benchMemoryInput(ctx.caps, this.benchOptions(r));
+    const e = estimateMemory(input);
+    return { bytes: e.total, text: describeEstimate(e), problem: fitProblem(input) };
+  }
+
+  /**
+   * One configuration of `npm run bench`, here on the browser's adapter: random weights of the
+   * shape, timed LoRA optimizer steps. Not while a run trains (they would share the GPU).
+   */
+  async bench(r: BenchRequest, onLine?: (line: string) => void): Promise<BenchResult> {
+    this.assertNotTraining('benchmark the GPU');
+    const ctx = await this.context();
+    return this.queue.run(() => {
+      this.assertNotTraining('benchmark the GPU');
+      return ctx.checked(`benchmarking ${r.shape}`, () => benchTraining(ctx, this.benchOptions(r, onLine)));
     });
   }
 

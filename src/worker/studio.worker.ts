@@ -6,7 +6,15 @@
 import * as Comlink from 'comlink';
 import type { Hparams } from '../config/hparams';
 import type { DatasetFormat } from '../data/formats';
-import type { LoadStatus, PrepareOptions, SampleRequest, SampleToken, StartOptions, TrainEvent } from './api';
+import type {
+  BenchRequest,
+  LoadStatus,
+  PrepareOptions,
+  SampleRequest,
+  SampleToken,
+  StartOptions,
+  TrainEvent,
+} from './api';
 import { Studio, type FileEntry } from './studio';
 
 const studio = new Studio(new URL(import.meta.env.BASE_URL, self.location.origin).href);
@@ -39,6 +47,12 @@ export const api = {
     const a = await studio.exportAdapter(which);
     return Comlink.transfer(a, [a.safetensors.buffer as ArrayBuffer]);
   },
+  async exportRecipe(h: Hparams) {
+    const r = await studio.exportRecipe(h);
+    return Comlink.transfer(r, [r.zip.buffer as ArrayBuffer]);
+  },
+  benchEstimate: (r: BenchRequest) => studio.benchEstimate(r),
+  bench: (r: BenchRequest, onLine?: (line: string) => void) => studio.bench(r, onLine),
   importAdapter: (files: FileEntry[]) => studio.importAdapter(files),
   clearImportedAdapter: () => studio.clearImportedAdapter(),
   listCheckpoints: () => studio.listCheckpoints(),

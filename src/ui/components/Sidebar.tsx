@@ -2,7 +2,7 @@
 
 import type { KeyboardEvent } from 'react';
 import { useStudio } from '../store/store';
-import { TABS, type Tab } from '../store/ui';
+import { TABS, type StepTab as Tab } from '../store/ui';
 import { datasetUsable } from '../store/dataset';
 
 const LABELS: Record<Tab, string> = {
@@ -85,6 +85,33 @@ function Step({ tab, index }: { tab: Tab; index: number }) {
   );
 }
 
+/** The benchmark page: beside the steps, not one of them. */
+function BenchLink() {
+  const current = useStudio((s) => s.ui.tab) === 'bench';
+  const setTab = useStudio((s) => s.setTab);
+  const results = useStudio((s) => s.bench.results.length);
+  const running = useStudio((s) => s.bench.running);
+  return (
+    <button
+      type="button"
+      className={`step step-aside ${current ? 'step-current' : ''}`}
+      aria-current={current ? 'page' : undefined}
+      onClick={() => setTab('bench')}
+      data-testid="tab-bench"
+    >
+      <span className="step-index" aria-hidden="true">
+        ⏱
+      </span>
+      <span className="step-text">
+        <span className="step-label">Benchmark</span>
+        <span className="step-state">
+          {running ? 'running…' : results ? `${results} measured` : 'speed of this GPU'}
+        </span>
+      </span>
+    </button>
+  );
+}
+
 export function Sidebar() {
   return (
     <nav className="sidebar" aria-label="Steps">
@@ -93,10 +120,13 @@ export function Sidebar() {
           <Step key={t} tab={t} index={i} />
         ))}
       </ol>
-      <p className="sidebar-foot">
-        Adapters are saved in the PEFT format: <code>adapter_model.safetensors</code> + <code>adapter_config.json</code>
-        .
-      </p>
+      <div className="sidebar-bottom">
+        <BenchLink />
+        <p className="sidebar-foot">
+          Adapters are saved in the PEFT format: <code>adapter_model.safetensors</code> +{' '}
+          <code>adapter_config.json</code>.
+        </p>
+      </div>
     </nav>
   );
 }

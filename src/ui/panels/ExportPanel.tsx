@@ -1,6 +1,7 @@
 // Step 6, export: the adapter in PEFT's layout (the last weights, and the best by validation loss
 // when there was validation; each says its step and loss), and the run report: metrics as CSV,
-// the resolved configuration as JSON, the loss chart as PNG.
+// the resolved configuration as JSON, the loss chart as PNG; and the run as a Hugging Face +
+// Accelerate recipe (before training too).
 
 import { useState } from 'react';
 import { useStudio } from '../store/store';
@@ -14,7 +15,7 @@ import {
 } from '../store/export.actions';
 import { Alert, Card, EmptyState } from '../components/common';
 import { LossChart } from './TrainingPanel';
-import { RecipeSlot } from './RecipeSlot';
+import { RecipeCard } from './RecipeCard';
 import { fmtLoss } from '../lib/format';
 
 function AdapterRow(props: {
@@ -126,9 +127,9 @@ export function ExportPanel() {
             </div>
             <LossChart height={220} />
           </Card>
-          <RecipeSlot />
         </>
       )}
+      <RecipeCard />
     </div>
   );
 }

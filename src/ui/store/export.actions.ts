@@ -104,3 +104,24 @@ export async function exportLossChart(): Promise<ExportResult> {
     return { ok: false, message: errorMessage(e) };
   }
 }
+
+/**
+ * The run as a Hugging Face transformers + PEFT + Accelerate folder (train.py, the split data as
+ * JSONL, LoraConfig and TrainingArguments as here, Accelerate and DeepSpeed ZeRO-2 configs), zipped.
+ * Uses the run's settings once a run exists, the form's before.
+ */
+export async function exportRecipe(): Promise<ExportResult> {
+  const s = get();
+  const h = s.training.hparams ?? s.hparams;
+  try {
+    const r = await studioWorker().exportRecipe(h);
+    const name = `${prefix()}_recipe.zip`;
+    downloadBlob(new Blob([r.zip as Uint8Array<ArrayBuffer>], { type: 'application/zip' }), name);
+    return {
+      ok: true,
+      message: `Downloaded ${name}: ${r.files.length} files, ${r.train} training and ${r.val} validation records, base model ${r.baseModel}. Unzip it and follow its README.md.`,
+    };
+  } catch (e) {
+    return { ok: false, message: errorMessage(e) };
+  }
+}

@@ -12,6 +12,7 @@ import { createHparamsSlice, issuesOf, restoreHparams } from './hparams';
 import { createTrainingSlice } from './training';
 import { createSamplesSlice } from './samples';
 import { createUiSlice } from './ui';
+import { createBenchSlice } from './bench';
 import type { Studio } from './types';
 
 export const PERSIST_KEY = 'lora-studio';
@@ -34,6 +35,7 @@ export const useStudio = create<Studio>()(
       ...createTrainingSlice(...a),
       ...createSamplesSlice(...a),
       ...createUiSlice(...a),
+      ...createBenchSlice(...a),
     }),
     {
       name: PERSIST_KEY,

@@ -9,7 +9,15 @@ import type { HparamsSlice } from './hparams';
 import type { TrainingSlice } from './training';
 import type { SamplesSlice } from './samples';
 import type { UiSlice } from './ui';
+import type { BenchSlice } from './bench';
 
-export type Studio = GpuSlice & ModelSlice & DatasetSlice & HparamsSlice & TrainingSlice & SamplesSlice & UiSlice;
+export type Studio = GpuSlice &
+  ModelSlice &
+  DatasetSlice &
+  HparamsSlice &
+  TrainingSlice &
+  SamplesSlice &
+  UiSlice &
+  BenchSlice;
 
 export type SliceCreator<T> = StateCreator<Studio, [['zustand/persist', unknown]], [], T>;

@@ -3,8 +3,11 @@
 
 import type { SliceCreator } from './types';
 
+/** The numbered steps of a fine-tune, in order. */
 export const TABS = ['model', 'dataset', 'hparams', 'training', 'samples', 'export'] as const;
-export type Tab = (typeof TABS)[number];
+export type StepTab = (typeof TABS)[number];
+/** The steps, and the benchmark page beside them. */
+export type Tab = StepTab | 'bench';
 
 export interface UiSlice {
   ui: {
