@@ -75,7 +75,11 @@ const PYTHON_SUITES = [['reference', 'reference/test_reference.py']];
 for (const [name, file] of PYTHON_SUITES) {
   if (!want('python') && !want(name)) continue;
   console.log(`\n=== ${name} (python unittest: ${file})`);
-  const r = spawnSync('/usr/bin/python3', [file], { cwd: root, encoding: 'utf8', env: { ...process.env, PYTHONUNBUFFERED: '1' } });
+  const r = spawnSync('/usr/bin/python3', [file], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, PYTHONUNBUFFERED: '1' },
+  });
   const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   process.stdout.write(out);
   const ran = Number(/Ran (\d+) tests?/.exec(out)?.[1] ?? 0);
