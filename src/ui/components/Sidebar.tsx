@@ -100,7 +100,10 @@ function BenchLink() {
       data-testid="tab-bench"
     >
       <span className="step-index" aria-hidden="true">
-        ⏱
+        <svg width="12" height="12" viewBox="0 0 12 12" fill="none" stroke="currentColor" strokeWidth="1.6">
+          <circle cx="6" cy="6.6" r="4.4" />
+          <path d="M6 6.6 8 4.6M4.6 1h2.8" strokeLinecap="round" />
+        </svg>
       </span>
       <span className="step-text">
         <span className="step-label">Benchmark</span>

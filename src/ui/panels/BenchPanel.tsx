@@ -18,7 +18,7 @@ import { Alert, Card, KeyValues } from '../components/common';
 import { fmtBytes } from '../lib/format';
 
 const SHAPES: { value: BenchRequest['shape']; label: string }[] = [
-  { value: 'tiny', label: 'tiny demo model (250K params)' },
+  { value: 'tiny', label: 'tiny (the demo model)' },
   { value: 'smollm2-135m', label: 'SmolLM2-135M shape' },
   { value: 'qwen2.5-0.5b', label: 'Qwen2.5-0.5B shape' },
 ];
@@ -399,7 +399,8 @@ export function BenchPanel() {
       <Card title="What to compare with">
         <p className="small">
           PyTorch + PEFT eager on one NVIDIA H100 (<code>shared/bench/peft_baseline.py</code>: LoRA r 8, batch 8 × 256,
-          random weights). Compare only figures measured on the same GPU.
+          random weights). Compare only figures measured on the same GPU. The studio computes in fp32 whatever the
+          weights' storage dtype (bf16 weights are widened inside the kernels), so its runs compare with the fp32 rows.
         </p>
         <table className="table num">
           <thead>
