@@ -3,9 +3,9 @@
 // command prints, with the engine's peak GPU bytes equal to its estimate.
 
 import { expect, test } from '@playwright/test';
-import { bytesOf, downloads } from './helpers';
+import { bytesOf, downloads, screenshot } from './helpers';
 
-test('the benchmark page times LoRA steps in the browser and refuses what cannot fit', async ({ page }) => {
+test('the benchmark page times LoRA steps in the browser and refuses what cannot fit', async ({ page }, testInfo) => {
   test.setTimeout(180_000);
   await page.goto('/');
   await page.getByTestId('tab-bench').click();
@@ -43,4 +43,5 @@ test('the benchmark page times LoRA steps in the browser and refuses what cannot
   // The engine allocates what it planned: its peak is the estimate, to the byte.
   expect(r.peak_bytes).toBe(r.estimate_bytes);
   await expect(page.getByTestId('bench-tokens')).toHaveText(r.tokens_per_s.toLocaleString('en-US'));
+  await screenshot(page, testInfo, 'panel-bench');
 });

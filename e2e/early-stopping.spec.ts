@@ -3,15 +3,11 @@
 // predicts, says why and where; the chart and the export name the best step.
 
 import { expect, test } from '@playwright/test';
-import { loadDemoModel, setField, smallRun, stepLog, waitFor } from './helpers';
+import { openWithDemo, setField, smallRun, stepLog, waitFor } from './helpers';
 
 test('a run that cannot improve stops early at the predicted step and offers the best adapter', async ({ page }) => {
   test.setTimeout(180_000);
-  await page.goto('/');
-  await loadDemoModel(page);
-  await page.getByTestId('tab-dataset').click();
-  await page.getByTestId('load-demo-dataset').click();
-  await expect(page.getByTestId('stat-val')).toBeVisible();
+  await openWithDemo(page);
   await smallRun(page, { maxSteps: 6, evalSteps: 1 });
   await setField(page, 'val_split_fraction', 0);
   await setField(page, 'early_stopping_patience', 1);

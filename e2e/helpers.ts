@@ -106,6 +106,15 @@ export async function loadDemoModel(page: Page): Promise<void> {
   await expect(page.getByTestId('model-card')).toBeVisible();
 }
 
+/** A fresh studio with the demo model and the demo dataset loaded and encoded. */
+export async function openWithDemo(page: Page): Promise<void> {
+  await page.goto('/');
+  await loadDemoModel(page);
+  await page.getByTestId('tab-dataset').click();
+  await page.getByTestId('load-demo-dataset').click();
+  await expect(page.getByTestId('stat-val')).toBeVisible();
+}
+
 /** The studio's settings for a run short enough for SwiftShader. */
 export async function smallRun(
   page: Page,

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { unzipSync } from 'fflate';
 import { expect, test } from '@playwright/test';
-import { bytesOf, downloads, loadDemoModel, setField } from './helpers';
+import { bytesOf, downloads, openWithDemo, setField } from './helpers';
 
 function filesUnder(dir: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -26,11 +26,7 @@ function filesUnder(dir: string): Map<string, string> {
 
 test('the Export step downloads the recipe the CLI writes for the same run', async ({ page }) => {
   test.setTimeout(180_000);
-  await page.goto('/');
-  await loadDemoModel(page);
-  await page.getByTestId('tab-dataset').click();
-  await page.getByTestId('load-demo-dataset').click();
-  await expect(page.getByTestId('stat-val')).toBeVisible();
+  await openWithDemo(page);
   await page.getByTestId('tab-hparams').click();
   await setField(page, 'r', 4);
   await setField(page, 'learning_rate', '3e-3');

@@ -3,18 +3,14 @@
 // run left uninterrupted (dropout seeds come from the step, the sampler and AdamW state restore).
 
 import { expect, test } from '@playwright/test';
-import { loadDemoModel, screenshot, smallRun, stepLog, waitFor } from './helpers';
+import { openWithDemo, screenshot, smallRun, stepLog, waitFor } from './helpers';
 
 test('a reloaded run resumes from its checkpoint with the same losses as an uninterrupted run', async ({
   page,
 }, testInfo) => {
   test.setTimeout(300_000);
   await page.setViewportSize({ width: 1360, height: 900 });
-  await page.goto('/');
-  await loadDemoModel(page);
-  await page.getByTestId('tab-dataset').click();
-  await page.getByTestId('load-demo-dataset').click();
-  await expect(page.getByTestId('stat-val')).toBeVisible();
+  await openWithDemo(page);
   await smallRun(page, { maxSteps: 6, evalSteps: 3, saveSteps: 2 });
 
   // The uninterrupted run, with a sample generated while it trains: the worker runs it between two

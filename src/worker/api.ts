@@ -13,9 +13,7 @@ import type { DatasetStats } from '../data/stats';
 import type { PreviewSegment } from '../data/encode';
 import type { Hparams, LoraHparams } from '../config/hparams';
 import type { LinearModule } from '../engine/model/config';
-import type { TrainBenchResult } from '../bench/train';
-import type { ShapeName } from '../bench/shapes';
-import type { WeightDType } from '../engine/model/weights';
+import type { TrainBenchOptions, TrainBenchResult } from '../bench/train';
 
 export type { StepMetrics, DatasetFormat, RecordError, DatasetStats, PreviewSegment, SelfTestResult };
 
@@ -293,20 +291,10 @@ export interface ExportedRecipe {
   baseModel: string;
 }
 
-/** One configuration of the benchmark (`npm run bench`'s flags). */
-export interface BenchRequest {
-  shape: ShapeName;
+/** One configuration of the benchmark (`npm run bench`'s flags); targets may be 'all-linear'. */
+export type BenchRequest = Omit<TrainBenchOptions, 'targets' | 'log' | 'budgetBytes' | 'seed'> & {
   targets: LoraHparams['target_modules'];
-  r: number;
-  batch: number;
-  seq: number;
-  steps: number;
-  warmup: number;
-  dtype: WeightDType;
-  nf4: boolean;
-  checkpointing: boolean;
-  profile: boolean;
-}
+};
 
 export type BenchResult = TrainBenchResult;
 

@@ -31,6 +31,14 @@ const BASELINE: { shape: string; targets: string; dtype: string; tokS: number; p
   { shape: 'Qwen2.5-0.5B', targets: 'all-linear', dtype: 'fp32', tokS: 12754, peakMb: 12478 },
 ];
 
+const NUMBERS: { key: 'r' | 'batch' | 'seq' | 'steps' | 'warmup'; label: string; min: number; max: number }[] = [
+  { key: 'r', label: 'r', min: 1, max: 256 },
+  { key: 'batch', label: 'batch', min: 1, max: 64 },
+  { key: 'seq', label: 'sequence length', min: 8, max: 4096 },
+  { key: 'steps', label: 'timed steps', min: 1, max: 200 },
+  { key: 'warmup', label: 'warm-up steps', min: 0, max: 50 },
+];
+
 function NumberInput(props: {
   label: string;
   value: number;
@@ -111,51 +119,18 @@ function Form() {
           <option value="all-linear">all-linear</option>
         </select>
       </label>
-      <NumberInput
-        label="r"
-        value={req.r}
-        min={1}
-        max={256}
-        disabled={running}
-        testId="bench-r"
-        onChange={(r) => setReq({ r })}
-      />
-      <NumberInput
-        label="batch"
-        value={req.batch}
-        min={1}
-        max={64}
-        disabled={running}
-        testId="bench-batch"
-        onChange={(batch) => setReq({ batch })}
-      />
-      <NumberInput
-        label="sequence length"
-        value={req.seq}
-        min={8}
-        max={4096}
-        disabled={running}
-        testId="bench-seq"
-        onChange={(seq) => setReq({ seq })}
-      />
-      <NumberInput
-        label="timed steps"
-        value={req.steps}
-        min={1}
-        max={200}
-        disabled={running}
-        testId="bench-steps"
-        onChange={(steps) => setReq({ steps })}
-      />
-      <NumberInput
-        label="warm-up steps"
-        value={req.warmup}
-        min={0}
-        max={50}
-        disabled={running}
-        testId="bench-warmup"
-        onChange={(warmup) => setReq({ warmup })}
-      />
+      {NUMBERS.map((f) => (
+        <NumberInput
+          key={f.key}
+          label={f.label}
+          value={req[f.key]}
+          min={f.min}
+          max={f.max}
+          disabled={running}
+          testId={`bench-${f.key}`}
+          onChange={(v) => setReq({ [f.key]: v })}
+        />
+      ))}
       <label>
         <span>weights dtype</span>
         <select
