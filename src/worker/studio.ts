@@ -491,8 +491,7 @@ export class Studio {
 
   /** Starts a new run; progress arrives through `emit`, once per optimizer step. */
   async start(opts: StartOptions, emit: (e: TrainEvent) => void): Promise<{ runId: string }> {
-    const issues = validateHparams(opts.hparams);
-    if (issues.length) throw new Error(`${issues[0].path}: ${issues[0].message}`);
+    assertValid(opts.hparams);
     const m = this.requireModel('there is nothing to fine-tune');
     const d = this.requireDataset();
     this.assertNotTraining('start another');
@@ -794,8 +793,7 @@ export class Studio {
    * dataset and these hyperparameters (the run's own, when it imported an adapter's r and targets).
    */
   async exportRecipe(h: Hparams): Promise<ExportedRecipe> {
-    const issues = validateHparams(h);
-    if (issues.length) throw new Error(`${issues[0].path}: ${issues[0].message}`);
+    assertValid(h);
     const m = this.requireModel('the recipe names its base model and uses its tokenizer');
     const d = this.requireDataset();
     const { data } = this.split(h.training);
@@ -818,7 +816,7 @@ export class Studio {
   // ---- benchmark ------------------------------------------------------------------------------
 
   private benchOptions(r: BenchRequest, log?: (line: string) => void): TrainBenchOptions {
-    return { ...r, targets: resolveTargets(r.targets), profile: r.profile, log };
+    return { ...r, targets: resolveTargets(r.targets), log };
   }
 
   /** The benchmark's memory estimate on this adapter, and why it cannot run, if it cannot. */
@@ -871,6 +869,12 @@ export class Studio {
   clearImportedAdapter(): void {
     this.imported = null;
   }
+}
+
+/** Rejects hyperparameters the form would mark, naming the first field. */
+function assertValid(h: Hparams): void {
+  const issues = validateHparams(h);
+  if (issues.length) throw new Error(`${issues[0].path}: ${issues[0].message}`);
 }
 
 function loraSpec(h: Hparams): LoraSpec {
