@@ -1,6 +1,6 @@
 // The benchmark page (issue 6): `npm run bench` in the browser's worker on this tab's adapter. A
 // configuration that cannot fit says so before it runs; one that fits gives the same JSON line the
-// command prints, with the engine's peak GPU bytes equal to its estimate.
+// command prints, with the engine's peak GPU bytes equal to its estimate and per-kernel times.
 
 import { expect, test } from '@playwright/test';
 import { bytesOf, downloads, screenshot } from './helpers';
@@ -42,6 +42,11 @@ test('the benchmark page times LoRA steps in the browser and refuses what cannot
   expect(Number.isFinite(r.final_loss) && r.final_loss > 0).toBe(true);
   // The engine allocates what it planned: its peak is the estimate, to the byte.
   expect(r.peak_bytes).toBe(r.estimate_bytes);
+  // Chromium gives timestamp-query here too: each kernel family of the step is timed.
+  const labels = r.kernels.map((k: { label: string }) => k.label);
+  for (const l of ['lm_logits', 'q_proj fwd', 'attention', 'attention_backward_dq']) expect(labels).toContain(l);
+  for (const k of r.kernels) expect(k.ms).toBeGreaterThanOrEqual(0);
+  await expect(page.getByTestId('bench-results')).toContainText('per-kernel GPU time');
   await expect(page.getByTestId('bench-tokens')).toHaveText(r.tokens_per_s.toLocaleString('en-US'));
   await screenshot(page, testInfo, 'panel-bench');
 });

@@ -152,7 +152,7 @@ export class Studio {
 
   private context(): Promise<GpuContext> {
     if (!this.ctxP) {
-      this.ctxP = GpuContext.create(self.navigator.gpu);
+      this.ctxP = GpuContext.create(self.navigator.gpu, { timestamps: true });
       this.ctxP.catch(() => (this.ctxP = null));
     }
     return this.ctxP;

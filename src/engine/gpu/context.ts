@@ -34,7 +34,7 @@ export interface Kernel {
 }
 
 export interface ContextOptions {
-  /** Ask for timestamp-query when the adapter has it (benchmarks only). */
+  /** Ask for timestamp-query when the adapter has it (for benchmarks: the studio has a benchmark page). */
   timestamps?: boolean;
   /** Pretend the adapter is (not) a CPU driver, to test both kernel variants anywhere. */
   forceCpuVariants?: boolean;
