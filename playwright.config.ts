@@ -3,7 +3,8 @@ import { defineConfig } from '@playwright/test';
 // End-to-end tests in Debian's Chromium (never a downloaded browser), headless, on WebGPU over
 // SwiftShader: --enable-unsafe-webgpu is what un-blocklists the CPU adapter. The studio is built
 // and served by `vite preview` on 127.0.0.1 (a secure context, as WebGPU requires).
-const port = 4173;
+// PW_PORT lets several checkouts run their end-to-end tests side by side without sharing a server.
+const port = Number(process.env.PW_PORT ?? 4173);
 
 export default defineConfig({
   testDir: 'e2e',
