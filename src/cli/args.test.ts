@@ -48,3 +48,18 @@ describe('CLI hyperparameter flags (PEFT / TrainingArguments names)', () => {
     expect(() => parse(['--early_stopping_patience', '3', '--eval_steps', '0'])).toThrow(/needs evaluation steps/);
   });
 });
+
+describe('a flag with an optional value', () => {
+  const opt = new Set(['resume_from_checkpoint']);
+  it('takes a folder, or stands alone (true) at the end or before another flag', () => {
+    expect(
+      parseArgv(['--resume_from_checkpoint', 'out/checkpoint-4'], new Set(), opt).flags.get('resume_from_checkpoint'),
+    ).toBe('out/checkpoint-4');
+    const bare = parseArgv(['--resume_from_checkpoint', '--out', 'o'], new Set(), opt).flags;
+    expect(bare.get('resume_from_checkpoint')).toBe(true);
+    expect(bare.get('out')).toBe('o');
+    expect(
+      parseArgv(['--out', 'o', '--resume_from_checkpoint'], new Set(), opt).flags.get('resume_from_checkpoint'),
+    ).toBe(true);
+  });
+});

@@ -11,8 +11,15 @@ export interface ParsedArgs {
   positional: string[];
 }
 
-/** `--name value`, `--name=value` and bare `--switch` (true). */
-export function parseArgv(argv: string[], booleans: ReadonlySet<string>): ParsedArgs {
+/**
+ * `--name value`, `--name=value` and bare `--switch` (true). A flag in `optional` takes the next
+ * argument as its value unless that is another flag (`--resume_from_checkpoint [DIR]`).
+ */
+export function parseArgv(
+  argv: string[],
+  booleans: ReadonlySet<string>,
+  optional: ReadonlySet<string> = new Set(),
+): ParsedArgs {
   const flags = new Map<string, string | true>();
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -29,6 +36,7 @@ export function parseArgv(argv: string[], booleans: ReadonlySet<string>): Parsed
       (i + 1 >= argv.length || argv[i + 1].startsWith('--') || !/^(true|false)$/.test(argv[i + 1]))
     )
       flags.set(name, true);
+    else if (optional.has(name) && (i + 1 >= argv.length || argv[i + 1].startsWith('--'))) flags.set(name, true);
     else if (i + 1 < argv.length) flags.set(name, argv[++i]);
     else throw new UsageError(`--${name} needs a value`);
   }

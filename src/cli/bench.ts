@@ -14,6 +14,7 @@ import { SHAPES, SHAPE_NAMES, type ShapeName, shapeByName } from '../bench/shape
 import { benchMemoryInput, benchTraining, type TrainBenchOptions } from '../bench/train';
 import { benchMatmul, benchReductions, matmulCases } from '../bench/kernels';
 import { UsageError, parseArgv } from './args';
+import { openGpu } from './common';
 
 const USAGE = `usage: npm run bench -- [options]
 
@@ -139,11 +140,8 @@ async function main(): Promise<void> {
     return;
   }
 
-  const ctx = await GpuContext.create(nodeGpu(), { timestamps: !flags.has('no_profile') });
+  const ctx = await openGpu((l) => console.error(l), { timestamps: !flags.has('no_profile') });
   const c = ctx.caps;
-  console.error(
-    `adapter: ${[c.vendor, c.architecture, c.description].filter(Boolean).join(' · ')}${c.isCpu ? ' (CPU)' : ''}`,
-  );
   console.error(
     `limits: maxBufferSize ${fmtBytes(c.maxBufferSize)}, maxStorageBufferBindingSize ${fmtBytes(c.maxStorageBufferBindingSize)}, timestamps ${c.timestamps}, subgroups ${c.subgroups}`,
   );

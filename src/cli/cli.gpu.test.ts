@@ -1,10 +1,11 @@
 // The command-line programs as a user runs them: bundled by scripts/build-cli.mjs, run by Node
 // with the SwiftShader environment. Training with early stopping says why and when it stopped and
-// writes the last and best PEFT adapters, metrics and configuration; sampling uses the adapter;
-// bad input ends with one line and a non-zero exit code.
+// writes the last and best PEFT adapters, metrics and configuration; a run killed or interrupted
+// mid-way and resumed from its checkpoint ends with the adapter of the run left alone; sampling
+// uses the adapter; bad input ends with one line and a non-zero exit code.
 
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +25,27 @@ function cli(name: string, args: string[]) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
+/**
+ * Starts `train`, and once it prints the line for step `at`, sends `signal`: SIGKILL is a crash,
+ * SIGINT is Ctrl-C.
+ */
+function interrupted(args: string[], at: number, signal: NodeJS.Signals) {
+  return new Promise<{ code: number | null; signal: string | null; out: string }>((done) => {
+    const p = spawn(process.execPath, [join(REPO_ROOT, 'dist-cli', 'train.mjs'), ...args], { cwd: REPO_ROOT });
+    let out = '';
+    let sent = false;
+    p.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      if (!sent && new RegExp(`^step ${at}/`, 'm').test(out)) {
+        sent = true;
+        p.kill(signal);
+      }
+    });
+    p.stderr.resume();
+    p.on('exit', (code, sig) => done({ code, signal: sig, out }));
+  });
+}
+
 beforeAll(async () => {
   // @ts-expect-error: a plain .mjs module without types
   const { buildCli } = await import('../../scripts/build-cli.mjs');
@@ -32,6 +54,96 @@ beforeAll(async () => {
   writeFileSync(join(work, 'data.json'), JSON.stringify(records));
 }, 120_000);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('npm run train: checkpoints and --resume_from_checkpoint', () => {
+  // Default checkpoint settings (save_steps 0): one after the first step, then by time, and at the end.
+  const run = (out: string) => [
+    ...['--model', demoModel, '--data', join(work, 'data.json'), '--out', out],
+    ...['--target_modules', 'all-linear', '--learning_rate', '0.005', '--per_device_train_batch_size', '2'],
+    ...['--max_seq_length', '64', '--max_steps', '8', '--eval_steps', '4', '--val_split_fraction', '0.125'],
+  ];
+  const losses = (out: string) =>
+    readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((l) => 'loss' in l)
+      .map((l) => [l.step, l.loss]);
+  const whole = join(work, 'whole');
+
+  it('checkpoints a default run after its first step and at its end, as checkpoint-N folders', () => {
+    const r = cli('train', run(whole));
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out.split('\n')[0]).toMatch(/^gpu: .*SwiftShader.*the CPU fallback/);
+    expect(r.out).toContain(`checkpoint -> ${join(whole, 'checkpoint-1')}`);
+    const kept = readdirSync(whole).filter((n) => n.startsWith('checkpoint-'));
+    expect(kept.sort()).toEqual(['checkpoint-1', 'checkpoint-8']);
+    expect(readdirSync(join(whole, 'checkpoint-8')).sort()).toEqual([
+      'adapter_config.json',
+      'adapter_model.safetensors',
+      'meta.json',
+      'state.bin',
+    ]);
+    // the end's checkpoint holds the adapter written to out/
+    expect(readFileSync(join(whole, 'checkpoint-8', 'adapter_model.safetensors'))).toEqual(
+      readFileSync(join(whole, 'adapter_model.safetensors')),
+    );
+    expect(losses(whole).map(([s]) => s)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  }, 300_000);
+
+  it('a run killed mid-way resumes from its newest checkpoint in --out and ends with the same adapter', async () => {
+    const out = join(work, 'crashed');
+    const killed = await interrupted(run(out), 3, 'SIGKILL');
+    expect(killed.signal).toBe('SIGKILL');
+    expect(existsSync(join(out, 'adapter_model.safetensors'))).toBe(false);
+    expect(existsSync(join(out, 'checkpoint-1', 'meta.json'))).toBe(true);
+    // Only the paths and the flag: the hyperparameters come from the checkpoint.
+    const r = cli('train', [
+      ...['--model', demoModel, '--data', join(work, 'data.json'), '--out', out],
+      '--resume_from_checkpoint',
+    ]);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const from = Number(/resuming from .*checkpoint-(\d+) \(step \d+ of 8\)/.exec(r.out)![1]);
+    expect(from).toBeGreaterThanOrEqual(1);
+    expect(from).toBeLessThan(8);
+    expect(r.out).toContain('completed 8 steps');
+    expect(readFileSync(join(out, 'adapter_model.safetensors'))).toEqual(
+      readFileSync(join(whole, 'adapter_model.safetensors')),
+    );
+    expect(readFileSync(join(out, 'adapter_config.json'), 'utf8')).toBe(
+      readFileSync(join(whole, 'adapter_config.json'), 'utf8'),
+    );
+    expect(losses(out)).toEqual(losses(whole));
+  }, 300_000);
+
+  it('Ctrl-C stops after the current step with a checkpoint; resuming from that folder ends the same', async () => {
+    const out = join(work, 'ctrl-c');
+    const stopped = await interrupted(run(out), 2, 'SIGINT');
+    expect(stopped.code).toBe(130);
+    const at = Number(/stopped by you at step (\d+) of 8/.exec(stopped.out)![1]);
+    expect(at).toBeGreaterThanOrEqual(2);
+    expect(at).toBeLessThan(8);
+    expect(stopped.out).toContain('--resume_from_checkpoint');
+    const ckpt = join(out, `checkpoint-${at}`);
+    expect(readFileSync(join(ckpt, 'adapter_model.safetensors'))).toEqual(
+      readFileSync(join(out, 'adapter_model.safetensors')),
+    );
+    const r = cli('train', [...run(out), '--resume_from_checkpoint', ckpt]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`resuming from ${ckpt} (step ${at} of 8)`);
+    expect(readFileSync(join(out, 'adapter_model.safetensors'))).toEqual(
+      readFileSync(join(whole, 'adapter_model.safetensors')),
+    );
+    expect(losses(out)).toEqual(losses(whole));
+    const none = cli('train', [...run(join(work, 'fresh')), '--resume_from_checkpoint']);
+    expect(none.code).toBe(1);
+    expect(none.err.trim()).toBe(
+      `error: --resume_from_checkpoint: --out ${join(work, 'fresh')} has no complete checkpoint-N folder to resume from`,
+    );
+  }, 300_000);
+});
 
 describe('npm run train / npm run sample', () => {
   const out = join(work, 'out');

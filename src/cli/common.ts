@@ -4,8 +4,8 @@
 import { createReadStream, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { basename } from 'node:path';
-import { GpuContext } from '../engine/gpu/context';
-import { nodeGpu } from '../engine/node/webgpu';
+import { GpuContext, type ContextOptions } from '../engine/gpu/context';
+import { gpuLine, nodeGpu } from '../engine/node/webgpu';
 import { parseDatasetStream, type ParsedDataset } from '../data/parse';
 import type { DatasetFormat } from '../data/formats';
 import { UsageError } from './args';
@@ -43,8 +43,14 @@ export async function readDataset(path: string, format?: DatasetFormat): Promise
   return parseDatasetStream(stream, { name: basename(path), format, totalBytes: size });
 }
 
-export async function openGpu(): Promise<GpuContext> {
-  return GpuContext.create(nodeGpu());
+/** Opens the GPU and says which adapter it got (`say`: the program's first line). */
+export async function openGpu(
+  say: (line: string) => void = (l) => console.log(l),
+  opts?: ContextOptions,
+): Promise<GpuContext> {
+  const ctx = await GpuContext.create(nodeGpu(), opts);
+  say(gpuLine(ctx.caps));
+  return ctx;
 }
 
 export function fmtNum(x: number, digits = 4): string {

@@ -82,7 +82,7 @@ await cliMain(USAGE, async () => {
   if (model.tokenizer.addBosToken && model.tokenizer.bos && ids[0] !== model.tokenizer.bos.id)
     ids = [model.tokenizer.bos.id, ...ids];
 
-  const ctx = await openGpu();
+  const ctx = await openGpu((l) => console.error(l));
   const weights = await uploadModel(ctx, model);
   let lora: ConstructorParameters<typeof Generator>[3] = null;
   const adapterDir = flags.get('adapter');

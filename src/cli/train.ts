@@ -1,10 +1,11 @@
 // `npm run train -- --model DIR --data FILE --out DIR [hyperparameters]`: the studio's training
-// run from the command line, on the same engine (Dawn in Node). Hyperparameter flags are PEFT's
-// LoraConfig and TrainingArguments names. Writes the PEFT adapter (last, and best by validation
-// loss), metrics as JSON lines per logging step, and the resolved configuration.
+// run from the command line, on the same engine (Dawn in Node) and the same training session
+// (src/run/session.ts). Hyperparameter flags are PEFT's LoraConfig and TrainingArguments names.
+// Writes the PEFT adapter (last, and best by validation loss), metrics as JSON lines per logging
+// step, the resolved configuration, and checkpoints (out/checkpoint-N/) to resume from.
 
-import { mkdirSync, writeFileSync, appendFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, writeFileSync, appendFileSync, rmSync, existsSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { fileSetFromDir } from '../io/source.node';
 import { readAdapter } from '../io/peft';
 import { DATASET_FORMATS, type DatasetFormat } from '../data/formats';
@@ -13,8 +14,13 @@ import { hparamsFromFlags, parseArgv, UsageError } from './args';
 import { cliMain, fmtNum, openGpu, readDataset, required } from './common';
 import { openModel, uploadModel } from '../run/model';
 import { prepareData } from '../run/data';
-import { TrainingRun, describeStop, type ExportedAdapter } from '../run/run';
+import { TrainingRun, type ExportedAdapter } from '../run/run';
 import type { StepMetrics } from '../engine/train/trainer';
+import { TrainingSession, type SessionEvent } from '../run/session';
+import { RunCheckpoints } from '../run/checkpoints';
+import { nodeDir } from '../run/dir.node';
+import { AUTOSAVE_INTERVAL_MS } from '../run/save-rule';
+import { findCheckpoint } from './resume';
 import { buildRecipe } from '../recipe/recipe';
 import { writeRecipeDir } from '../recipe/write.node';
 
@@ -25,6 +31,13 @@ const USAGE = `usage: npm run train -- --model DIR --data FILE --out DIR [option
   --out DIR              where the adapter, metrics and configuration are written
   --format F             force the dataset format: ${DATASET_FORMATS.join(', ')}
   --adapter DIR          continue training a PEFT LoRA adapter (its r, alpha and targets are kept)
+  --resume_from_checkpoint [DIR]
+                         continue an interrupted run from DIR (a checkpoint-N folder, or a run's folder),
+                         or with no value from the newest checkpoint in --out; hyperparameters come from
+                         the checkpoint (flags given override them)
+  --autosave_minutes 2   when --save_steps is 0, checkpoint after the first step, then every this many
+                         minutes of training (0: only at the end and on Ctrl-C); checkpoints go to
+                         out/checkpoint-N/ (the two newest are kept), Ctrl-C stops after the current step
   --export-recipe DIR    also write a Hugging Face + Accelerate recipe for the same run (see its README.md)
   --recipe-only          write the recipe (--export-recipe DIR) and exit without training; --out not needed
 
@@ -35,7 +48,18 @@ const USAGE = `usage: npm run train -- --model DIR --data FILE --out DIR [option
              --logging_steps 1 --eval_steps 10 --save_steps 0 --val_split_fraction 0.1 --train_on_inputs
              --early_stopping_patience 0 --early_stopping_threshold 0`;
 
-const OWN = new Set(['model', 'data', 'out', 'format', 'adapter', 'export_recipe', 'recipe_only', 'help']);
+const OWN = new Set([
+  'model',
+  'data',
+  'out',
+  'format',
+  'adapter',
+  'export_recipe',
+  'recipe_only',
+  'resume_from_checkpoint',
+  'autosave_minutes',
+  'help',
+]);
 const BOOLEANS = new Set(['use_rslora', 'train_on_inputs', 'recipe_only', 'help']);
 
 function writeAdapterDir(dir: string, a: ExportedAdapter): void {
@@ -45,7 +69,7 @@ function writeAdapterDir(dir: string, a: ExportedAdapter): void {
 }
 
 await cliMain(USAGE, async () => {
-  const { flags, positional } = parseArgv(process.argv.slice(2), BOOLEANS);
+  const { flags, positional } = parseArgv(process.argv.slice(2), BOOLEANS, new Set(['resume_from_checkpoint']));
   if (flags.has('help')) {
     console.log(USAGE);
     return;
@@ -63,6 +87,16 @@ await cliMain(USAGE, async () => {
     throw new UsageError(`--format must be one of ${DATASET_FORMATS.join(', ')}`);
   }
   let hparams = hparamsFromFlags(flags, OWN);
+  const autosave = flags.get('autosave_minutes') ?? String(AUTOSAVE_INTERVAL_MS / 60_000);
+  if (autosave === true || !(Number(autosave) >= 0))
+    throw new UsageError('--autosave_minutes is a number of minutes (0: off)');
+  const resume = recipeOnly ? null : await findCheckpoint(flags.get('resume_from_checkpoint'), outDir);
+  if (resume && flags.has('adapter')) {
+    throw new UsageError('--adapter and --resume_from_checkpoint: the checkpoint already holds the adapter');
+  }
+  // The run's own hyperparameters, with any flag given now over them (as a new max_steps).
+  if (resume?.checkpoint.hparams) hparams = hparamsFromFlags(flags, OWN, resume.checkpoint.hparams);
+  const ctx = recipeOnly ? null : await openGpu();
 
   const model = await openModel(await fileSetFromDir(modelDir));
   const c = model.info.config;
@@ -120,8 +154,7 @@ await cliMain(USAGE, async () => {
     if (recipeOnly) return;
   }
 
-  const ctx = await openGpu();
-  console.log(`gpu: ${[ctx.caps.vendor, ctx.caps.architecture, ctx.caps.description].filter(Boolean).join(' · ')}`);
+  if (!ctx) return;
   const weights = await uploadModel(ctx, model);
   const run = new TrainingRun(ctx, model, weights, data, hparams, { initialParams });
   console.log(run.trainableLine());
@@ -129,9 +162,28 @@ await cliMain(USAGE, async () => {
     `training ${run.totalSteps} steps (${run.sampler.stepsPerEpoch} per epoch); GPU memory held ${fmtBytes(ctx.allocatedBytes)}`,
   );
 
+  if (resume) {
+    const saved = resume.checkpoint;
+    if (saved.totalSteps !== null && saved.totalSteps !== run.totalSteps) {
+      console.log(
+        `  note: the run had ${saved.totalSteps} steps, now ${run.totalSteps} (the schedule follows the new count)`,
+      );
+    }
+    run.restore(saved.state);
+    console.log(`resuming from ${resume.path} (step ${saved.state.step} of ${run.totalSteps})`);
+  }
+
   mkdirSync(outDir, { recursive: true });
   const metricsPath = join(outDir, 'metrics.jsonl');
+  const from = resume?.checkpoint.state.step ?? 0;
+  // A resumed run keeps the metrics up to its checkpoint and logs on from there.
+  const kept = existsSync(metricsPath)
+    ? readFileSync(metricsPath, 'utf8')
+        .split('\n')
+        .filter((l) => l && from > 0 && JSON.parse(l).step <= from)
+    : [];
   rmSync(metricsPath, { force: true });
+  if (kept.length) writeFileSync(metricsPath, kept.join('\n') + '\n');
   writeFileSync(
     join(outDir, 'training_config.json'),
     JSON.stringify(
@@ -147,10 +199,13 @@ await cliMain(USAGE, async () => {
   );
   const t = hparams.training;
   const window: StepMetrics[] = [];
-  const started = performance.now();
-  while (!run.done) {
-    const m = await run.step();
-    if (!Number.isFinite(m.loss) || !Number.isFinite(m.gradNorm)) break;
+  let fatal: string | null = null;
+  const onEvent = (e: SessionEvent) => {
+    if (e.status === 'checkpoint') console.log(`checkpoint -> ${join(outDir, `checkpoint-${e.step}`)}`);
+    else if (e.status === 'error' && e.fatal) fatal = e.message;
+    else if (e.status === 'error') process.stderr.write(`warning: ${e.message}\n`);
+    if (e.status !== 'step') return;
+    const m = e.metrics;
     window.push(m);
     const line =
       `step ${m.step}/${m.totalSteps}  epoch ${m.epoch.toFixed(2)}  loss ${fmtNum(m.loss)}  lr ${m.lr.toExponential(2)}  ` +
@@ -174,16 +229,29 @@ await cliMain(USAGE, async () => {
     }
     if (m.evalLoss !== undefined)
       appendFileSync(metricsPath, JSON.stringify({ step: m.step, epoch: m.epoch, eval_loss: m.evalLoss }) + '\n');
-    if (t.save_steps > 0 && m.step % t.save_steps === 0 && !run.done) {
-      writeAdapterDir(join(outDir, `checkpoint-${m.step}`), await run.exportAdapter('last'));
-    }
-  }
-  const reason = describeStop(run.stopReason, run.totalSteps);
+  };
+  const session = new TrainingSession(basename(resolve(outDir)), run, onEvent, {
+    checkpoints: new RunCheckpoints(nodeDir(outDir)),
+    saveIntervalMs: Number(autosave) * 60_000,
+    resumed: resume ? { history: resume.checkpoint.history, activeMs: resume.checkpoint.activeMs } : undefined,
+  });
+  // Ctrl-C: the step in progress finishes, then its checkpoint and the adapter are written.
+  const interrupt = () => {
+    console.log('interrupted: stopping after the current step (Ctrl-C again to quit without saving)');
+    process.once('SIGINT', () => process.exit(130));
+    void session.stop();
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  const started = performance.now();
+  const end = await session.start();
+  if (fatal !== null) throw new Error(end.message);
+  const reason = end.message;
   console.log(`${reason} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   const last = await run.exportAdapter('last');
   writeAdapterDir(outDir, last);
   const summary: Record<string, unknown> = {
-    stop: run.stopReason,
+    stop: run.stopReason ?? { kind: 'user', step: end.step },
     reason,
     last: { dir: '.', step: last.step, eval_loss: last.evalLoss },
   };
@@ -198,5 +266,11 @@ await cliMain(USAGE, async () => {
   writeFileSync(join(outDir, 'run_summary.json'), JSON.stringify(summary, null, 2) + '\n');
   console.log(`adapter (step ${last.step}) -> ${outDir}`);
   run.destroy();
+  if (end.kind === 'user') {
+    console.log(
+      `to continue: the same command with --resume_from_checkpoint (from ${join(outDir, `checkpoint-${end.step}`)})`,
+    );
+    process.exit(130);
+  }
   if (run.stopReason?.kind === 'non_finite') throw new Error(reason);
 });

@@ -14,6 +14,8 @@ import type { PreviewSegment } from '../data/encode';
 import type { Hparams, LoraHparams } from '../config/hparams';
 import type { LinearModule } from '../engine/model/config';
 import type { TrainBenchOptions, TrainBenchResult } from '../bench/train';
+import type { SessionEvent } from '../run/session';
+import type { SavedRun } from '../run/checkpoints';
 
 export type { StepMetrics, DatasetFormat, RecordError, DatasetStats, PreviewSegment, SelfTestResult };
 
@@ -164,20 +166,7 @@ export type LoadStatus =
   | { status: 'encode'; done: number; total: number }
   | { status: 'ready' };
 
-export type StopKind = 'completed' | 'early_stopping' | 'non_finite' | 'user';
-
-export interface RunEnd {
-  kind: StopKind;
-  /** The step training ended at. */
-  step: number;
-  /** describeStop's sentence, or the user's stop. */
-  message: string;
-}
-
-export interface BestInfo {
-  step: number;
-  evalLoss: number;
-}
+export type { StopKind, RunEnd, BestInfo } from '../run/session';
 
 export type TrainEvent =
   | {
@@ -198,13 +187,7 @@ export type TrainEvent =
       activeMs: number;
       gpuBytes: number;
     }
-  | { status: 'step'; metrics: StepMetrics; activeMs: number; gpuBytes: number; best: BestInfo | null }
-  | { status: 'checkpoint'; step: number }
-  | { status: 'paused'; step: number }
-  | { status: 'resumed'; step: number }
-  | { status: 'done'; end: RunEnd; best: BestInfo | null; activeMs: number }
-  /** fatal: the run ended with it; otherwise training goes on (a checkpoint that failed). */
-  | { status: 'error'; message: string; step: number; fatal: boolean };
+  | SessionEvent;
 
 export interface StartOptions {
   hparams: Hparams;
@@ -212,20 +195,7 @@ export interface StartOptions {
   fromImportedAdapter: boolean;
 }
 
-export interface CheckpointInfo {
-  runId: string;
-  createdAt: number;
-  /** Latest complete checkpoint. */
-  step: number;
-  totalSteps: number;
-  savedAt: number;
-  finished: boolean;
-  model: ModelSource;
-  modelName: string;
-  modelFingerprint: string;
-  dataset: string;
-  hparams: Hparams;
-}
+export type CheckpointInfo = SavedRun<ModelSource>;
 
 export interface ValidationPrompt {
   /** Index into the validation split. */

@@ -1,21 +1,8 @@
-// The few file operations checkpoints need, over the origin-private file system (OPFS) in the
-// worker, or over memory in unit tests. In a dedicated worker a file is written through a sync
-// access handle (one synchronous write, no copy into a swap file), else through createWritable.
+// The checkpoint store's Dir (src/run/dir.ts) over the browser's origin-private file system. In a
+// dedicated worker a file is written through a sync access handle (one synchronous write, no copy
+// into a swap file), else through createWritable.
 
-export interface Dir {
-  readonly name: string;
-  /** The sub-directory, created when `create`; null when it does not exist. */
-  subdir(name: string, create: boolean): Promise<Dir | null>;
-  /** Replaces the file's contents. */
-  write(name: string, data: Uint8Array | string): Promise<void>;
-  /** The file's bytes, or null when it does not exist. */
-  read(name: string): Promise<Uint8Array | null>;
-  /** The file as a Blob (not read into memory), or null. */
-  blob(name: string): Promise<Blob | null>;
-  entries(): Promise<{ name: string; kind: 'file' | 'directory' }[]>;
-  /** Removes a file or a directory with everything in it; no error when absent. */
-  remove(name: string): Promise<void>;
-}
+import type { Dir } from '../run/dir';
 
 type SyncHandle = {
   truncate(n: number): void;

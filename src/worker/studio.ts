@@ -53,12 +53,12 @@ import type {
   TrainEvent,
   ValidationPrompt,
 } from './api';
-import { CheckpointStore, newRunId } from './checkpoints';
+import { CheckpointStore, newRunId } from '../run/checkpoints';
 import { GpuQueue } from './gpu-queue';
 import { estimateRunMemory } from './memory';
 import { DEMO_DATASET, demoFileSet, fetchOwn, fingerprint, stopIds, summarize } from './model-files';
 import { opfsRoot } from './storage';
-import { TrainingSession } from './training';
+import { TrainingSession, type CheckpointSink } from '../run/session';
 
 type OnStatus = (s: LoadStatus) => void;
 
@@ -142,7 +142,7 @@ export class Studio {
   private imported: { name: string; adapter: Adapter } | null = null;
   private session: TrainingSession | null = null;
   private hubAbort: AbortController | null = null;
-  private storeP: Promise<CheckpointStore | null> | null = null;
+  private storeP: Promise<CheckpointStore<ModelSource> | null> | null = null;
   private revision = 0;
   /** The records the current run was prepared from (the dataset may since have been replaced). */
   private runRecords: DatasetRecord[] | null = null;
@@ -158,9 +158,9 @@ export class Studio {
     return this.ctxP;
   }
 
-  private store(): Promise<CheckpointStore | null> {
+  private store(): Promise<CheckpointStore<ModelSource> | null> {
     this.storeP ??= opfsRoot()
-      .then((d) => new CheckpointStore(d))
+      .then((d) => new CheckpointStore<ModelSource>(d))
       .catch(() => null);
     return this.storeP;
   }
@@ -522,8 +522,9 @@ export class Studio {
         () => new TrainingRun(ctx, m.loaded, m.weights, data, h, { initialParams }),
       );
     });
-    const store = h.training.save_steps > 0 ? await this.store() : null;
-    if (h.training.save_steps > 0 && !store) {
+    // Checkpoints are on for every run (save_steps, or the time rule when it is 0).
+    let store = await this.store();
+    if (!store) {
       emit({
         status: 'error',
         message: 'this browser gives no origin-private file system: checkpoints are off for this run',
@@ -548,10 +549,14 @@ export class Studio {
           d.blob,
         );
       } catch (e) {
+        store = null;
         emit({ status: 'error', message: `checkpoints are off for this run: ${errorText(e)}`, step: 0, fatal: false });
       }
     }
-    this.session = new TrainingSession(runId, run, ctx, this.queue, store, emit);
+    this.session = new TrainingSession(runId, run, emit, {
+      queue: this.queue,
+      checkpoints: store && storeSink(store, runId),
+    });
     this.runRecords = d.parsed.records;
     emit({
       status: 'started',
@@ -568,7 +573,7 @@ export class Studio {
       activeMs: 0,
       gpuBytes: ctx.allocatedBytes,
     });
-    this.session.start();
+    void this.session.start();
     return { runId };
   }
 
@@ -640,9 +645,11 @@ export class Studio {
       r.restore(saved.state);
       return r;
     });
-    const session = new TrainingSession(runId, run, ctx, this.queue, store, emit);
-    session.history.push(...saved.history);
-    session.activeMs = saved.activeMs;
+    const session = new TrainingSession(runId, run, emit, {
+      queue: this.queue,
+      checkpoints: storeSink(store, runId),
+      resumed: { history: saved.history, activeMs: saved.activeMs },
+    });
     this.session = session;
     this.runRecords = this.dataset!.parsed.records;
     emit({
@@ -660,7 +667,7 @@ export class Studio {
       activeMs: saved.activeMs,
       gpuBytes: ctx.allocatedBytes,
     });
-    session.start();
+    void session.start();
     return { dataset: this.datasetSummary(), hparams: h };
   }
 
@@ -869,6 +876,11 @@ export class Studio {
   clearImportedAdapter(): void {
     this.imported = null;
   }
+}
+
+/** One run of the browser's store, as a training session's checkpoint sink. */
+function storeSink(store: CheckpointStore<ModelSource>, runId: string): CheckpointSink {
+  return { save: (c) => store.save(runId, c), finished: (end) => store.markFinished(runId, end) };
 }
 
 /** Rejects hyperparameters the form would mark, naming the first field. */

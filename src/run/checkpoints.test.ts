@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CheckpointStore, KEEP_CHECKPOINTS, decodeState, encodeState } from './checkpoints';
+import { CheckpointStore, KEEP_CHECKPOINTS, decodeState, encodeState, type CheckpointData } from './checkpoints';
 import { MemoryDir } from './testing/memory-dir';
 import { DEFAULT_HPARAMS } from '../config/hparams';
 import type { StepMetrics, TrainerState } from '../engine/train/trainer';
@@ -42,6 +42,14 @@ const run = {
   fromImportedAdapter: false,
 };
 const adapter = { safetensors: new Uint8Array([1, 2, 3]), config: '{"r": 8}' };
+const data = (s: TrainerState, history: StepMetrics[] = [], activeMs = 0): CheckpointData => ({
+  state: s,
+  adapter,
+  history,
+  activeMs,
+  hparams: DEFAULT_HPARAMS,
+  totalSteps: 10,
+});
 
 describe('TrainerState codec', () => {
   it('round-trips params, moments and the best params bit for bit', () => {
@@ -84,8 +92,8 @@ describe('CheckpointStore', () => {
     const store = new CheckpointStore(root);
     await store.createRun(run, new Blob(['abc']));
     const history = [1, 2, 3, 4, 5].map((s) => metrics(s, s === 4 ? 1.1 : undefined));
-    await store.save('run-1', state(2), adapter, history, 4000);
-    await store.save('run-1', state(4), adapter, history, 8000);
+    await store.save('run-1', data(state(2), history, 4000));
+    await store.save('run-1', data(state(4), history, 8000));
     const list = await store.list();
     expect(list).toHaveLength(1);
     expect(list[0]).toMatchObject({ runId: 'run-1', step: 4, totalSteps: 10, finished: false, dataset: 'sql.json' });
@@ -104,12 +112,12 @@ describe('CheckpointStore', () => {
     const root = new MemoryDir();
     const store = new CheckpointStore(root);
     await store.createRun(run, new Blob(['abc']));
-    for (const s of [2, 4, 6]) await store.save('run-1', state(s), adapter, [], 0);
+    for (const s of [2, 4, 6]) await store.save('run-1', data(state(s)));
     const runDir = root.dirs.get('runs')!.dirs.get('run-1')!;
     expect([...runDir.dirs.keys()].sort()).toEqual(['checkpoint-4', 'checkpoint-6']);
     // a crash while writing checkpoint 8: everything but meta.json reached the disk
     root.failNextWrite('meta.json');
-    await expect(store.save('run-1', state(8), adapter, [], 0)).rejects.toThrow('disk full while writing meta.json');
+    await expect(store.save('run-1', data(state(8)))).rejects.toThrow('disk full while writing meta.json');
     expect(runDir.dirs.get('checkpoint-8')!.files.has('state.bin')).toBe(true);
     expect((await store.list())[0].step).toBe(6);
     expect((await store.load('run-1')).state).toEqual(state(6));
@@ -119,7 +127,7 @@ describe('CheckpointStore', () => {
   it('marks a run finished and deletes it', async () => {
     const store = new CheckpointStore(new MemoryDir());
     await store.createRun(run, new Blob(['abc']));
-    await store.save('run-1', state(2), adapter, [], 0);
+    await store.save('run-1', data(state(2)));
     await store.markFinished('run-1', { kind: 'completed', step: 10, message: 'completed 10 steps' });
     expect((await store.list())[0].finished).toBe(true);
     expect((await store.readRun('run-1')).finished?.message).toBe('completed 10 steps');

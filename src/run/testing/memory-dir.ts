@@ -1,6 +1,6 @@
-// An in-memory Dir for unit tests of the checkpoint store (Node has no OPFS).
+// An in-memory Dir for unit tests of the checkpoint store and the training session.
 
-import type { Dir } from '../storage';
+import type { Dir } from '../dir';
 
 export class MemoryDir implements Dir {
   readonly files = new Map<string, Uint8Array>();
