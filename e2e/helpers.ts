@@ -78,6 +78,22 @@ export async function mainThreadReport(
   }, from);
 }
 
+/**
+ * Reloads the page, accepting the question the studio asks while a run is going; resolves with
+ * the dialog's type ('beforeunload'), or null when the page did not ask.
+ */
+export async function reloadDuringRun(page: Page): Promise<string | null> {
+  let asked: string | null = null;
+  const onDialog = (d: import('@playwright/test').Dialog) => {
+    asked = d.type();
+    void d.accept();
+  };
+  page.on('dialog', onDialog);
+  await page.reload();
+  page.off('dialog', onDialog);
+  return asked;
+}
+
 /** Waits for a condition with a cheap poll (Playwright's expect-polling does heavy DOM work on the main thread). */
 export async function waitFor(page: Page, selector: string, timeout = 240_000): Promise<void> {
   await page.waitForFunction((s) => document.querySelector(s) !== null, selector, { polling: 500, timeout });
@@ -124,7 +140,8 @@ export async function smallRun(
   await page.getByTestId('demo-preset').click();
   await setField(page, 'max_steps', o.maxSteps);
   await setField(page, 'eval_steps', o.evalSteps);
-  await setField(page, 'save_steps', o.saveSteps ?? 0);
+  // save_steps stays at its default (0: the automatic checkpoints) unless a test sets it.
+  if (o.saveSteps !== undefined) await setField(page, 'save_steps', o.saveSteps);
   await setField(page, 'per_device_train_batch_size', 2);
   await setField(page, 'max_seq_length', 64);
   await setField(page, 'val_split_fraction', 0.02);

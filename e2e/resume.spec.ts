@@ -1,9 +1,11 @@
 // Checkpoints: a run interrupted by a reload is offered for resumption, continues from its last
 // checkpoint in the origin-private file system, and follows the same loss trajectory as the same
 // run left uninterrupted (dropout seeds come from the step, the sampler and AdamW state restore).
+// With save_steps set, checkpoints follow it; with the default settings a run is saved after its
+// first step (then by time, on pause and at the end), and the page asks before it is left.
 
 import { expect, test } from '@playwright/test';
-import { openWithDemo, screenshot, smallRun, stepLog, waitFor } from './helpers';
+import { openWithDemo, reloadDuringRun, screenshot, smallRun, stepLog, waitFor } from './helpers';
 
 test('a reloaded run resumes from its checkpoint with the same losses as an uninterrupted run', async ({
   page,
@@ -33,7 +35,8 @@ test('a reloaded run resumes from its checkpoint with the same losses as an unin
   await page.getByTestId('tab-training').click();
   await waitFor(page, '[data-testid="stop-reason"]');
   const whole = await stepLog(page, 6);
-  await expect(page.getByTestId('last-checkpoint')).toHaveText('step 4');
+  // every save_steps (2, 4), and the end's
+  await expect(page.getByTestId('last-checkpoint')).toHaveText('step 6');
 
   // The same run again, interrupted by a reload right after its checkpoint at step 4.
   await page.getByTestId('start-training').click();
@@ -43,7 +46,7 @@ test('a reloaded run resumes from its checkpoint with the same losses as an unin
     { polling: 50, timeout: 120_000 },
   );
   const stepAtReload = await page.getByTestId('run-step').textContent();
-  await page.reload();
+  expect(await reloadDuringRun(page)).toBe('beforeunload');
 
   // The studio offers the run (the finished one is not offered) and resumes it on its own model.
   const item = page.getByTestId('resume-item');
@@ -73,4 +76,39 @@ test('a reloaded run resumes from its checkpoint with the same losses as an unin
   await expect(page.getByTestId('saved-run')).toHaveCount(2);
   await page.getByTestId('delete-run').first().click();
   await expect(page.getByTestId('saved-run')).toHaveCount(1);
+});
+
+test('with the default settings, a reload mid-run is asked about, and the run resumes from its automatic checkpoint', async ({
+  page,
+}, testInfo) => {
+  test.setTimeout(300_000);
+  await page.setViewportSize({ width: 1360, height: 900 });
+  await openWithDemo(page);
+  await smallRun(page, { maxSteps: 6, evalSteps: 3 });
+  await expect(page.getByTestId('input-save_steps')).toHaveValue('0');
+  await page.getByTestId('start-training').click();
+  // The first checkpoint comes after the first step (then every 2 minutes of training).
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="last-checkpoint"]')?.textContent === 'step 1',
+    null,
+    { polling: 50, timeout: 120_000 },
+  );
+  expect(await reloadDuringRun(page)).toBe('beforeunload');
+
+  const item = page.getByTestId('resume-item');
+  await expect(item).toHaveCount(1);
+  const step = Number(await item.getAttribute('data-step'));
+  expect(step).toBeGreaterThanOrEqual(1);
+  expect(step).toBeLessThan(6);
+  await expect(item).toContainText(`stopped after step ${step} of 6`);
+  await screenshot(page, testInfo, 'resume-offer-default');
+  await page.getByTestId('resume-run').click();
+  await waitFor(page, '[data-testid="stop-reason"]');
+  await expect(page.getByTestId('panel-training')).toContainText(`Resumed from the checkpoint at step ${step}`);
+  await expect(page.getByTestId('stop-reason')).toContainText('completed 6 steps');
+  expect((await stepLog(page, 6)).map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6]);
+  await expect(page.getByTestId('last-checkpoint')).toHaveText('step 6');
+  // A finished run is not offered again, and leaving the page no longer asks.
+  await expect(page.getByTestId('resume-item')).toHaveCount(0);
+  expect(await reloadDuringRun(page)).toBeNull();
 });

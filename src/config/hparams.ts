@@ -74,7 +74,9 @@ export const trainingSchema = z.object({
     .describe('seeds LoRA init, dropout, shuffling and the validation split'),
   logging_steps: posInt('logging_steps').describe('log training loss every this many steps'),
   eval_steps: nonNegInt('eval_steps').describe('evaluate validation loss every this many steps (0: only at the end)'),
-  save_steps: nonNegInt('save_steps').describe('checkpoint every this many steps (0: never)'),
+  save_steps: nonNegInt('save_steps').describe(
+    'checkpoint every this many steps (0: automatically, after the first step and every 2 minutes of training)',
+  ),
   val_split_fraction: z
     .number()
     .min(0)

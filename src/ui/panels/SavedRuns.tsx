@@ -14,8 +14,9 @@ export function SavedRuns() {
   return (
     <Card title="Checkpoints kept in this browser" testId="saved-runs">
       <p className="muted small">
-        Every save_steps a run writes its adapter, optimizer state and position to this browser's private storage, so a
-        closed tab can resume. The two newest checkpoints of each run are kept.
+        A run writes its adapter, optimizer state and position to this browser's private storage after its first step,
+        then every 2 minutes of training (or every save_steps), when paused and at its end, so a closed tab can resume.
+        The two newest checkpoints of each run are kept.
       </p>
       <table className="table">
         <thead>

@@ -292,8 +292,12 @@ function Summary() {
       <Stat label="GPU buffers held" value={fmtBytes(t.gpuBytes)} />
       <Stat
         label="last checkpoint"
-        value={t.lastCheckpoint ? `step ${t.lastCheckpoint}` : t.hparams?.training.save_steps ? 'none yet' : 'off'}
-        hint={t.hparams?.training.save_steps ? `every ${t.hparams.training.save_steps} steps` : 'save_steps is 0'}
+        value={t.lastCheckpoint ? `step ${t.lastCheckpoint}` : 'none yet'}
+        hint={
+          t.hparams?.training.save_steps
+            ? `every ${t.hparams.training.save_steps} steps, on pause and at the end`
+            : 'after step 1, then every 2 minutes of training, on pause and at the end'
+        }
         testId="last-checkpoint"
       />
     </div>
@@ -324,8 +328,9 @@ export function TrainingPanel() {
           )}
           <EmptyState title="Nothing trained yet">
             Press <strong>Start training</strong> at the top when the model and dataset are loaded. The charts fill in
-            after every optimizer step; you can pause, stop, or switch to Samples at any time. With{' '}
-            <code>save_steps</code> above 0 a checkpoint is kept in this browser, so a closed tab can resume.
+            after every optimizer step; you can pause, stop, or switch to Samples at any time. Checkpoints are kept in
+            this browser (after the first step, then every 2 minutes of training, or every <code>save_steps</code>), so
+            a reload or a closed tab can resume.
           </EmptyState>
           <SavedRuns />
         </>

@@ -1,7 +1,7 @@
 // Work that follows from state changes rather than from a click: preparing the dataset when the
 // model, the file or the settings that shape examples change; refreshing the estimate when the
-// form changes; fetching validation prompts once a split exists. Debounced, so typing in a field
-// asks the worker once.
+// form changes; fetching validation prompts once a split exists; asking before the page is left
+// while a run trains. Debounced, so typing in a field asks the worker once.
 
 import type { Studio } from './types';
 import { useStudio } from './store';
@@ -29,6 +29,18 @@ const prepareKey = (s: Studio) => {
 
 let started = false;
 
+/**
+ * While a run is going the browser asks before the page is left: the run survives a reload only
+ * from its last checkpoint (the steps since would be computed again).
+ */
+function confirmLeave(e: BeforeUnloadEvent): void {
+  const status = useStudio.getState().training.status;
+  if (status === 'starting' || status === 'running' || status === 'paused' || status === 'stopping') {
+    e.preventDefault();
+    e.returnValue = '';
+  }
+}
+
 export function startEffects(): () => void {
   if (started) return () => undefined;
   started = true;
@@ -55,7 +67,9 @@ export function startEffects(): () => void {
   });
   void useStudio.getState().initGpu();
   void refreshCheckpoints();
+  window.addEventListener('beforeunload', confirmLeave);
   return () => {
+    window.removeEventListener('beforeunload', confirmLeave);
     unsub();
     started = false;
   };

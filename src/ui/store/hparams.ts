@@ -1,6 +1,6 @@
 // The hyperparameter form's state: values in PEFT/TrainingArguments names, the validation issues
 // by field path, and the worker's estimate (trainable parameters, steps, memory) for the values.
-// The values persist across reloads (see index.ts).
+// The values persist across reloads (the persist middleware in store.ts).
 
 import {
   DEFAULT_HPARAMS,
@@ -29,7 +29,6 @@ export const DEMO_PRESET: Hparams = {
     per_device_train_batch_size: 8,
     max_seq_length: 256,
     eval_steps: 25,
-    save_steps: 25,
   },
 };
 
