@@ -7,7 +7,7 @@
 // the chunk. On the last chunk it writes lse and the row's loss instead of the running state.
 //   @1 stats:    f32 [N, 3]  running max, running sum of exp(x - max), target logit (scratch)
 //   @2 row_loss: f32 [N]     (lse - logit[target]) * scale[0]; 0 where target is outside
-//                            [0, V) (-100: no loss)            (written on the last chunk)
+//                            [0, V) (IGNORE_INDEX: no loss)    (written on the last chunk)
 //   @3 lse:      f32 [N]     logsumexp over the whole vocabulary (written on the last chunk)
 //   @4 logits:   f32 [N, cols] this chunk, vocabulary ids v0 .. v0 + cols - 1
 //   @5 targets:  i32 [N]
@@ -17,14 +17,19 @@
 //
 // ce_grad, one invocation per logit (flat, y folded): the chunk's logits, in place, become
 // dloss/dlogit = (softmax - onehot(target)) * scale[0] = (exp(x - lse) - onehot) * scale[0];
-// rows whose target is outside [0, V) (-100: no loss) get 0.
+// rows whose target is outside [0, V) (IGNORE_INDEX: no loss) get 0.
 //   @1 g: f32 [N, cols] logits in, gradient out   @2 lse: f32 [N] (ce_update's)
 //   @3 targets: i32 [N]   @4 scale: f32 [1]
 //
-// ce_loss_sum, one workgroup: acc[0] += sum of row_loss[0 .. N), in a fixed order (each
-// invocation sums a strided slice, then a tree), so a replay gives the same bits.
-//   @1 acc: f32 [1]   @2 row_loss: f32 [N]
-// Workgroup memory: WG * 4 bytes.
+// ce_loss_sum, one workgroup: acc[0] += sum of row_loss[0 .. N), the loss of the optimizer step
+// accumulated over its micro-batches. Each invocation sums a strided slice, then wg_sum adds the
+// slices (with subgroup operations where the device has them) in a fixed order, so a replay
+// gives the same bits.
+//   @1 acc: f32 [1]   ACCUMULATED   @2 row_loss: f32 [N]
+//
+// The launcher prepends a workgroup sum, which declares WG (kernels/launch.ts reduceSum): the
+// plain wg_sum.wgsl for ce_update and ce_grad (they set WG and use only the declaration), the
+// device's reduction for ce_loss_sum.
 
 struct Params {
   N: u32,
@@ -34,8 +39,6 @@ struct Params {
   first: u32,
   last: u32,
 }
-
-override WG: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> P: Params;
 
@@ -144,15 +147,8 @@ fn ce_loss_sum(@builtin(local_invocation_index) lid: u32) {
   for (var i = lid; i < P.N; i += WG) {
     s += loss_in[i];
   }
-  red_s[lid] = s;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      red_s[lid] += red_s[lid + stride];
-    }
-    workgroupBarrier();
-  }
+  let total = wg_sum(lid, s);
   if (lid == 0u) {
-    acc[0] += red_s[0];
+    acc[0] += total;
   }
 }

@@ -1,5 +1,5 @@
 // The model shapes the benchmark runs (and the memory estimates report): the studio's demo model
-// and the exact architectures of SmolLM2-135M and Qwen2.5-0.5B, as shared/bench/peft_baseline.py
+// and the exact architectures of SmolLM2-135M and Qwen2.5-0.5B, as scripts/peft_baseline.py
 // builds them for the PyTorch + PEFT reference figures. Only shapes: the weights are random.
 
 import type { ModelConfig } from '../engine/model/config';

@@ -1,6 +1,6 @@
 // The training benchmark: LoRA fine-tuning steps of a random-weight model on random tokens, timed
 // on whatever GPUDevice the caller opened (Dawn in Node, or a browser). The case is
-// shared/bench/peft_baseline.py's: labels = inputs, LoRA dropout 0, AdamW lr 2e-4, one micro-batch
+// scripts/peft_baseline.py's: labels = inputs, LoRA dropout 0, AdamW lr 2e-4, one micro-batch
 // per optimizer step, the median of N timed steps after warm-up. It runs the real Trainer, so a
 // step is what a user's step is: upload of the batch, one command buffer per micro-batch, the
 // optimizer, and the read-back of the logged scalars.
@@ -103,6 +103,7 @@ export class RandomBatches implements BatchSource {
         batchSize: this.batch,
         seqLen: this.seq,
         numTargets: this.batch * (this.seq - 1),
+        numTokens: n,
       },
     ];
   }

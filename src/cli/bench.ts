@@ -1,6 +1,6 @@
 // `npm run bench [-- flags]`: LoRA training throughput and memory of the engine on this machine's
 // WebGPU adapter (Dawn in Node), one JSON line per configuration on stdout (progress on stderr),
-// comparable with shared/bench/peft_baseline.py's PyTorch + PEFT figures. Built into one
+// comparable with scripts/peft_baseline.py's PyTorch + PEFT figures. Built into one
 // self-contained dist-cli/bench.mjs that needs only the `webgpu` package beside it, so it runs on a
 // GPU machine from shared/gpu/pack.sh's kit (see docs/performance.md).
 //   --kernels: the matmul variants' micro-benchmark instead; --memory: the estimates only.

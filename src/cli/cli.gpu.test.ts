@@ -75,7 +75,7 @@ describe('npm run train: checkpoints and --resume_from_checkpoint', () => {
     const r = cli('train', run(whole));
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    expect(r.out.split('\n')[0]).toMatch(/^gpu: .*SwiftShader.*the CPU fallback/);
+    expect(r.out.split('\n')[0]).toMatch(/^gpu: .*SwiftShader.*, the CPU fallback/);
     expect(r.out).toContain(`checkpoint -> ${join(whole, 'checkpoint-1')}`);
     const kept = readdirSync(whole).filter((n) => n.startsWith('checkpoint-'));
     expect(kept.sort()).toEqual(['checkpoint-1', 'checkpoint-8']);
@@ -218,6 +218,7 @@ describe('npm run train / npm run sample', () => {
       '--logprobs',
     ]);
     expect(r.code).toBe(0);
+    expect(r.err.split('\n')[0]).toMatch(/^gpu: .*, the CPU fallback/);
     const j = JSON.parse(r.out.trim().split('\n').pop()!);
     expect(j.ids.length).toBeGreaterThan(0);
     expect(j.ids.length).toBeLessThanOrEqual(12);
@@ -254,6 +255,8 @@ describe('npm run train / npm run sample', () => {
     expect(lines).toHaveLength(1);
     const j = JSON.parse(lines[0]);
     expect(j.adapter.isCpu).toBe(true);
+    // the first line (stderr: stdout holds the JSON) names the adapter and says it is the fallback
+    expect(r.err.split('\n')[0]).toMatch(/^gpu: .*SwiftShader.*, the CPU fallback/);
     expect(j).toMatchObject({ shape: 'tiny', targets: 'q_proj,v_proj', r: 8, batch: 2, seq: 32, steps: 2, warmup: 1 });
     expect(j.dims).toEqual({
       hidden: 64,

@@ -70,7 +70,7 @@ describe('datasetStats', () => {
 });
 
 describe('collate / evalBatches', () => {
-  it('pads right to a multiple of 16, pad id on inputs, -100 on labels, and counts targets', () => {
+  it('pads right to a multiple of 16, pad id on inputs, IGNORE_INDEX on labels, and counts targets and tokens', () => {
     const b = collate([ex(0, 5, 2), ex(1, 18, 18)], 512, 7);
     expect(b.batchSize).toBe(2);
     expect(b.seqLen).toBe(32);
@@ -80,6 +80,19 @@ describe('collate / evalBatches', () => {
     expect(Array.from(b.inputIds.slice(32, 50))).toEqual(Array.from(ex(1, 18, 18).inputIds));
     // targets: row 0 has 2 (positions 3, 4); row 1 has 17 (positions 1..17, position 0 never is one)
     expect(b.numTargets).toBe(2 + 17);
+    expect(b.numTokens).toBe(5 + 18);
+  });
+
+  it("counts a record's own tokens, even those equal to the pad id at its end (pad = eos)", () => {
+    const e = {
+      inputIds: Int32Array.of(5, 6, 7, 7),
+      labels: new Int32Array(4).fill(IGNORE_INDEX),
+      record: 0,
+      truncated: false,
+    };
+    const b = collate([e, ex(1, 3, 2)], 512, 7);
+    expect(b.seqLen).toBe(16);
+    expect(b.numTokens).toBe(4 + 3);
   });
 
   it('caps the padded length at max_seq_length', () => {

@@ -12,7 +12,7 @@ import { IGNORE_INDEX, type Batch, type Example } from './types';
 /** Sequence lengths of padded batches are multiples of this (unless capped by max_seq_length). */
 export const PAD_MULTIPLE = 16;
 
-/** Targets of one row: positions t >= 1 with labels[t] != -100 (the pair (t-1, t) is trained). */
+/** Targets of one row: positions t >= 1 with labels[t] != IGNORE_INDEX (the pair (t-1, t) is trained). */
 function rowTargets(labels: Int32Array): number {
   let n = 0;
   for (let t = 1; t < labels.length; t++) if (labels[t] !== IGNORE_INDEX) n++;
@@ -36,12 +36,14 @@ export function collate(examples: Example[], maxSeqLength: number, padTokenId: n
   const inputIds = new Int32Array(B * seqLen).fill(padTokenId); // (B, seqLen)
   const labels = new Int32Array(B * seqLen).fill(IGNORE_INDEX); // (B, seqLen)
   let numTargets = 0;
+  let numTokens = 0;
   examples.forEach((e, b) => {
     inputIds.set(e.inputIds, b * seqLen);
     labels.set(e.labels, b * seqLen);
     numTargets += rowTargets(e.labels);
+    numTokens += e.inputIds.length;
   });
-  return { inputIds, labels, batchSize: B, seqLen, numTargets };
+  return { inputIds, labels, batchSize: B, seqLen, numTargets, numTokens };
 }
 
 /** Validation batches in dataset order, no shuffle. */

@@ -15,8 +15,9 @@ export interface Example {
 }
 
 /**
- * A micro-batch, right-padded to seqLen (pad positions: input id padTokenId, label -100).
- * numTargets counts the (t, t+1) pairs with labels[t+1] != -100 over all rows.
+ * A micro-batch, right-padded to seqLen (pad positions: input id padTokenId, label IGNORE_INDEX).
+ * numTargets counts the (t, t+1) pairs with labels[t+1] != IGNORE_INDEX over all rows; numTokens
+ * the positions that hold a record's token (padding excluded), as collate knew them.
  */
 export interface Batch {
   inputIds: Int32Array; // [batchSize * seqLen]
@@ -24,4 +25,5 @@ export interface Batch {
   batchSize: number;
   seqLen: number;
   numTargets: number;
+  numTokens: number;
 }

@@ -2,7 +2,7 @@
 // template and tokenized with its labels masked, a seeded train/validation split, statistics,
 // and the records that could not be encoded (named, never silently dropped).
 
-import type { Example } from '../data/types';
+import { IGNORE_INDEX, type Example } from '../data/types';
 import type { ParsedDataset, DatasetRecord } from '../data/parse';
 import type { RecordError } from '../data/formats';
 import { ExampleEncoder, encodeDataset } from '../data/encode';
@@ -53,6 +53,6 @@ export function prepareData(
 }
 
 function hasTargets(e: Example): boolean {
-  for (let t = 1; t < e.labels.length; t++) if (e.labels[t] !== -100) return true;
+  for (let t = 1; t < e.labels.length; t++) if (e.labels[t] !== IGNORE_INDEX) return true;
   return false;
 }

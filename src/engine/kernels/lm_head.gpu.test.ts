@@ -2,11 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../gpu/context';
 import { Program } from '../gpu/program';
 import type { Tensor } from '../gpu/tensor';
-import { lmHeadLossBackwardRef, lmHeadLossRef, lmLogitsRef } from '../reference/lm_head';
+import { ceLossSumRef, lmHeadLossBackwardRef, lmHeadLossRef, lmLogitsRef } from '../reference/lm_head';
 import { expectClose, testContext } from '../testing/gpu';
+import { otherVariantContext } from '../testing/variants';
 import { Rng } from '../../util/rng';
 import { packHalf, unpackHalf } from '../../util/half';
-import { LmHeadLoss, type LmHeadShard, checkTargets } from './lm_head';
+import { IGNORE_INDEX, LmHeadLoss, type LmHeadShard, ceLossSum, checkTargets } from './lm_head';
 
 // N = 45 rows and C = 37 are not multiples of the 4x4 register blocks or 32x32 workgroup tiles;
 // V = 1003 in shards of 500 and 503 rows with chunks of 256 gives chunks of 256, 244, 256, 247.
@@ -54,8 +55,10 @@ function weights(rng: Rng, c: Case): { w: Float32Array; shards: LmHeadShard[] } 
 
 function makeTargets(rng: Rng, N: number, V: number): Int32Array {
   // Ignored rows, the first and last ids of every shard boundary region, and random ids.
-  const special = [-100, V - 1, 0, 499, 500, 255, 256, -100, V - 2].filter((t) => t < V);
-  return Int32Array.from({ length: N }, (_, i) => (i < special.length ? special[i] : i % 7 === 3 ? -100 : rng.int(V)));
+  const special = [IGNORE_INDEX, V - 1, 0, 499, 500, 255, 256, IGNORE_INDEX, V - 2].filter((t) => t < V);
+  return Int32Array.from({ length: N }, (_, i) =>
+    i < special.length ? special[i] : i % 7 === 3 ? IGNORE_INDEX : rng.int(V),
+  );
 }
 
 async function lossCase(c: Case) {
@@ -92,7 +95,7 @@ async function lossCase(c: Case) {
     dh: expectClose(await ctx.readF32(dh), refDh, TOL_BWD, 'dh').maxAbs,
   };
   for (let n = 0; n < c.N; n++) {
-    if (targets[n] === -100) expect(gotLoss[n]).toBe(0);
+    if (targets[n] === IGNORE_INDEX) expect(gotLoss[n]).toBe(0);
   }
   const sum = refLoss.reduce((a, b) => a + b, 0);
   expectClose(await ctx.readF32(acc), [1.5 + sum], TOL_FWD, 'acc');
@@ -210,8 +213,48 @@ describe('LmHeadLoss (GPU) against the float64 CPU reference', () => {
     expect(() => head.forward(p, f, f, tensor([2, 4], 'f32', 'h'), f, f)).toThrow(/forward: f must be i32, is f32/);
     expect(() => head.logits(p, tensor([10], 'f32', 'o'), f, 1, f)).toThrow(/logits: f must be u32 or i32, is f32/);
     head.destroy();
-    expect(() => checkTargets([1, -100, 10], 10, 'batch 3')).toThrow(/batch 3: target 2 is 10/);
+    expect(() => checkTargets([1, IGNORE_INDEX, 10], 10, 'batch 3')).toThrow(/batch 3: target 2 is 10/);
     expect(() => checkTargets([-1], 10, 'b')).toThrow(/target 0 is -1/);
-    expect(() => checkTargets([0, 9, -100], 10, 'b')).not.toThrow();
+    expect(() => checkTargets([0, 9, IGNORE_INDEX], 10, 'b')).not.toThrow();
+  });
+});
+
+describe('ceLossSum (ce_loss_sum) against the float64 CPU reference', () => {
+  for (const n of [1, 7, 333, 5001]) {
+    it(`n=${n}: acc += sum of row losses, accumulating over two replays (micro-batches)`, async () => {
+      const x = new Rng(n).uniformArray(n, 0, 4); // positive, like per-token losses
+      const acc = tensor([1], 'f32', 'acc', Float32Array.of(0.25));
+      const p = new Program(ctx, 'loss sum');
+      ceLossSum(p, acc, tensor([n], 'f32', 'rowLoss', x), n);
+      await p.run();
+      await p.run();
+      const ref = Float64Array.of(0.25);
+      ceLossSumRef(ref, x, n);
+      ceLossSumRef(ref, x, n);
+      expect(Math.abs((await ctx.readF32(acc))[0] - ref[0]) / ref[0]).toBeLessThan(1e-6);
+      p.destroy();
+    });
+  }
+
+  it("the other device kind's reduction (4 on CPU drivers, 256 on GPUs), n=5001; rows past n ignored", async () => {
+    const other = await otherVariantContext();
+    const x = new Rng(9).uniformArray(5003, 0, 4);
+    x[5001] = x[5002] = 1e6;
+    const acc = other.tensor([1], 'f32', 'acc');
+    const p = new Program(other, 'loss sum other');
+    ceLossSum(p, acc, other.tensor([5003], 'f32', 'rowLoss', x), 5001);
+    await p.run();
+    const ref = new Float64Array(1);
+    ceLossSumRef(ref, x, 5001);
+    expect(Math.abs((await other.readF32(acc))[0] - ref[0]) / ref[0]).toBeLessThan(1e-6);
+  });
+
+  it('refuses a row count its tensors cannot hold, naming them', () => {
+    const p = new Program(ctx, 'bad loss sum');
+    const acc = tensor([1], 'f32', 'acc');
+    expect(() => ceLossSum(p, acc, tensor([4], 'f32', 'rowLoss'), 5)).toThrow(
+      'ceLossSum: rowLoss must be f32 with at least 5 elements',
+    );
+    expect(() => ceLossSum(p, acc, tensor([4], 'f32', 'rowLoss'), 0)).toThrow('ceLossSum: n = 0 is not a row count');
   });
 });

@@ -10,10 +10,15 @@
 import crossEntropyWgsl from '../../../shaders/cross_entropy.wgsl?raw';
 import dtypeWgsl from '../../../shaders/dtype.wgsl?raw';
 import lmHeadWgsl from '../../../shaders/lm_head.wgsl?raw';
+import wgSumWgsl from '../../../shaders/wg_sum.wgsl?raw';
+import { IGNORE_INDEX } from '../../data/types';
 import { type GpuContext, fmtBytes } from '../gpu/context';
 import { Params, type Program, grid } from '../gpu/program';
 import { DTYPE_CODE, type Tensor, numel } from '../gpu/tensor';
 import { matmul } from './matmul';
+import { disjoint, reduceSum } from './launch';
+
+export { IGNORE_INDEX };
 
 export interface LmHeadShard {
   /** Rows rowStart .. rowStart + rows - 1 of the [V, C] head weight, as [rows, C] f32, f16 or bf16. */
@@ -34,12 +39,9 @@ export interface LmHeadOptions {
   shards: LmHeadShard[];
 }
 
-/** The id for "no loss at this position", as in Hugging Face labels. */
-export const IGNORE_INDEX = -100;
 const DEFAULT_SCRATCH_BYTES = 64 << 20;
 /** Invocations per workgroup of the cross-entropy reductions (a power of two). */
 const CE_WG = 64;
-const LOSS_SUM_WG = 256;
 
 interface Chunk {
   weight: Tensor;
@@ -113,7 +115,7 @@ export class LmHeadLoss {
   /**
    * rowLoss [N] = (lse - logit[target]) * scale[0] where targets[n] is in [0, V), else 0;
    * lse [N] = logsumexp of row n's logits h[n] · W^T. h [N, C] f32 (final-normed hidden states),
-   * targets [N] i32 (shifted: the id position n must predict; -100 for no loss), scale [1] f32
+   * targets [N] i32 (shifted: the id position n must predict; IGNORE_INDEX for no loss), scale [1] f32
    * (1 / targeted tokens of the optimizer step, read on the GPU at run time).
    */
   forward(p: Program, rowLoss: Tensor, lse: Tensor, h: Tensor, targets: Tensor, scale: Tensor, n = this.N): void {
@@ -124,7 +126,7 @@ export class LmHeadLoss {
     this.need(what, h, 'f32', n * this.C);
     this.need(what, targets, 'i32', n);
     this.need(what, scale, 'f32', 1);
-    const ce = this.ctx.kernel([crossEntropyWgsl], 'ce_update', { WG: CE_WG });
+    const ce = this.ctx.kernel([wgSumWgsl, crossEntropyWgsl], 'ce_update', { WG: CE_WG });
     const ceGroups = grid(n, 1, this.ctx.caps.maxComputeWorkgroupsPerDimension);
     this.chunks.forEach((c, i) => {
       this.chunkLogits(p, h, c, n);
@@ -135,7 +137,7 @@ export class LmHeadLoss {
 
   /**
    * dh [N, C] f32, assigned = sum over chunks of ((softmax - onehot(target)) * scale[0]) · W_chunk;
-   * rows whose target is outside [0, V) (-100) get 0. lse is forward's output.
+   * rows whose target is outside [0, V) (IGNORE_INDEX) get 0. lse is forward's output.
    */
   backward(p: Program, dh: Tensor, h: Tensor, targets: Tensor, lse: Tensor, scale: Tensor, n = this.N): void {
     const what = 'LmHeadLoss.backward';
@@ -146,7 +148,7 @@ export class LmHeadLoss {
     this.need(what, lse, 'f32', n);
     this.need(what, scale, 'f32', 1);
     const G = this.scratch;
-    const ceGrad = this.ctx.kernel([crossEntropyWgsl], 'ce_grad', { WG: CE_WG });
+    const ceGrad = this.ctx.kernel([wgSumWgsl, crossEntropyWgsl], 'ce_grad', { WG: CE_WG });
     this.chunks.forEach((c, i) => {
       this.chunkLogits(p, h, c, n);
       const prm = new Params().u32(n, c.cols, c.v0, this.V, 0, 0);
@@ -200,8 +202,7 @@ export class LmHeadLoss {
     this.rows('LmHeadLoss.lossSum', n);
     this.need('LmHeadLoss.lossSum', acc, 'f32', 1);
     this.need('LmHeadLoss.lossSum', rowLoss, 'f32', n);
-    const k = this.ctx.kernel([crossEntropyWgsl], 'ce_loss_sum', { WG: LOSS_SUM_WG });
-    p.dispatch(k, [acc, rowLoss], new Params().u32(n, 0, 0, 0, 0, 0), [1], 'ce_loss_sum');
+    ceLossSum(p, acc, rowLoss, n);
   }
 
   /** Scratch and stats are sized for N rows: a call may use fewer (a smaller micro-batch). */
@@ -272,4 +273,20 @@ function checkShards(shards: LmHeadShard[], C: number, V: number, maxBinding: nu
   }
   if (next !== V) throw new Error(`${what}: the shards cover ${next} vocabulary rows, expected ${V}`);
   return shards.map((s) => ({ ...s }));
+}
+
+/**
+ * acc [1] += sum of rowLoss [0, n): the step's loss over its micro-batches, in a fixed order
+ * (deterministic, no atomics), through the device's workgroup sum (subgroups where checked).
+ */
+export function ceLossSum(p: Program, acc: Tensor, rowLoss: Tensor, n: number): void {
+  const what = 'ceLossSum';
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${what}: n = ${n} is not a row count`);
+  if (acc.dtype !== 'f32' || numel(acc.shape) < 1) throw new Error(`${what}: ${acc.label} must be f32 [1]`);
+  if (rowLoss.dtype !== 'f32' || numel(rowLoss.shape) < n)
+    throw new Error(`${what}: ${rowLoss.label} must be f32 with at least ${n} elements`);
+  disjoint(what, acc, rowLoss);
+  const r = reduceSum(p.ctx);
+  const k = p.ctx.kernel([r.source, crossEntropyWgsl], 'ce_loss_sum', r.overrides);
+  p.dispatch(k, [acc, rowLoss], new Params().u32(n, 0, 0, 0, 0, 0), [1], 'ce_loss_sum');
 }

@@ -44,7 +44,7 @@ export interface MatmulOptions {
   lora?: MatmulLora;
   /** Epilogue: + residual[m, n] (f32 [M, N], not C itself). */
   residual?: Tensor;
-  /** Force a variant (benchmarks and tests); default: by the device kind. */
+  /** Force a variant (benchmarks and tests); default: by the shape (matmulVariant). */
   variant?: MatmulVariant;
   label?: string;
 }

@@ -1,4 +1,4 @@
-// The reductions (rmsnorm, gradnorm, sumInto) through each workgroup-sum path this machine can
+// The reductions (rmsnorm, gradnorm, the loss sum ce_loss_sum) through each workgroup-sum path this machine can
 // run: subgroups with the workgroup one subgroup (CPU kind: WG = SG = 4 on SwiftShader),
 // subgroups in two levels (GPU kind: WG = 256 over subgroups of 4), and the workgroup-memory
 // tree of either width with subgroups turned off. Each against the float64 CPU reference.
@@ -8,14 +8,14 @@ import type { GpuContext } from '../gpu/context';
 import { Program } from '../gpu/program';
 import { gradNormRef } from '../reference/gradnorm';
 import { rmsnormBackwardRef, rmsnormForwardRef } from '../reference/rmsnorm';
-import { sumIntoRef } from '../reference/sum';
+import { ceLossSumRef } from '../reference/lm_head';
 import { expectClose, testContext } from '../testing/gpu';
 import { noSubgroupsContext, otherVariantContext } from '../testing/variants';
 import { Rng } from '../../util/rng';
 import { gradNorm, gradNormPartials } from './gradnorm';
 import { reduceSum } from './launch';
 import { rmsnormBackward, rmsnormForward } from './rmsnorm';
-import { sumInto } from './sum';
+import { ceLossSum } from './lm_head';
 
 async function contexts(): Promise<{ name: string; ctx: GpuContext }[]> {
   const a = await testContext();
@@ -42,7 +42,7 @@ describe('workgroup sums', () => {
     if (ctx.caps.description.includes('SwiftShader')) expect(ctx.caps.subgroupSize).toBe(4); // seen here
   });
 
-  it('rmsnorm forward and backward, sumInto and gradNorm on every path', async () => {
+  it('rmsnorm forward and backward, ceLossSum and gradNorm on every path', async () => {
     const rng = new Rng(5);
     const [N, C] = [5, 301];
     const x = rng.uniformArray(N * C, -2, 2);
@@ -55,7 +55,7 @@ describe('workgroup sums', () => {
     const dinp = new Float64Array(N * C);
     rmsnormBackwardRef(dinp, dout, x, w, rstd, N, C);
     const sum = new Float64Array(1);
-    sumIntoRef(sum, g, 5001, 0.5);
+    ceLossSumRef(sum, g, 5001);
     const [norm, coef] = gradNormRef(g, g.length, 1.0);
     for (const { name, ctx } of await contexts()) {
       const T = (shape: number[], data?: Float32Array) => ctx.tensor(shape, 'f32', name, data);
@@ -64,7 +64,7 @@ describe('workgroup sums', () => {
       const p = new Program(ctx, name);
       rmsnormForward(p, O, R, T([N, C], x), ctx.tensor([C], 'f32', 'w', w), N, C, 1e-5);
       rmsnormBackward(p, DI, T([N, C], dout), T([N, C], x), ctx.tensor([C], 'f32', 'w', w), R, N, C);
-      sumInto(p, S, G, 5001, 0.5);
+      ceLossSum(p, S, G, 5001);
       gradNorm(p, ST, T([gradNormPartials(g.length)]), G, g.length, 1.0);
       await p.run();
       expectClose(await ctx.readF32(R), rstd, { atol: 1e-6, rtol: 1e-6 }, `${name}: rstd`);

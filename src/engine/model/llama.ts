@@ -23,6 +23,7 @@ import { ropeBackward, ropeForward, ropeTables } from '../kernels/rope';
 import { attentionBackward, attentionForward } from '../kernels/attention';
 import { swigluBackward, swigluForward } from '../kernels/swiglu';
 import { LmHeadLoss, checkTargets } from '../kernels/lm_head';
+import { IGNORE_INDEX } from '../../data/types';
 import { type ModelConfig, LINEAR_MODULES, type LinearModule, linearShape } from './config';
 import { type ActivationPlan, type Materialized, activationPlan, lmHeadChunk, materialize } from './plan';
 import type { GpuWeights } from './gpu-weights';
@@ -145,12 +146,12 @@ export class LlamaModel {
     return this.acts?.arena.allocatedBytes ?? 0;
   }
 
-  /** Writes a micro-batch's token ids and shifted targets (labels[t+1], -100 at each row's end). */
+  /** Writes a micro-batch's token ids and shifted targets (labels[t+1], IGNORE_INDEX at each row's end). */
   writeBatch(inputIds: Int32Array, labels: Int32Array, B: number, T: number): void {
     const a = this.requireActs();
     const targets = new Int32Array(B * T);
     for (let b = 0; b < B; b++) {
-      for (let t = 0; t < T; t++) targets[b * T + t] = t + 1 < T ? labels[b * T + t + 1] : -100;
+      for (let t = 0; t < T; t++) targets[b * T + t] = t + 1 < T ? labels[b * T + t + 1] : IGNORE_INDEX;
     }
     checkTargets(targets, this.config.vocabSize, 'micro-batch labels');
     for (let i = 0; i < inputIds.length; i++) {

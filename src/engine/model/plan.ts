@@ -92,7 +92,7 @@ export interface LayerPlan {
 
 export interface ActivationPlan {
   ids: Spec; // [N] i32
-  targets: Spec; // [N] i32, shifted labels (-100: no loss)
+  targets: Spec; // [N] i32, shifted labels (IGNORE_INDEX: no loss)
   res: Spec[]; // L+1 x [N, C]: res[l] is the input of layer l, res[L] the last output
   layers: LayerPlan[];
   xnF: Spec; // [N, C] final norm

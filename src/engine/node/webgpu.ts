@@ -38,9 +38,6 @@ export function gpuLine(
   const name = [adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' · ');
   const choice = gpuChoice(env);
   if (!adapter.isCpu) return `gpu: ${name} (the system's Vulkan driver)`;
-  const why = choice ? `: ${choice.why}` : '';
-  return (
-    `gpu: ${name}: the CPU fallback${why}; training runs at CPU speed ` +
-    `(LORA_STUDIO_GPU=system|swiftshader chooses the driver)`
-  );
+  const why = choice ? ` (${choice.why})` : '';
+  return `gpu: ${name}, the CPU fallback${why}: it runs at CPU speed; LORA_STUDIO_GPU=system|swiftshader chooses`;
 }

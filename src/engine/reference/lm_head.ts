@@ -71,3 +71,10 @@ export function lmHeadLossBackwardRef(
     }
   }
 }
+
+/** acc[0] += sum(rowLoss[0..n)): ce_loss_sum, the step's loss over its micro-batches. */
+export function ceLossSumRef(acc: Float64Array, rowLoss: ArrayLike<number>, n: number): void {
+  let s = 0;
+  for (let i = 0; i < n; i++) s += rowLoss[i];
+  acc[0] += s;
+}

@@ -14,6 +14,7 @@ import { uploadWeights, type GpuWeights } from '../model/gpu-weights';
 import { LoraLayout } from '../model/lora';
 import { Trainer } from '../train/trainer';
 import { DEFAULT_HPARAMS } from '../../config/hparams';
+import { IGNORE_INDEX } from '../../data/types';
 import { Generator } from './generator';
 import { argmax, logSoftmax } from './sampling';
 
@@ -63,7 +64,7 @@ for (const name of ['tiny-qwen2', 'tiny-llama3']) {
       const V = c.checkpoint.config.vocabSize;
       const out = ctx.tensor([ids.length, V], 'f32', 'full logits');
       const p = new Program(ctx, 'full logits');
-      trainer.model.writeBatch(Int32Array.from(ids), new Int32Array(ids.length).fill(-100), 1, ids.length);
+      trainer.model.writeBatch(Int32Array.from(ids), new Int32Array(ids.length).fill(IGNORE_INDEX), 1, ids.length);
       trainer.model.recordLogits(p, 1, ids.length, out);
       await p.run();
       const logits = await ctx.readF32(out);

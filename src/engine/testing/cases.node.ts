@@ -8,7 +8,7 @@ import { fileSetFromDir, nodeFileSource } from '../../io/source.node';
 import { openCheckpoint, type Checkpoint } from '../../io/checkpoint';
 import { readAdapter } from '../../io/peft';
 import { openSafetensors } from '../../io/safetensors';
-import type { Batch } from '../../data/types';
+import { IGNORE_INDEX, type Batch } from '../../data/types';
 import type { LoraSpec } from '../model/lora';
 import type { BatchSource } from '../train/trainer';
 
@@ -40,8 +40,10 @@ export function toBatch(mb: { input_ids: number[][]; labels: number[][] }): Batc
   const inputIds = new Int32Array(mb.input_ids.flat());
   const labels = new Int32Array(mb.labels.flat());
   let numTargets = 0;
-  for (let b = 0; b < B; b++) for (let t = 1; t < T; t++) if (labels[b * T + t] !== -100) numTargets++;
-  return { inputIds, labels, batchSize: B, seqLen: T, numTargets };
+  for (let b = 0; b < B; b++) for (let t = 1; t < T; t++) if (labels[b * T + t] !== IGNORE_INDEX) numTargets++;
+  // The reference's micro-batches carry no attention mask: every position counts as a token
+  // (the count only feeds the throughput figure).
+  return { inputIds, labels, batchSize: B, seqLen: T, numTargets, numTokens: B * T };
 }
 
 export async function loadCase(name: string): Promise<ReferenceCase> {

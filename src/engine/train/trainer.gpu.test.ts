@@ -8,7 +8,7 @@ import { relNormError, testContext } from '../testing/gpu';
 import { ListBatchSource, type ReferenceCase, loadCase } from '../testing/cases.node';
 import { uploadWeights, type GpuWeights } from '../model/gpu-weights';
 import { baseParamCount } from '../model/config';
-import type { Batch } from '../../data/types';
+import { IGNORE_INDEX, type Batch } from '../../data/types';
 import { DEFAULT_HPARAMS, type TrainingHparams } from '../../config/hparams';
 import { Trainer } from './trainer';
 import type { LoraSpec } from '../model/lora';
@@ -57,13 +57,14 @@ function rows(b: Batch): Batch[] {
   return Array.from({ length: b.batchSize }, (_, r) => {
     const labels = b.labels.slice(r * b.seqLen, (r + 1) * b.seqLen);
     let numTargets = 0;
-    for (let t = 1; t < b.seqLen; t++) if (labels[t] !== -100) numTargets++;
+    for (let t = 1; t < b.seqLen; t++) if (labels[t] !== IGNORE_INDEX) numTargets++;
     return {
       inputIds: b.inputIds.slice(r * b.seqLen, (r + 1) * b.seqLen),
       labels,
       batchSize: 1,
       seqLen: b.seqLen,
       numTargets,
+      numTokens: b.seqLen,
     };
   });
 }

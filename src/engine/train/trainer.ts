@@ -241,7 +241,7 @@ export class Trainer {
     const loss = out[0];
     const norm = out[4];
     const stepMs = performance.now() - t0;
-    const tokens = batches.reduce((s, b) => s + countTokens(b), 0);
+    const tokens = batches.reduce((s, b) => s + b.numTokens, 0);
     if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
       // Roll back to the last weights whose loss was finite: a finite step with a huge learning
       // rate can leave non-finite weights behind (AdamW itself skips non-finite gradients).
@@ -378,20 +378,4 @@ export class Trainer {
     this.ctx.release(this.good.buffer);
     this.staging.destroy();
   }
-}
-
-/** Non-padding tokens of a micro-batch (positions before each row's trailing padding). */
-function countTokens(b: Batch): number {
-  return b.batchSize * b.seqLen - countPadding(b);
-}
-
-function countPadding(b: Batch): number {
-  // Right padding: trailing positions whose label is ignored and whose id repeats the pad id.
-  let pad = 0;
-  for (let row = 0; row < b.batchSize; row++) {
-    const base = row * b.seqLen;
-    const padId = b.inputIds[base + b.seqLen - 1];
-    for (let t = b.seqLen - 1; t > 0 && b.labels[base + t] === -100 && b.inputIds[base + t] === padId; t--) pad++;
-  }
-  return pad;
 }

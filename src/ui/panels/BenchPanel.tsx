@@ -23,7 +23,7 @@ const SHAPES: { value: BenchRequest['shape']; label: string }[] = [
   { value: 'qwen2.5-0.5b', label: 'Qwen2.5-0.5B shape' },
 ];
 
-/** PyTorch + PEFT eager on one H100 (shared/bench/README.md): the figures the engine aims to beat. */
+/** PyTorch + PEFT eager on one H100 (docs/performance.md, scripts/peft_baseline.py): the figures the engine aims to beat. */
 const BASELINE: { shape: string; targets: string; dtype: string; tokS: number; peakMb: number }[] = [
   { shape: 'SmolLM2-135M', targets: 'q_proj, v_proj', dtype: 'fp32', tokS: 15058, peakMb: 4647 },
   { shape: 'SmolLM2-135M', targets: 'all-linear', dtype: 'fp32', tokS: 10478, peakMb: 5327 },
@@ -373,7 +373,7 @@ export function BenchPanel() {
       <Results />
       <Card title="What to compare with">
         <p className="small">
-          PyTorch + PEFT eager on one NVIDIA H100 (<code>shared/bench/peft_baseline.py</code>: LoRA r 8, batch 8 × 256,
+          PyTorch + PEFT eager on one NVIDIA H100 (<code>scripts/peft_baseline.py</code>: LoRA r 8, batch 8 × 256,
           random weights). Compare only figures measured on the same GPU. The studio computes in fp32 whatever the
           weights' storage dtype (bf16 weights are widened inside the kernels), so its runs compare with the fp32 rows.
         </p>
