@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs a command-line program of the studio: `node scripts/cli.mjs train [flags]`. Installs the
 // npm dependencies on a fresh clone, bundles src/cli/<name>.ts (esbuild, well under a second), and
-// runs it with the Vulkan environment Dawn needs on this machine (scripts/gpu-env.mjs).
+// runs it with the Vulkan driver Dawn should load on this machine (scripts/gpu-env.mjs: the
+// system's when it gives a hardware adapter, else SwiftShader).
 
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -23,8 +24,18 @@ try {
   console.error(`could not build the ${name} program: ${e instanceof Error ? e.message : e}`);
   process.exit(1);
 }
+let env;
+try {
+  env = gpuEnv();
+} catch (e) {
+  console.error(`error: ${e instanceof Error ? e.message : e}`);
+  process.exit(2);
+}
+// Ctrl-C reaches the program too (the same process group): it finishes its step and saves; this
+// launcher waits for it instead of dying first.
+process.on('SIGINT', () => undefined);
 const r = spawnSync(process.execPath, ['--enable-source-maps', join(root, 'dist-cli', `${name}.mjs`), ...args], {
   stdio: 'inherit',
-  env: gpuEnv(),
+  env,
 });
-process.exit(r.status ?? 1);
+process.exit(r.status ?? (r.signal === 'SIGINT' ? 130 : 1));
