@@ -97,7 +97,11 @@ function Outlook() {
               : `${est.stepsPerEpoch} per epoch · ${est.warmupSteps} warmup`
           }
         />
-        <Stat label="examples (train · validation)" value={est.train === null ? '—' : `${est.train} · ${est.val}`} />
+        <Stat
+          label="examples (train · validation)"
+          value={est.train === null ? '—' : `${est.train} · ${est.val}`}
+          testId="examples-split"
+        />
         <Stat label="GPU memory" value={fmtBytes(est.memory.total)} testId="memory-estimate" />
       </div>
       <p className="peft-line" data-testid="trainable-line">
