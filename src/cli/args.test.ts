@@ -3,8 +3,7 @@ import { DEFAULT_HPARAMS } from '../config/hparams';
 import { HPARAM_BOOLEANS, UsageError, hparamsFromFlags, parseArgv } from './args';
 
 const OWN = new Set(['model', 'data', 'out']);
-const parse = (argv: string[]) =>
-  hparamsFromFlags(parseArgv(argv, HPARAM_BOOLEANS).flags, OWN);
+const parse = (argv: string[]) => hparamsFromFlags(parseArgv(argv, HPARAM_BOOLEANS).flags, OWN);
 
 describe('CLI hyperparameter flags (PEFT / TrainingArguments names)', () => {
   it('maps flags onto the defaults', () => {

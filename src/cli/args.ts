@@ -53,7 +53,9 @@ const GROUP_OF = new Map<string, HparamGroup>([
 export const HPARAM_FLAGS = new Set(GROUP_OF.keys());
 /** The hyperparameters that are switches (`--use_rslora`, `--load_in_4bit`): no value needed. */
 export const HPARAM_BOOLEANS = new Set(
-  [...GROUP_OF].filter(([k, g]) => typeof (DEFAULT_HPARAMS[g] as Record<string, unknown>)[k] === 'boolean').map(([k]) => k),
+  [...GROUP_OF]
+    .filter(([k, g]) => typeof (DEFAULT_HPARAMS[g] as Record<string, unknown>)[k] === 'boolean')
+    .map(([k]) => k),
 );
 
 function closest(name: string, candidates: Iterable<string>): string | null {

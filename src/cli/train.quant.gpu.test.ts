@@ -115,7 +115,12 @@ describe('npm run train --load_in_4bit --gradient_checkpointing', () => {
   it('demo model: trains on NF4 within the tolerance of 16-bit; memory held = estimate, and falls as estimated', () => {
     const data = join(work, 'demo.json');
     const half = run('demo-16', demoModel, data, []);
-    const q = run('demo-q', demoModel, data, ['--load_in_4bit', '--bnb_4bit_quant_type', 'nf4', '--gradient_checkpointing']);
+    const q = run('demo-q', demoModel, data, [
+      '--load_in_4bit',
+      '--bnb_4bit_quant_type',
+      'nf4',
+      '--gradient_checkpointing',
+    ]);
     const worst = expectNf4Close(q.losses, half.losses);
     expect(q.losses.at(-1)!).toBeLessThan(q.losses[0]);
 
@@ -137,7 +142,12 @@ describe('npm run train --load_in_4bit --gradient_checkpointing', () => {
     expect(q.out).toContain(`GPU memory estimate: ${pq.estimate} (weights ${pq.weights}`);
     console.log(`demo: NF4 vs 16-bit losses, worst relative difference ${worst.toExponential(2)}`);
     console.log(`demo 16-bit: ${p16.estimate}; ${p16.suggestions.join('; ')}`);
-    console.log(`demo 4-bit + checkpointing:\n${q.out.split('\n').filter((l) => /GPU memory/.test(l)).join('\n')}`);
+    console.log(
+      `demo 4-bit + checkpointing:\n${q.out
+        .split('\n')
+        .filter((l) => /GPU memory/.test(l))
+        .join('\n')}`,
+    );
 
     // training_config.json says what ran; adapter_config.json is PEFT's (which records no 4-bit).
     expect(q.config.quantization).toEqual({ load_in_4bit: true, bnb_4bit_quant_type: 'nf4' });

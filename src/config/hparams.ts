@@ -106,7 +106,7 @@ export const quantizationSchema = z.object({
     .describe(
       "store the base model's linear layers in 4-bit NF4 (QLoRA): about a quarter of their 16-bit memory, for a small loss difference and slower steps",
     ),
-  bnb_4bit_quant_type: z.string().describe('the 4-bit data type; nf4 (NormalFloat, QLoRA\'s) is the one supported'),
+  bnb_4bit_quant_type: z.string().describe("the 4-bit data type; nf4 (NormalFloat, QLoRA's) is the one supported"),
 });
 
 export const hparamsSchema = z.object({ lora: loraSchema, training: trainingSchema, quantization: quantizationSchema });

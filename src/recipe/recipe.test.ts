@@ -238,7 +238,9 @@ describe('recipe for the demo run', () => {
     expect(readme).toContain(`the ${input.data.train.length} training records`);
     // Every hyperparameter has a row.
     expect(readme).toContain('--gradient_checkpointing --load_in_4bit --bnb_4bit_quant_type nf4');
-    expect(readme).toContain('| load_in_4bit | true | BitsAndBytesConfig.load_in_4bit + prepare_model_for_kbit_training |');
+    expect(readme).toContain(
+      '| load_in_4bit | true | BitsAndBytesConfig.load_in_4bit + prepare_model_for_kbit_training |',
+    );
     for (const k of [
       ...Object.keys(DISTINCT.lora),
       ...Object.keys(DISTINCT.training),

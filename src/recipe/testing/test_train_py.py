@@ -364,7 +364,9 @@ class FakeTrainerLibraries:
             EarlyStoppingCallback=EarlyStoppingCallback,
         )
         self.peft = types.SimpleNamespace(
-            LoraConfig=Captured, get_peft_model=PeftModel, prepare_model_for_kbit_training=prepare_model_for_kbit_training
+            LoraConfig=Captured,
+            get_peft_model=PeftModel,
+            prepare_model_for_kbit_training=prepare_model_for_kbit_training,
         )
 
     def install(self):
@@ -407,7 +409,8 @@ class TrainFlow(unittest.TestCase):
             self.assertEqual((path, kw["torch_dtype"]), (model_dir, torch.float32))
             self.assertEqual(kw["quantization_config"].kw, train.quantization_kwargs(CFG, torch.float32))
             self.assertEqual(
-                c["kbit"], {"use_gradient_checkpointing": True, "gradient_checkpointing_kwargs": {"use_reentrant": False}}
+                c["kbit"],
+                {"use_gradient_checkpointing": True, "gradient_checkpointing_kwargs": {"use_reentrant": False}},
             )
             self.assertNotIn("input_require_grads", c)
             self.assertIs(c["training_args"].gradient_checkpointing, True)
