@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_HPARAMS } from '../config/hparams';
-import { UsageError, hparamsFromFlags, parseArgv } from './args';
+import { HPARAM_BOOLEANS, UsageError, hparamsFromFlags, parseArgv } from './args';
 
 const OWN = new Set(['model', 'data', 'out']);
-const parse = (argv: string[]) =>
-  hparamsFromFlags(parseArgv(argv, new Set(['use_rslora', 'train_on_inputs'])).flags, OWN);
+const parse = (argv: string[]) => hparamsFromFlags(parseArgv(argv, HPARAM_BOOLEANS).flags, OWN);
 
 describe('CLI hyperparameter flags (PEFT / TrainingArguments names)', () => {
   it('maps flags onto the defaults', () => {
@@ -37,6 +36,19 @@ describe('CLI hyperparameter flags (PEFT / TrainingArguments names)', () => {
     const h = parse(['--target-modules', 'all-linear', '--per-device-train-batch-size', '2']);
     expect(h.lora.target_modules).toBe('all-linear');
     expect(h.training.per_device_train_batch_size).toBe(2);
+  });
+  it('QLoRA and gradient checkpointing: BitsAndBytesConfig and TrainingArguments names, off by default', () => {
+    expect(parse([]).quantization).toEqual({ load_in_4bit: false, bnb_4bit_quant_type: 'nf4' });
+    expect(parse([]).training.gradient_checkpointing).toBe(false);
+    const h = parse(['--load_in_4bit', '--bnb_4bit_quant_type', 'nf4', '--gradient_checkpointing', '--model', 'm']);
+    expect(h.quantization).toEqual({ load_in_4bit: true, bnb_4bit_quant_type: 'nf4' });
+    expect(h.training.gradient_checkpointing).toBe(true);
+    expect(h.lora).toEqual(DEFAULT_HPARAMS.lora);
+    expect(parse(['--load-in-4bit', 'false']).quantization.load_in_4bit).toBe(false);
+    expect(() => parse(['--load_in_4bit', '--bnb_4bit_quant_type', 'fp4'])).toThrow(
+      '--bnb_4bit_quant_type: bnb_4bit_quant_type "fp4" is not supported: only nf4 is (the 4-bit type QLoRA trains with)',
+    );
+    expect(() => parse(['--load_in_4bit=yes'])).toThrow('--load_in_4bit is true or false (got "yes")');
   });
   it('rejects unknown flags with a suggestion', () => {
     expect(() => parse(['--lora_alhpa', '3'])).toThrow(/unknown flag --lora_alhpa \(did you mean --lora_alpha\?\)/);

@@ -1,8 +1,17 @@
-// Command-line flags for `npm run train` / `npm run sample`, named exactly as PEFT's LoraConfig
-// and Hugging Face's TrainingArguments (`--lora_alpha 16 --learning_rate 2e-4`), validated by the
-// same schema as the studio's form, so a bad value gets the form's one-line message.
+// Command-line flags for `npm run train` / `npm run sample`, named exactly as PEFT's LoraConfig,
+// Hugging Face's TrainingArguments and BitsAndBytesConfig (`--lora_alpha 16 --learning_rate 2e-4
+// --load_in_4bit`), validated by the same schema as the studio's form, so a bad value gets the
+// form's one-line message.
 
-import { DEFAULT_HPARAMS, type Hparams, loraSchema, trainingSchema, validateHparams } from '../config/hparams';
+import {
+  DEFAULT_HPARAMS,
+  type HparamGroup,
+  type Hparams,
+  loraSchema,
+  quantizationSchema,
+  trainingSchema,
+  validateHparams,
+} from '../config/hparams';
 
 export class UsageError extends Error {}
 
@@ -43,9 +52,19 @@ export function parseArgv(
   return { flags, positional };
 }
 
-const LORA_KEYS = Object.keys(loraSchema.shape);
-const TRAINING_KEYS = Object.keys(trainingSchema.shape);
-export const HPARAM_FLAGS = new Set([...LORA_KEYS, ...TRAINING_KEYS]);
+/** Each hyperparameter flag's group. */
+const GROUP_OF = new Map<string, HparamGroup>([
+  ...Object.keys(loraSchema.shape).map((k) => [k, 'lora'] as const),
+  ...Object.keys(trainingSchema.shape).map((k) => [k, 'training'] as const),
+  ...Object.keys(quantizationSchema.shape).map((k) => [k, 'quantization'] as const),
+]);
+export const HPARAM_FLAGS = new Set(GROUP_OF.keys());
+/** The hyperparameters that are switches (`--use_rslora`, `--load_in_4bit`): no value needed. */
+export const HPARAM_BOOLEANS = new Set(
+  [...GROUP_OF]
+    .filter(([k, g]) => typeof (DEFAULT_HPARAMS[g] as Record<string, unknown>)[k] === 'boolean')
+    .map(([k]) => k),
+);
 
 function closest(name: string, candidates: Iterable<string>): string | null {
   let best: string | null = null;
@@ -106,15 +125,11 @@ export function hparamsFromFlags(
   const h: Hparams = structuredClone(base);
   for (const [name, raw] of flags) {
     if (allowed.has(name)) continue;
-    if (LORA_KEYS.includes(name))
-      (h.lora as Record<string, unknown>)[name] = coerce(name, raw, (base.lora as Record<string, unknown>)[name]);
-    else if (TRAINING_KEYS.includes(name))
-      (h.training as Record<string, unknown>)[name] = coerce(
-        name,
-        raw,
-        (base.training as Record<string, unknown>)[name],
-      );
-    else {
+    const group = GROUP_OF.get(name);
+    if (group) {
+      const like = (DEFAULT_HPARAMS[group] as Record<string, unknown>)[name];
+      (h[group] as Record<string, unknown>)[name] = coerce(name, raw, like);
+    } else {
       const hint = closest(name, [...HPARAM_FLAGS, ...allowed]);
       throw new UsageError(`unknown flag --${name}${hint ? ` (did you mean --${hint}?)` : ''}`);
     }

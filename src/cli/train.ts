@@ -10,11 +10,13 @@ import { fileSetFromDir } from '../io/source.node';
 import { readAdapter } from '../io/peft';
 import { DATASET_FORMATS, type DatasetFormat } from '../data/formats';
 import { fmtBytes } from '../engine/gpu/context';
-import { hparamsFromFlags, parseArgv, UsageError } from './args';
+import { HPARAM_BOOLEANS, hparamsFromFlags, parseArgv, UsageError } from './args';
 import { cliMain, fmtNum, openGpu, readDataset, required } from './common';
 import { openModel, uploadModel } from '../run/model';
 import { prepareData } from '../run/data';
 import { TrainingRun, type ExportedAdapter } from '../run/run';
+import { memoryOutlook, quantOptions } from '../run/quant';
+import { describeEstimate } from '../engine/model/memory';
 import type { StepMetrics } from '../engine/train/trainer';
 import { TrainingSession, type SessionEvent } from '../run/session';
 import { RunCheckpoints } from '../run/checkpoints';
@@ -46,7 +48,10 @@ const USAGE = `usage: npm run train -- --model DIR --data FILE --out DIR [option
              --per_device_train_batch_size 4 --gradient_accumulation_steps 1 --num_train_epochs 3
              --max_steps -1 --max_seq_length 512 --weight_decay 0 --max_grad_norm 1.0 --seed 42
              --logging_steps 1 --eval_steps 10 --save_steps 0 --val_split_fraction 0.1 --train_on_inputs
-             --early_stopping_patience 0 --early_stopping_threshold 0`;
+             --early_stopping_patience 0 --early_stopping_threshold 0
+  Memory:    --gradient_checkpointing (recompute activations in the backward: far less memory, slower steps)
+  QLoRA:     --load_in_4bit --bnb_4bit_quant_type nf4 (the base's linear weights in 4-bit NF4, as
+             BitsAndBytesConfig; nf4 is the only type supported)`;
 
 const OWN = new Set([
   'model',
@@ -60,7 +65,7 @@ const OWN = new Set([
   'autosave_minutes',
   'help',
 ]);
-const BOOLEANS = new Set(['use_rslora', 'train_on_inputs', 'recipe_only', 'help']);
+const BOOLEANS = new Set([...HPARAM_BOOLEANS, 'recipe_only', 'help']);
 
 function writeAdapterDir(dir: string, a: ExportedAdapter): void {
   mkdirSync(dir, { recursive: true });
@@ -155,9 +160,12 @@ await cliMain(USAGE, async () => {
   }
 
   if (!ctx) return;
-  const weights = await uploadModel(ctx, model);
+  const weights = await uploadModel(ctx, model, undefined, { nf4: quantOptions(hparams).nf4 });
   const run = new TrainingRun(ctx, model, weights, data, hparams, { initialParams });
   console.log(run.trainableLine());
+  const memory = memoryOutlook(run.trainer.memoryInput());
+  console.log(`GPU memory estimate: ${describeEstimate(memory.estimate)}`);
+  for (const s of memory.suggestions) console.log(`  to use less: ${s}`);
   console.log(
     `training ${run.totalSteps} steps (${run.sampler.stepsPerEpoch} per epoch); GPU memory held ${fmtBytes(ctx.allocatedBytes)}`,
   );
@@ -250,10 +258,18 @@ await cliMain(USAGE, async () => {
   console.log(`${reason} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   const last = await run.exportAdapter('last');
   writeAdapterDir(outDir, last);
+  console.log(
+    `GPU memory: estimate ${fmtBytes(memory.estimate.total)}, held ${fmtBytes(ctx.allocatedBytes)}, peak ${fmtBytes(ctx.peakBytes)}`,
+  );
   const summary: Record<string, unknown> = {
     stop: run.stopReason ?? { kind: 'user', step: end.step },
     reason,
     last: { dir: '.', step: last.step, eval_loss: last.evalLoss },
+    gpu_memory: {
+      estimate_bytes: memory.estimate.total,
+      held_bytes: ctx.allocatedBytes,
+      peak_bytes: ctx.peakBytes,
+    },
   };
   if (run.trainer.best) {
     const best = await run.exportAdapter('best');

@@ -1,7 +1,8 @@
-// The hyperparameters of a run, named exactly as PEFT's LoraConfig and Hugging Face's
-// TrainingArguments name them (snake_case on purpose: the form, the CLI flags, the exported
-// adapter_config.json and the exported training recipe all share one vocabulary). One schema
-// gives the defaults, the validation and the one-line help the form shows.
+// The hyperparameters of a run, named exactly as PEFT's LoraConfig, Hugging Face's
+// TrainingArguments and transformers' BitsAndBytesConfig name them (snake_case on purpose: the
+// form, the CLI flags, the exported adapter_config.json and the exported training recipe all
+// share one vocabulary). One schema gives the defaults, the validation and the one-line help the
+// form shows.
 
 import { z } from 'zod';
 import { LINEAR_MODULES, type LinearModule } from '../engine/model/config';
@@ -90,13 +91,33 @@ export const trainingSchema = z.object({
     .number()
     .min(0)
     .describe('minimum decrease of validation loss that counts as improvement'),
+  gradient_checkpointing: z
+    .boolean()
+    .describe(
+      "recompute each layer's activations in the backward pass instead of keeping them: far less activation memory, about a third more compute per step",
+    ),
 });
 
-export const hparamsSchema = z.object({ lora: loraSchema, training: trainingSchema });
+/** The 4-bit formats the engine can train on (bitsandbytes also has fp4). */
+export const QUANT_TYPES = ['nf4'] as const;
+
+/** transformers' BitsAndBytesConfig: how the frozen base model is loaded (QLoRA). */
+export const quantizationSchema = z.object({
+  load_in_4bit: z
+    .boolean()
+    .describe(
+      "store the base model's linear layers in 4-bit NF4 (QLoRA): about a quarter of their 16-bit memory, for a small loss difference and slower steps",
+    ),
+  bnb_4bit_quant_type: z.string().describe("the 4-bit data type; nf4 (NormalFloat, QLoRA's) is the one supported"),
+});
+
+export const hparamsSchema = z.object({ lora: loraSchema, training: trainingSchema, quantization: quantizationSchema });
 
 export type LoraHparams = z.infer<typeof loraSchema>;
 export type TrainingHparams = z.infer<typeof trainingSchema>;
+export type QuantizationHparams = z.infer<typeof quantizationSchema>;
 export type Hparams = z.infer<typeof hparamsSchema>;
+export type HparamGroup = keyof Hparams;
 
 export const DEFAULT_HPARAMS: Hparams = {
   lora: { r: 8, lora_alpha: 16, lora_dropout: 0.05, target_modules: ['q_proj', 'v_proj'], use_rslora: false },
@@ -123,8 +144,26 @@ export const DEFAULT_HPARAMS: Hparams = {
     train_on_inputs: false,
     early_stopping_patience: 0,
     early_stopping_threshold: 0,
+    gradient_checkpointing: false,
   },
+  quantization: { load_in_4bit: false, bnb_4bit_quant_type: 'nf4' },
 };
+
+const GROUP_SCHEMAS = { lora: loraSchema, training: trainingSchema, quantization: quantizationSchema };
+
+/**
+ * Saved hyperparameters (a run record, the form's stored values) with the fields and groups added
+ * since filled from the defaults, e.g. settings saved before `quantization` existed. Values are
+ * not checked here.
+ */
+export function withDefaults(saved: unknown): Hparams {
+  const s = (typeof saved === 'object' && saved !== null ? saved : {}) as Partial<Record<HparamGroup, object>>;
+  return {
+    lora: { ...DEFAULT_HPARAMS.lora, ...(s.lora ?? {}) },
+    training: { ...DEFAULT_HPARAMS.training, ...(s.training ?? {}) },
+    quantization: { ...DEFAULT_HPARAMS.quantization, ...(s.quantization ?? {}) },
+  } as Hparams;
+}
 
 /** The concrete module list ("all-linear" expanded). */
 export function resolveTargets(t: LoraHparams['target_modules']): LinearModule[] {
@@ -132,8 +171,8 @@ export function resolveTargets(t: LoraHparams['target_modules']): LinearModule[]
 }
 
 /** One line of help per field, from the schema. */
-export function fieldHelp(group: 'lora' | 'training', key: string): string {
-  const shape = (group === 'lora' ? loraSchema : trainingSchema).shape as Record<string, z.ZodType>;
+export function fieldHelp(group: HparamGroup, key: string): string {
+  const shape = GROUP_SCHEMAS[group].shape as Record<string, z.ZodType>;
   return shape[key]?.description ?? '';
 }
 
@@ -161,6 +200,13 @@ export function validateHparams(h: unknown): HparamIssue[] {
         message: 'early stopping needs evaluation steps (eval_steps > 0)',
       });
     }
+  }
+  const q = r.data.quantization;
+  if (!(QUANT_TYPES as readonly string[]).includes(q.bnb_4bit_quant_type)) {
+    issues.push({
+      path: 'quantization.bnb_4bit_quant_type',
+      message: `bnb_4bit_quant_type "${q.bnb_4bit_quant_type}" is not supported: only nf4 is (the 4-bit type QLoRA trains with)`,
+    });
   }
   if (t.max_steps === 0)
     issues.push({ path: 'training.max_steps', message: 'max_steps is -1 (use epochs) or at least 1' });

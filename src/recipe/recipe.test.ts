@@ -20,6 +20,7 @@ import {
   fillTemplate,
   RECIPE_PATHS,
   recordJson,
+  requirementsFor,
   STUDIO_EXAMPLES,
   zipRecipe,
   type RecipeFiles,
@@ -72,7 +73,9 @@ const DISTINCT: Hparams = {
     train_on_inputs: false,
     early_stopping_patience: 2,
     early_stopping_threshold: 0.001,
+    gradient_checkpointing: true,
   },
+  quantization: { load_in_4bit: true, bnb_4bit_quant_type: 'nf4' },
 };
 
 describe('recipe for the demo run', () => {
@@ -217,6 +220,9 @@ describe('recipe for the demo run', () => {
     for (const pkg of ['torch', 'transformers', 'peft', 'accelerate', 'jinja2'])
       expect(req).toMatch(new RegExp(`^${pkg}>=\\d+\\.\\d+`, 'm'));
     expect(req).toMatch(/^transformers>=4\.46$/m);
+    // load_in_4bit: bitsandbytes too; without it, not.
+    expect(req).toMatch(/^bitsandbytes>=\d+\.\d+$/m);
+    expect(requirementsFor(DEFAULT_HPARAMS)).not.toContain('bitsandbytes');
   });
 
   it('the README names the commands, the model and the counts, with no placeholder left', () => {
@@ -231,7 +237,15 @@ describe('recipe for the demo run', () => {
     expect(readme).toContain('--early_stopping_patience 2');
     expect(readme).toContain(`the ${input.data.train.length} training records`);
     // Every hyperparameter has a row.
-    for (const k of [...Object.keys(DISTINCT.lora), ...Object.keys(DISTINCT.training)])
+    expect(readme).toContain('--gradient_checkpointing --load_in_4bit --bnb_4bit_quant_type nf4');
+    expect(readme).toContain(
+      '| load_in_4bit | true | BitsAndBytesConfig.load_in_4bit + prepare_model_for_kbit_training |',
+    );
+    for (const k of [
+      ...Object.keys(DISTINCT.lora),
+      ...Object.keys(DISTINCT.training),
+      ...Object.keys(DISTINCT.quantization),
+    ])
       expect(readme, k).toMatch(new RegExp(`^\\| ${k} \\|`, 'm'));
   });
 
@@ -259,7 +273,7 @@ describe('recipe for the demo run', () => {
       env: { RECIPE_DIR: dir },
     });
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/^Ran 15 tests/m);
+    expect(r.stderr).toMatch(/^Ran 16 tests/m);
     expect(r.stderr).toMatch(/^OK$/m); // nothing skipped: torch is there, so the Trainer path ran too
     expect(r.stderr).toContain('test_train_runs_through_the_trainer (');
   });

@@ -156,12 +156,22 @@ const HPARAM_TARGETS: Record<string, string> = {
   train_on_inputs: 'train.py label masking',
   early_stopping_patience: 'EarlyStoppingCallback + load_best_model_at_end, metric_for_best_model "eval_loss"',
   early_stopping_threshold: 'EarlyStoppingCallback.early_stopping_threshold',
+  gradient_checkpointing: 'TrainingArguments.gradient_checkpointing (use_reentrant False)',
+  load_in_4bit: 'BitsAndBytesConfig.load_in_4bit + prepare_model_for_kbit_training',
+  bnb_4bit_quant_type: 'BitsAndBytesConfig.bnb_4bit_quant_type (when load_in_4bit)',
 };
+
+/** requirements.txt: bitsandbytes too when the base is loaded in 4-bit. */
+export function requirementsFor(h: Hparams): string {
+  return h.quantization.load_in_4bit
+    ? `${requirements}# load_in_4bit (QLoRA): the 4-bit kernels, on a CUDA GPU\nbitsandbytes>=0.43\n`
+    : requirements;
+}
 
 /** The studio CLI flags that reproduce this run's hyperparameters. */
 function studioFlags(h: Hparams): string {
   const flags: string[] = [];
-  for (const group of [h.lora, h.training] as Record<string, unknown>[]) {
+  for (const group of [h.lora, h.training, h.quantization] as Record<string, unknown>[]) {
     for (const [k, v] of Object.entries(group)) {
       if (typeof v === 'boolean') {
         if (v) flags.push(`--${k}`);
@@ -247,7 +257,7 @@ export function buildRecipe(input: RecipeInput): RecipeFiles {
     examples: data.train.slice(0, STUDIO_EXAMPLES).map((e, i) => exampleJson(e, trainRecords[i], format, i)),
   };
 
-  const hparamRows = (['lora', 'training'] as const).flatMap((g) =>
+  const hparamRows = (['lora', 'training', 'quantization'] as const).flatMap((g) =>
     Object.entries(h[g]).map(([k, v]) => `| ${k} | ${fmtValue(v)} | ${HPARAM_TARGETS[k] ?? 'train.py'} |`),
   );
   const readme = fillTemplate(readmeTemplate, {
@@ -279,7 +289,7 @@ export function buildRecipe(input: RecipeInput): RecipeFiles {
   files.set('studio_examples.json', json(studioExamples));
   files.set('data/train.jsonl', jsonl(trainRecords.map((r) => recordJson(r, dataset.format))));
   files.set('data/validation.jsonl', jsonl(valRecords.map((r) => recordJson(r, dataset.format))));
-  files.set('requirements.txt', requirements);
+  files.set('requirements.txt', requirementsFor(h));
   files.set('accelerate_config.yaml', accelerateYaml);
   files.set('accelerate_deepspeed_zero2.yaml', deepspeedYaml);
   files.set('ds_zero2.json', dsZero2);

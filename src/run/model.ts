@@ -2,7 +2,7 @@
 // format, and the frozen weights on the GPU. Shared by the worker and the command-line programs.
 
 import type { GpuContext } from '../engine/gpu/context';
-import { type GpuWeights, type UploadProgress, uploadWeights } from '../engine/model/gpu-weights';
+import { type GpuWeights, type UploadOptions, type UploadProgress, uploadWeights } from '../engine/model/gpu-weights';
 import { baseParamCount, type ModelConfig } from '../engine/model/config';
 import { openCheckpoint, type Checkpoint } from '../io/checkpoint';
 import type { FileSet } from '../io/source';
@@ -69,6 +69,7 @@ export function uploadModel(
   ctx: GpuContext,
   m: LoadedModel,
   onProgress?: (p: UploadProgress) => void,
+  o: UploadOptions = {},
 ): Promise<GpuWeights> {
-  return uploadWeights(ctx, m.checkpoint.config, m.checkpoint, onProgress);
+  return uploadWeights(ctx, m.checkpoint.config, m.checkpoint, onProgress, o);
 }

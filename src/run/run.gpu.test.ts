@@ -37,6 +37,7 @@ function hp(training: Partial<Hparams['training']>, lora: Partial<Hparams['lora'
   return {
     lora: { ...DEFAULT_HPARAMS.lora, lora_dropout: 0, target_modules: 'all-linear', ...lora },
     training: { ...DEFAULT_HPARAMS.training, ...training },
+    quantization: DEFAULT_HPARAMS.quantization,
   };
 }
 

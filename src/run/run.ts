@@ -18,6 +18,7 @@ import { type Hparams, resolveTargets } from '../config/hparams';
 import { writeAdapter } from '../io/peft';
 import type { LoadedModel } from './model';
 import type { PreparedData } from './data';
+import { assertWeightsMatch, quantOptions } from './quant';
 
 /** The studio's run configuration: hyperparameters plus what they apply to. */
 export interface RunConfig {
@@ -74,6 +75,7 @@ export class TrainingRun {
       );
     }
     if (data.train.length === 0) throw new Error('the training split is empty');
+    assertWeightsMatch(weights, hparams);
     const padId = model.tokenizer.padId;
     this.sampler = new BatchSampler(data.train, {
       batchSize: t.per_device_train_batch_size,
@@ -104,6 +106,7 @@ export class TrainingRun {
       maxBatch: t.per_device_train_batch_size,
       maxSeq,
       initialParams: opts.initialParams,
+      gradientCheckpointing: quantOptions(hparams).gradientCheckpointing,
     });
   }
 

@@ -25,6 +25,7 @@ describe('estimateRunMemory', () => {
         max_seq_length: 64,
         val_split_fraction: 0.02,
       },
+      quantization: DEFAULT_HPARAMS.quantization,
     };
     const data = prepareData(parsed, model, hparams.training);
     const before = ctx.allocatedBytes;

@@ -52,6 +52,7 @@ export function estimateRunMemory(i: MemoryInput): MemoryEstimate {
     lmHead,
     total: i.weightBytes + loraState + activations + lmHead,
     kind: 'estimate',
+    suggestions: [],
     note: 'approximate: counts the weights, LoRA state, activations and LM-head scratch; leaves out alignment padding and small per-dispatch buffers',
   };
 }

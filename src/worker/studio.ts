@@ -18,16 +18,17 @@ import { encodeDataset, type ExampleEncoder } from '../data/encode';
 import { splitTrainVal } from '../data/split';
 import { datasetStats } from '../data/stats';
 import { warmupSteps } from '../engine/train/schedule';
-import { type Hparams, resolveTargets, validateHparams } from '../config/hparams';
+import { type Hparams, resolveTargets, validateHparams, withDefaults } from '../config/hparams';
 import { downloadCheckpoint, DEFAULT_ENDPOINT } from '../io/hub';
 import { readAdapter, type Adapter } from '../io/peft';
 import { type FileSet, fileSetFromFiles } from '../io/source';
 import { openModel, uploadModel, type LoadedModel } from '../run/model';
 import { encoderFor, type PreparedData } from '../run/data';
 import { TrainingRun } from '../run/run';
+import { memoryOutlook, quantOptions, runMemoryInput, useWeights } from '../run/quant';
 import { buildRecipe, zipRecipe } from '../recipe/recipe';
 import { benchMemoryInput, benchTraining, type TrainBenchOptions } from '../bench/train';
-import { describeEstimate, estimateMemory, fitProblem } from '../engine/model/memory';
+import { type MemoryLimits, describeEstimate, estimateMemory, fitProblem } from '../engine/model/memory';
 import type {
   BenchEstimate,
   BenchRequest,
@@ -40,6 +41,7 @@ import type {
   GpuInfo,
   ImportedAdapterSummary,
   LoadStatus,
+  MemoryEstimate,
   ModelSource,
   ModelSummary,
   PreparedSummary,
@@ -55,7 +57,6 @@ import type {
 } from './api';
 import { CheckpointStore, newRunId } from '../run/checkpoints';
 import { GpuQueue } from './gpu-queue';
-import { estimateRunMemory } from './memory';
 import { DEMO_DATASET, demoFileSet, fetchOwn, fingerprint, stopIds, summarize } from './model-files';
 import { opfsRoot } from './storage';
 import { TrainingSession, type CheckpointSink } from '../run/session';
@@ -470,14 +471,15 @@ export class Studio {
       warmupSteps: totalSteps === null ? null : warmupSteps(totalSteps, t.warmup_steps, t.warmup_ratio),
       train,
       val,
-      memory: estimateRunMemory({
-        config: c,
-        weightBytes: m.summary.gpuBytes,
-        lora: spec,
-        maxBatch: t.per_device_train_batch_size,
-        maxSeq,
-      }),
+      memory: this.memory(m, h, spec, maxSeq, (await this.context()).caps),
     };
+  }
+
+  private memory(m: ModelState, h: Hparams, spec: LoraSpec, maxSeq: number, limits: MemoryLimits): MemoryEstimate {
+    const { estimate: e, suggestions } = memoryOutlook(runMemoryInput(m.loaded, h, spec, maxSeq, limits));
+    const { weights, loraState, activations, lmHead, total } = e;
+    const note = 'the exact allocation plan: weights, LoRA state, activations and LM-head scratch';
+    return { weights, loraState, activations, lmHead, total, kind: 'estimate', note, suggestions };
   }
 
   // ---- training -------------------------------------------------------------------------------
@@ -517,6 +519,7 @@ export class Studio {
     const runId = newRunId();
     const run = await this.queue.run(async () => {
       this.dropSession();
+      await ctx.checked('uploading the base weights', () => useWeights(ctx, m.loaded, m, quantOptions(h).nf4));
       return ctx.checked(
         'setting up the run',
         () => new TrainingRun(ctx, m.loaded, m.weights, data, h, { initialParams }),
@@ -630,11 +633,12 @@ export class Studio {
     }
     const blob = await store.dataset(runId);
     await this.loadDataset(blob, rec.dataset.name, rec.dataset.format);
-    const h = rec.hparams;
+    const h = withDefaults(rec.hparams);
     const { data } = this.split(h.training);
     const ctx = await this.context();
     const run = await this.queue.run(async () => {
       this.dropSession();
+      await ctx.checked('uploading the base weights', () => useWeights(ctx, m.loaded, m, quantOptions(h).nf4));
       const r = await ctx.checked('setting up the run', () => new TrainingRun(ctx, m.loaded, m.weights, data, h));
       if (r.totalSteps !== rec.totalSteps) {
         r.destroy();

@@ -78,6 +78,24 @@ export async function uploadWeights(
   });
   arena.allocate();
 
+  try {
+    await fill(ctx, uploads, src, (name) => info.get(name)!, dtypeOf, onProgress);
+  } catch (e) {
+    arena.destroy(); // a failed read leaves nothing allocated
+    throw e;
+  }
+  return { ...w, arena, bytes: arena.allocatedBytes, nf4: !!o.nf4 };
+}
+
+/** Reads each tensor once and uploads its pieces (NF4-packed where the plan says). */
+async function fill(
+  ctx: GpuContext,
+  uploads: { spec: Spec; t: Tensor }[],
+  src: WeightSource,
+  infoOf: (name: string) => { shape: number[] },
+  dtypeOf: (name: string) => CheckpointDType,
+  onProgress?: (p: UploadProgress) => void,
+): Promise<void> {
   const bytesTotal = uploads.reduce((s, u) => s + u.spec.source!.byteLength, 0);
   let bytesDone = 0;
   // One tensor at a time: a checkpoint is never held whole in memory.
@@ -90,7 +108,7 @@ export async function uploadWeights(
       lastBytes = null;
       lastBytes = await src.read(u.name);
       lastName = u.name;
-      const want = info.get(u.name)!.shape.reduce((a, b) => a * b, 1) * (dtypeOf(u.name) === 'f32' ? 4 : 2);
+      const want = infoOf(u.name).shape.reduce((a, b) => a * b, 1) * (dtypeOf(u.name) === 'f32' ? 4 : 2);
       if (lastBytes.byteLength !== want) {
         throw new Error(`tensor ${u.name}: read ${lastBytes.byteLength} bytes, expected ${want}`);
       }
@@ -100,5 +118,4 @@ export async function uploadWeights(
     bytesDone += u.byteLength;
     onProgress?.({ tensor: u.name, bytesDone, bytesTotal });
   }
-  return { ...w, arena, bytes: arena.allocatedBytes, nf4: !!o.nf4 };
 }

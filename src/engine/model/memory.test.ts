@@ -3,7 +3,8 @@ import { packArena } from '../gpu/arena';
 import { SHAPES } from '../../bench/shapes';
 import { LINEAR_MODULES } from './config';
 import type { LoraSpec } from './lora';
-import { type MemoryInput, estimateMemory, fitProblem, trainingSpecs } from './memory';
+import { fmtBytes } from '../gpu/context';
+import { type MemoryInput, estimateMemory, fitProblem, memorySuggestions, trainingSpecs } from './memory';
 import { activationPlan, lmHeadScratch, specList } from './plan';
 
 const GiB = 2 ** 30;
@@ -108,12 +109,34 @@ describe('fitProblem: refuses with what to change', () => {
   it('over budget: names the estimate and the options that help, with their estimates', () => {
     const msg = fitProblem({ ...qwen, lora: lora([...LINEAR_MODULES], 0.05) }, 1.5 * GiB)!;
     expect(msg).toMatch(/more than the budget of 1\.50 GiB/);
-    expect(msg).toMatch(/gradient checkpointing \(\d/);
-    expect(msg).toMatch(/NF4 \(\d/);
-    expect(msg).toMatch(/per_device_train_batch_size 4/);
-    expect(msg).toMatch(/max_seq_length 128/);
+    const input = { ...qwen, lora: lora([...LINEAR_MODULES], 0.05) };
+    const before = fmtBytes(estimateMemory(input).total);
+    const ckpt = fmtBytes(estimateMemory({ ...input, checkpointing: true }).total);
+    const nf4 = fmtBytes(estimateMemory({ ...input, nf4: true }).total);
+    expect(msg).toContain(`To fit: turn on gradient checkpointing: ${before} -> ${ckpt}; `);
+    expect(msg).toContain(`; load the base in 4-bit (NF4): ${before} -> ${nf4}; `);
+    expect(msg).toMatch(/per_device_train_batch_size 4 \(raise gradient_accumulation_steps to keep the batch\): /);
+    expect(msg).toMatch(/max_seq_length 128: [\d.]+ GiB -> [\d.]+ GiB\.$/);
     expect(fitProblem({ ...qwen, nf4: true, checkpointing: true }, 1.5 * GiB)).toBeNull();
     expect(fitProblem(qwen)).toBeNull(); // no budget: only the binding limit counts
+  });
+
+  it('memorySuggestions: the options not yet on, each from the exact plan with only it flipped', () => {
+    const all = memorySuggestions(qwen);
+    expect(all.map((s) => s.option)).toEqual(['gradient_checkpointing', 'load_in_4bit']);
+    const [ckpt, nf4] = all;
+    expect(ckpt.before).toBe(estimateMemory(qwen).total);
+    expect(ckpt.after).toBe(estimateMemory({ ...qwen, checkpointing: true }).total);
+    expect(nf4.after).toBe(estimateMemory({ ...qwen, nf4: true }).total);
+    expect(ckpt.text).toBe(`turn on gradient checkpointing: ${fmtBytes(ckpt.before)} -> ${fmtBytes(ckpt.after)}`);
+    expect(nf4.text).toBe(`load the base in 4-bit (NF4): ${fmtBytes(nf4.before)} -> ${fmtBytes(nf4.after)}`);
+    // Qwen2.5-0.5B batch 8 x 256: checkpointing saves GiBs of activations, NF4 about 0.3 GiB of weights.
+    expect(ckpt.before - ckpt.after).toBeGreaterThan(2 * GiB);
+    expect(nf4.before - nf4.after).toBeGreaterThan(0.25 * GiB);
+    // What is on already is not suggested; with both on, nothing is.
+    expect(memorySuggestions({ ...qwen, checkpointing: true }).map((s) => s.option)).toEqual(['load_in_4bit']);
+    expect(memorySuggestions({ ...qwen, checkpointing: true, nf4: true })).toEqual([]);
+    console.log(all.map((s) => s.text).join('\n'));
   });
 
   it('a tensor past maxStorageBufferBindingSize: says which, and to lower the batch or sequence', () => {

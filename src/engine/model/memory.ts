@@ -150,6 +150,45 @@ export function describeEstimate(e: MemoryEstimate): string {
   );
 }
 
+/** A change that lowers the estimate, with the exact plan's total before and after it. */
+export interface MemorySuggestion {
+  /** The hyperparameter to change. */
+  option: 'gradient_checkpointing' | 'load_in_4bit' | 'per_device_train_batch_size' | 'max_seq_length';
+  /** "turn on gradient checkpointing: 3.85 GiB -> 1.46 GiB" */
+  text: string;
+  before: number;
+  after: number;
+}
+
+/**
+ * The memory options this configuration has not turned on (gradient checkpointing, a 4-bit base),
+ * each estimated from the exact plan with only that option flipped, and with `shrink` also halving
+ * the micro-batch and the sequence length. Only changes that lower the total are listed.
+ */
+export function memorySuggestions(i: MemoryInput, shrink = false): MemorySuggestion[] {
+  const before = estimateMemory(i).total;
+  const out: MemorySuggestion[] = [];
+  const tryWith = (option: MemorySuggestion['option'], what: string, change: Partial<MemoryInput>) => {
+    const after = estimateMemory({ ...i, ...change }).total;
+    if (after < before) out.push({ option, text: `${what}: ${fmtBytes(before)} -> ${fmtBytes(after)}`, before, after });
+  };
+  if (!i.checkpointing) tryWith('gradient_checkpointing', 'turn on gradient checkpointing', { checkpointing: true });
+  if (!i.nf4) tryWith('load_in_4bit', 'load the base in 4-bit (NF4)', { nf4: true });
+  if (shrink && i.maxBatch > 1) {
+    const b = Math.max(1, Math.floor(i.maxBatch / 2));
+    tryWith(
+      'per_device_train_batch_size',
+      `per_device_train_batch_size ${b} (raise gradient_accumulation_steps to keep the batch)`,
+      { maxBatch: b },
+    );
+  }
+  if (shrink && i.maxSeq > 8) {
+    const t = Math.max(8, Math.floor(i.maxSeq / 2));
+    tryWith('max_seq_length', `max_seq_length ${t}`, { maxSeq: t });
+  }
+  return out;
+}
+
 /**
  * null if the configuration fits the device's binding limit and the memory budget; otherwise a
  * message that says what does not fit and what to change, with the estimate after each change.
@@ -165,23 +204,7 @@ export function fitProblem(i: MemoryInput, budgetBytes?: number): string | null 
     );
   }
   if (budgetBytes === undefined || e.total <= budgetBytes) return null;
-  const options: string[] = [];
-  const tryWith = (what: string, change: Partial<MemoryInput>) => {
-    const alt = estimateMemory({ ...i, ...change });
-    if (alt.total < e.total) options.push(`${what} (${fmtBytes(alt.total)})`);
-  };
-  if (!i.checkpointing) tryWith('turn on gradient checkpointing', { checkpointing: true });
-  if (!i.nf4) tryWith('load the base weights in NF4', { nf4: true });
-  if (i.maxBatch > 1) {
-    const b = Math.max(1, Math.floor(i.maxBatch / 2));
-    tryWith(`per_device_train_batch_size ${b} (raise gradient_accumulation_steps to keep the batch)`, {
-      maxBatch: b,
-    });
-  }
-  if (i.maxSeq > 8)
-    tryWith(`max_seq_length ${Math.max(8, Math.floor(i.maxSeq / 2))}`, {
-      maxSeq: Math.max(8, Math.floor(i.maxSeq / 2)),
-    });
+  const options = memorySuggestions(i, true).map((s) => s.text);
   return (
     `This configuration needs ${describeEstimate(e)} of GPU memory, more than the budget of ${fmtBytes(budgetBytes)}.` +
     (options.length ? ` To fit: ${options.join('; ')}.` : '')

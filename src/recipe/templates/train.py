@@ -525,6 +525,23 @@ def build_lora_config(cfg: dict):
     return LoraConfig(**lora_kwargs(cfg))
 
 
+def quantization_kwargs(cfg: dict, compute_dtype) -> dict | None:
+    """BitsAndBytesConfig for the studio's load_in_4bit (QLoRA), or None: NF4 in blocks of 64
+    with one absmax each and no double quantization, as the studio stores its NF4 weights; the
+    matmuls run in compute_dtype (float32, or bfloat16 with --bf16)."""
+    q = cfg["hparams"].get("quantization") or {}
+    if not q.get("load_in_4bit"):
+        return None
+    if q.get("bnb_4bit_quant_type", "nf4") != "nf4":
+        raise RecipeError(f'bnb_4bit_quant_type "{q["bnb_4bit_quant_type"]}": the studio trains nf4 only')
+    return {
+        "load_in_4bit": True,
+        "bnb_4bit_quant_type": "nf4",
+        "bnb_4bit_compute_dtype": compute_dtype,
+        "bnb_4bit_use_double_quant": False,
+    }
+
+
 def _field_names(cls) -> set:
     import dataclasses
     import inspect
@@ -672,6 +689,7 @@ def train(cfg, args, tokenizer, train_examples, val_examples) -> None:
         from transformers import AutoModelForCausalLM, EarlyStoppingCallback, Trainer, TrainerCallback
     except ImportError as e:
         raise RecipeError(f"{e.name or 'a package'} is not installed: {INSTALL}")
+    checkpointing = args.gradient_checkpointing or bool(cfg["hparams"]["training"].get("gradient_checkpointing"))
 
     t = cfg["hparams"]["training"]
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -720,9 +738,23 @@ def train(cfg, args, tokenizer, train_examples, val_examples) -> None:
     dtype = torch.bfloat16 if args.bf16 else torch.float32
     # transformers 5 names it dtype; 4.x reads torch_dtype (4.56+ accepts both).
     dtype_kw = "dtype" if _version(transformers.__version__) >= (5, 0) else "torch_dtype"
-    model = AutoModelForCausalLM.from_pretrained(args.model, **{dtype_kw: dtype})
+    load_kw = {dtype_kw: dtype}
+    bnb = quantization_kwargs(cfg, dtype)
+    if bnb is not None:
+        from transformers import BitsAndBytesConfig
+
+        load_kw["quantization_config"] = BitsAndBytesConfig(**bnb)
+    model = AutoModelForCausalLM.from_pretrained(args.model, **load_kw)
     model.config.use_cache = False
-    if args.gradient_checkpointing:
+    if bnb is not None:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model,
+            use_gradient_checkpointing=checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False},
+        )
+    elif checkpointing:
         model.enable_input_require_grads()
     model = get_peft_model(model, build_lora_config(cfg))
     if is_main:
@@ -736,7 +768,7 @@ def train(cfg, args, tokenizer, train_examples, val_examples) -> None:
         has_eval=bool(val_examples),
         world_size=world_size,
         same_global_batch=args.same_global_batch,
-        gradient_checkpointing=args.gradient_checkpointing,
+        gradient_checkpointing=checkpointing,
     )
     callbacks = [StudioMetrics(os.path.join(args.out, "metrics.jsonl"))]
     es = early_stopping_kwargs(cfg)
@@ -777,7 +809,11 @@ def parse_args(argv):
     p.add_argument("--model", default=None, help="base model: Hub id or folder (default: the studio's)")
     p.add_argument("--out", default="output", help="where the adapter, checkpoints and metrics go")
     p.add_argument("--bf16", action="store_true", help="bfloat16 weights and autocast (default: float32)")
-    p.add_argument("--gradient-checkpointing", action="store_true", help="trade compute for activation memory")
+    p.add_argument(
+        "--gradient-checkpointing",
+        action="store_true",
+        help="trade compute for activation memory (on anyway when the studio's gradient_checkpointing is)",
+    )
     p.add_argument(
         "--same-global-batch",
         action="store_true",

@@ -101,6 +101,7 @@ export interface CaseOptions {
   dataset?: { text: string; name: string };
   training?: Partial<TrainingHparams>;
   lora?: Partial<Hparams['lora']>;
+  quantization?: Partial<Hparams['quantization']>;
 }
 
 export function makeCase(o: CaseOptions): RecipeCase {
@@ -115,6 +116,7 @@ export function makeCase(o: CaseOptions): RecipeCase {
   const hparams: Hparams = {
     lora: { ...DEFAULT_HPARAMS.lora, ...o.lora },
     training: { ...DEFAULT_HPARAMS.training, ...o.training },
+    quantization: { ...DEFAULT_HPARAMS.quantization, ...o.quantization },
   };
   // prepareData reads only the tokenizer and the format of the model.
   const data: PreparedData = prepareData(dataset, { tokenizer, format } as LoadedModel, hparams.training);

@@ -77,7 +77,7 @@ SAME_NAME = {
 # Training fields with their own test below; together with SAME_NAME they must be all of them.
 ELSEWHERE = {
     "warmup_ratio", "warmup_steps", "max_seq_length", "train_on_inputs", "val_split_fraction",
-    "early_stopping_patience", "early_stopping_threshold",
+    "early_stopping_patience", "early_stopping_threshold", "gradient_checkpointing",
 }  # fmt: skip
 
 
@@ -176,6 +176,23 @@ class HyperparameterMapping(unittest.TestCase):
         self.assertEqual(a.gradient_accumulation_steps, gas)
         with self.assertRaisesRegex(train.RecipeError, "not divisible by 3"):
             train.build_training_args(CFG, "out", world_size=3, same_global_batch=True)
+
+    def test_quantization(self):
+        # The recipe under test loads its base in 4-bit: BitsAndBytesConfig as the studio's NF4.
+        self.assertEqual(CFG["hparams"]["quantization"], {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4"})
+        self.assertEqual(
+            train.quantization_kwargs(CFG, "float32"),
+            {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_compute_dtype": "float32",
+             "bnb_4bit_use_double_quant": False},
+        )  # fmt: skip
+        cfg = copy.deepcopy(CFG)
+        cfg["hparams"]["quantization"]["load_in_4bit"] = False
+        self.assertIsNone(train.quantization_kwargs(cfg, "float32"))
+        del cfg["hparams"]["quantization"]  # a studio_run.json from before the option
+        self.assertIsNone(train.quantization_kwargs(cfg, "float32"))
+        cfg["hparams"]["quantization"] = {"load_in_4bit": True, "bnb_4bit_quant_type": "fp4"}
+        with self.assertRaisesRegex(train.RecipeError, 'bnb_4bit_quant_type "fp4"'):
+            train.quantization_kwargs(cfg, "float32")
 
     def test_old_transformers(self):
         # 4.46-4.49: no average_tokens_across_devices; the mapping leaves it out.
@@ -301,6 +318,7 @@ class FakeTrainerLibraries:
 
         class Trainer:
             def __init__(self, model, args, train_dataset, eval_dataset, data_collator, callbacks):
+                calls["training_args"] = args
                 self.model, self.args, self.callbacks = model, args, callbacks
                 self.train_dataset, self.eval_dataset, self.collate = train_dataset, eval_dataset, data_collator
                 self.state = types.SimpleNamespace(
@@ -326,8 +344,16 @@ class FakeTrainerLibraries:
                         if hasattr(cb, "on_log"):
                             cb.on_log(self.args, self.state, control, logs=logs)
 
+        class BitsAndBytesConfig(Captured):
+            pass
+
+        def prepare_model_for_kbit_training(model, **kw):
+            calls["kbit"] = kw
+            return model
+
         self.transformers = types.SimpleNamespace(
             __version__="4.46.0",
+            BitsAndBytesConfig=BitsAndBytesConfig,
             set_seed=lambda seed: calls.setdefault("seed", seed),
             AutoModelForCausalLM=types.SimpleNamespace(
                 from_pretrained=lambda path, **kw: calls.setdefault("from_pretrained", (path, kw)) and Model()
@@ -337,7 +363,11 @@ class FakeTrainerLibraries:
             TrainerCallback=TrainerCallback,
             EarlyStoppingCallback=EarlyStoppingCallback,
         )
-        self.peft = types.SimpleNamespace(LoraConfig=Captured, get_peft_model=PeftModel)
+        self.peft = types.SimpleNamespace(
+            LoraConfig=Captured,
+            get_peft_model=PeftModel,
+            prepare_model_for_kbit_training=prepare_model_for_kbit_training,
+        )
 
     def install(self):
         sys.modules["transformers"] = self.transformers
@@ -366,14 +396,25 @@ class TrainFlow(unittest.TestCase):
             out = os.path.join(d, "out")
             fake = FakeTrainerLibraries(out)
             fake.install()
-            argv = ["--model", model_dir, "--out", out, "--skip-studio-check", "--gradient-checkpointing",
+            # No --gradient-checkpointing: the studio's gradient_checkpointing turns it on.
+            argv = ["--model", model_dir, "--out", out, "--skip-studio-check",
                     "--tokenizer-module", os.path.join(HERE, "hf_tokenizer.py")]  # fmt: skip
             self.assertEqual(train.main(argv), 0)
             c = fake.calls
             t = CFG["hparams"]["training"]
             self.assertEqual(c["seed"], t["seed"])
-            self.assertEqual(c["from_pretrained"], (model_dir, {"torch_dtype": torch.float32}))
-            self.assertTrue(c["input_require_grads"])
+            # load_in_4bit: the base through BitsAndBytesConfig, then prepare_model_for_kbit_training
+            # (which also makes the inputs require grads for checkpointing).
+            path, kw = c["from_pretrained"]
+            self.assertEqual((path, kw["torch_dtype"]), (model_dir, torch.float32))
+            self.assertEqual(kw["quantization_config"].kw, train.quantization_kwargs(CFG, torch.float32))
+            self.assertEqual(
+                c["kbit"],
+                {"use_gradient_checkpointing": True, "gradient_checkpointing_kwargs": {"use_reentrant": False}},
+            )
+            self.assertNotIn("input_require_grads", c)
+            self.assertIs(c["training_args"].gradient_checkpointing, True)
+            self.assertEqual(c["training_args"].gradient_checkpointing_kwargs, {"use_reentrant": False})
             self.assertEqual(c["lora_config"]["target_modules"], CFG["peft"]["target_modules"])
             self.assertEqual(
                 c["early_stopping"],

@@ -4,21 +4,34 @@
 // and the stored value keeps its last valid number.
 
 import { useState, type ReactNode } from 'react';
-import { fieldHelp, type LoraHparams, type TrainingHparams } from '../../config/hparams';
+import {
+  fieldHelp,
+  type HparamGroup,
+  type LoraHparams,
+  type QuantizationHparams,
+  type TrainingHparams,
+} from '../../config/hparams';
 import { useStudio } from '../store/store';
 
-type Group = 'lora' | 'training';
-type Key<G extends Group> = G extends 'lora' ? keyof LoraHparams : keyof TrainingHparams;
+type Group = HparamGroup;
+type Key<G extends Group> = G extends 'lora'
+  ? keyof LoraHparams
+  : G extends 'training'
+    ? keyof TrainingHparams
+    : keyof QuantizationHparams;
 
 function useField<G extends Group>(group: G, name: Key<G>) {
   const value = useStudio((s) => (s.hparams[group] as Record<string, unknown>)[name as string]);
   const issue = useStudio((s) => s.hparamIssues[`${group}.${String(name)}`]);
   const setLora = useStudio((s) => s.setLora);
   const setTraining = useStudio((s) => s.setTraining);
+  const setQuantization = useStudio((s) => s.setQuantization);
   const set = (v: unknown) =>
     group === 'lora'
       ? setLora(name as keyof LoraHparams, v as never)
-      : setTraining(name as keyof TrainingHparams, v as never);
+      : group === 'training'
+        ? setTraining(name as keyof TrainingHparams, v as never)
+        : setQuantization(name as keyof QuantizationHparams, v as never);
   return { value, issue, set };
 }
 

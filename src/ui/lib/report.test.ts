@@ -49,7 +49,11 @@ describe('resolvedConfigJson', () => {
   it('expands all-linear and records the outcome', () => {
     const json = JSON.parse(
       resolvedConfigJson({
-        hparams: { ...DEFAULT_HPARAMS, lora: { ...DEFAULT_HPARAMS.lora, target_modules: 'all-linear' } },
+        hparams: {
+          lora: { ...DEFAULT_HPARAMS.lora, target_modules: 'all-linear' },
+          training: { ...DEFAULT_HPARAMS.training, gradient_checkpointing: true },
+          quantization: { load_in_4bit: true, bnb_4bit_quant_type: 'nf4' },
+        },
         baseModel: 'org/model',
         dataset: 'd.jsonl',
         totalSteps: 6,
@@ -71,6 +75,8 @@ describe('resolvedConfigJson', () => {
       'down_proj',
     ]);
     expect(json.training.learning_rate).toBe(2e-4);
+    expect(json.training.gradient_checkpointing).toBe(true);
+    expect(json.quantization).toEqual({ load_in_4bit: true, bnb_4bit_quant_type: 'nf4' });
     expect(json.resolved.total_steps).toBe(6);
     expect(json.outcome).toEqual({
       stop_reason: 'early_stopping',

@@ -56,6 +56,7 @@ export function resolvedConfigJson(r: RunDescription): string {
     dataset: r.dataset,
     lora: { ...r.hparams.lora, target_modules: resolveTargets(r.hparams.lora.target_modules) },
     training: r.hparams.training,
+    quantization: r.hparams.quantization,
     resolved: {
       total_steps: r.totalSteps,
       train_examples: r.train,

@@ -5,7 +5,7 @@
 
 import { useRef } from 'react';
 import { LINEAR_MODULES } from '../../engine/model/config';
-import { SCHEDULERS } from '../../config/hparams';
+import { QUANT_TYPES, SCHEDULERS } from '../../config/hparams';
 import { useStudio } from '../store/store';
 import { clearImportedAdapter, importAdapter, setUseImportedAdapter } from '../store/training.actions';
 import { fromInput } from '../components/files';
@@ -97,12 +97,26 @@ function Outlook() {
               : `${est.stepsPerEpoch} per epoch · ${est.warmupSteps} warmup`
           }
         />
-        <Stat label="examples (train · validation)" value={est.train === null ? '—' : `${est.train} · ${est.val}`} />
-        <Stat label="GPU memory (approx.)" value={fmtBytes(est.memory.total)} />
+        <Stat
+          label="examples (train · validation)"
+          value={est.train === null ? '—' : `${est.train} · ${est.val}`}
+          testId="examples-split"
+        />
+        <Stat label="GPU memory" value={fmtBytes(est.memory.total)} testId="memory-estimate" />
       </div>
       <p className="peft-line" data-testid="trainable-line">
         <code>{est.trainableLine}</code>
       </p>
+      {est.memory.suggestions.length > 0 && (
+        <div className="small" data-testid="memory-suggestions">
+          To use less GPU memory:
+          <ul>
+            {est.memory.suggestions.map((s) => (
+              <li key={s}>{s}</li>
+            ))}
+          </ul>
+        </div>
+      )}
     </Card>
   );
 }
@@ -274,6 +288,19 @@ export function HparamsPanel() {
             <NumberField group="training" name="adam_epsilon" />
           </div>
         </details>
+      </Card>
+      <Card
+        title={
+          <>
+            Memory <span className="muted">(gradient checkpointing, QLoRA: BitsAndBytesConfig)</span>
+          </>
+        }
+      >
+        <div className="form-grid">
+          <BoolField group="training" name="gradient_checkpointing" />
+          <BoolField group="quantization" name="load_in_4bit" />
+          <SelectField group="quantization" name="bnb_4bit_quant_type" options={QUANT_TYPES} />
+        </div>
       </Card>
       <ImportedAdapter />
     </div>

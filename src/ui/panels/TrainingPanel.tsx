@@ -289,7 +289,7 @@ function Summary() {
       />
       <Stat label="tokens per second" value={last ? Math.round(last.tokensPerSecond) : '—'} />
       <Stat label="examples (train · validation)" value={`${t.train} · ${t.val}`} />
-      <Stat label="GPU buffers held" value={fmtBytes(t.gpuBytes)} />
+      <Stat label="GPU buffers held" value={fmtBytes(t.gpuBytes)} testId="gpu-held" />
       <Stat
         label="last checkpoint"
         value={t.lastCheckpoint ? `step ${t.lastCheckpoint}` : 'none yet'}

@@ -37,6 +37,35 @@ describe('hyperparameter slice', () => {
     expect(useStudio.getState().hparams).toEqual(DEFAULT_HPARAMS);
   });
 
+  it('settings saved before QLoRA and gradient checkpointing existed load, with both off', () => {
+    const saved = { lora: { ...DEFAULT_HPARAMS.lora, r: 32 }, training: { learning_rate: 5e-4 } };
+    const { gradient_checkpointing: _g, ...oldTraining } = DEFAULT_HPARAMS.training;
+    const h = restoreHparams({ ...saved, training: { ...oldTraining, learning_rate: 5e-4 } });
+    expect(h.lora.r).toBe(32);
+    expect(h.training.learning_rate).toBe(5e-4);
+    expect(h.training.gradient_checkpointing).toBe(false);
+    expect(h.quantization).toEqual({ load_in_4bit: false, bnb_4bit_quant_type: 'nf4' });
+    expect(issuesOf(h)).toEqual({});
+    // Saved with the options on, they stay on; a wrong type falls back to off.
+    const on = restoreHparams({ ...h, quantization: { load_in_4bit: true, bnb_4bit_quant_type: 'nf4' } });
+    expect(on.quantization.load_in_4bit).toBe(true);
+    expect(restoreHparams({ ...h, quantization: { load_in_4bit: 'yes' } }).quantization.load_in_4bit).toBe(false);
+  });
+
+  it('setQuantization: an unsupported 4-bit type is marked on its field', () => {
+    const s = useStudio.getState();
+    s.resetHparams();
+    s.setQuantization('load_in_4bit', true);
+    s.setTraining('gradient_checkpointing', true);
+    expect(useStudio.getState().hparamIssues).toEqual({});
+    s.setQuantization('bnb_4bit_quant_type', 'fp4');
+    expect(useStudio.getState().hparamIssues['quantization.bnb_4bit_quant_type']).toBe(
+      'bnb_4bit_quant_type "fp4" is not supported: only nf4 is (the 4-bit type QLoRA trains with)',
+    );
+    s.resetHparams();
+    expect(useStudio.getState().hparams.quantization.load_in_4bit).toBe(false);
+  });
+
   it('restoreHparams keeps what still validates and fills the rest from the defaults', () => {
     expect(restoreHparams(undefined)).toEqual(DEFAULT_HPARAMS);
     const saved = {

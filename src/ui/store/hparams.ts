@@ -1,13 +1,16 @@
 // The hyperparameter form's state: values in PEFT/TrainingArguments names, the validation issues
 // by field path, and the worker's estimate (trainable parameters, steps, memory) for the values.
-// The values persist across reloads (the persist middleware in store.ts).
+// The values persist across reloads (store.ts; restoreHparams brings older saved values up to date).
 
 import {
   DEFAULT_HPARAMS,
   hparamsSchema,
   validateHparams,
+  withDefaults,
+  type HparamGroup,
   type Hparams,
   type LoraHparams,
+  type QuantizationHparams,
   type TrainingHparams,
 } from '../../config/hparams';
 import type { Estimate, ImportedAdapterSummary } from '../../worker/api';
@@ -30,6 +33,7 @@ export const DEMO_PRESET: Hparams = {
     max_seq_length: 256,
     eval_steps: 25,
   },
+  quantization: { ...DEFAULT_HPARAMS.quantization },
 };
 
 export interface HparamsSlice {
@@ -42,6 +46,7 @@ export interface HparamsSlice {
   adapter: { imported: ImportedAdapterSummary | null; use: boolean; busy: boolean; error: string | null };
   setLora: <K extends keyof LoraHparams>(key: K, value: LoraHparams[K]) => void;
   setTraining: <K extends keyof TrainingHparams>(key: K, value: TrainingHparams[K]) => void;
+  setQuantization: <K extends keyof QuantizationHparams>(key: K, value: QuantizationHparams[K]) => void;
   applyDemoPreset: () => void;
   resetHparams: () => void;
 }
@@ -57,15 +62,11 @@ export function issuesOf(h: Hparams): Record<string, string> {
  * defaults, values of the wrong type are replaced by the default for that field.
  */
 export function restoreHparams(saved: unknown): Hparams {
-  const s = (typeof saved === 'object' && saved !== null ? saved : {}) as Partial<Record<'lora' | 'training', object>>;
-  const merged = {
-    lora: { ...DEFAULT_HPARAMS.lora, ...(s.lora ?? {}) },
-    training: { ...DEFAULT_HPARAMS.training, ...(s.training ?? {}) },
-  } as Hparams;
+  const merged = withDefaults(saved);
   const r = hparamsSchema.safeParse(merged);
   if (r.success) return merged;
   for (const issue of r.error.issues) {
-    const [group, key] = issue.path as ['lora' | 'training', string];
+    const [group, key] = issue.path as [HparamGroup, string];
     if (group && key && key in DEFAULT_HPARAMS[group]) {
       (merged[group] as Record<string, unknown>)[key] = (DEFAULT_HPARAMS[group] as Record<string, unknown>)[key];
     }
@@ -85,6 +86,8 @@ export const createHparamsSlice: SliceCreator<HparamsSlice> = (set) => {
       set((s) => ({ ...withHparams({ ...s.hparams, lora: { ...s.hparams.lora, [key]: value } }) })),
     setTraining: (key, value) =>
       set((s) => ({ ...withHparams({ ...s.hparams, training: { ...s.hparams.training, [key]: value } }) })),
+    setQuantization: (key, value) =>
+      set((s) => ({ ...withHparams({ ...s.hparams, quantization: { ...s.hparams.quantization, [key]: value } }) })),
     applyDemoPreset: () => update(structuredClone(DEMO_PRESET)),
     resetHparams: () => update(structuredClone(DEFAULT_HPARAMS)),
   };
