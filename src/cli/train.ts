@@ -13,9 +13,10 @@ import { hparamsFromFlags, parseArgv, UsageError } from './args';
 import { cliMain, fmtNum, openGpu, readDataset, required } from './common';
 import { openModel, uploadModel } from '../run/model';
 import { prepareData } from '../run/data';
+import { continueFrom, recipeFor } from '../run/export';
+import { estimateRun } from '../run/plan';
 import { TrainingRun, describeStop, type ExportedAdapter } from '../run/run';
 import type { StepMetrics } from '../engine/train/trainer';
-import { buildRecipe } from '../recipe/recipe';
 import { writeRecipeDir } from '../recipe/write.node';
 
 const USAGE = `usage: npm run train -- --model DIR --data FILE --out DIR [options]
@@ -62,34 +63,20 @@ await cliMain(USAGE, async () => {
   if (format !== undefined && !DATASET_FORMATS.includes(format)) {
     throw new UsageError(`--format must be one of ${DATASET_FORMATS.join(', ')}`);
   }
-  let hparams = hparamsFromFlags(flags, OWN);
-
-  const model = await openModel(await fileSetFromDir(modelDir));
+  const flagHparams = hparamsFromFlags(flags, OWN);
+  const model = await openModel(await fileSetFromDir(modelDir), { kind: 'path', path: modelDir });
   const c = model.info.config;
   console.log(
-    `model: ${model.info.name} (${c.modelType}, ${c.numLayers} layers, hidden ${c.hiddenSize}, ` +
+    `model: ${model.info.baseModelNameOrPath} (${c.modelType}, ${c.numLayers} layers, hidden ${c.hiddenSize}, ` +
       `${(model.info.params / 1e6).toFixed(2)}M params, ${model.info.dtype}, ${model.info.promptFormat} prompts)`,
   );
-
-  let initialParams: Float32Array | undefined;
   const adapterDir = flags.get('adapter');
-  if (typeof adapterDir === 'string') {
-    const a = await readAdapter(await fileSetFromDir(adapterDir), c);
-    hparams = {
-      ...hparams,
-      lora: {
-        ...hparams.lora,
-        r: a.spec.r,
-        lora_alpha: a.spec.lora_alpha,
-        target_modules: a.spec.target_modules,
-        use_rslora: a.spec.use_rslora,
-      },
-    };
-    initialParams = a.flat;
+  const adapter = typeof adapterDir === 'string' ? await readAdapter(await fileSetFromDir(adapterDir), c) : null;
+  const { hparams, initialParams } = continueFrom(flagHparams, adapter);
+  if (adapter)
     console.log(
-      `adapter: continuing ${adapterDir} (r ${a.spec.r}, alpha ${a.spec.lora_alpha}, ${a.spec.target_modules.join(',')})`,
+      `adapter: continuing ${adapterDir} (r ${adapter.spec.r}, alpha ${adapter.spec.lora_alpha}, ${adapter.spec.target_modules.join(',')})`,
     );
-  }
 
   const dataset = await readDataset(dataPath, format);
   console.log(
@@ -106,13 +93,7 @@ await cliMain(USAGE, async () => {
       `max ${s.length.max}; ${s.truncated} truncated to ${hparams.training.max_seq_length}; ${(100 * s.maskedShare).toFixed(1)}% of tokens masked`,
   );
   if (recipeDir !== undefined) {
-    const files = buildRecipe({
-      run: { hparams, baseModelNameOrPath: model.info.baseModelNameOrPath },
-      tokenizer: model.tokenizer,
-      format: model.format,
-      dataset,
-      data,
-    });
+    const files = recipeFor(model, dataset, data, hparams);
     writeRecipeDir(recipeDir, files);
     console.log(`recipe: ${files.size} files -> ${recipeDir} (Hugging Face transformers + PEFT; see its README.md)`);
     if (initialParams)
@@ -122,6 +103,7 @@ await cliMain(USAGE, async () => {
 
   const ctx = await openGpu();
   console.log(`gpu: ${[ctx.caps.vendor, ctx.caps.architecture, ctx.caps.description].filter(Boolean).join(' · ')}`);
+  console.log(`GPU memory estimate: ${estimateRun(model, hparams, ctx.caps, data).memory.text}`);
   const weights = await uploadModel(ctx, model);
   const run = new TrainingRun(ctx, model, weights, data, hparams, { initialParams });
   console.log(run.trainableLine());
