@@ -83,9 +83,9 @@ await cliMain(USAGE, async () => {
   const adapter =
     typeof adapterDir === 'string' ? await readAdapter(await fileSetFromDir(adapterDir), model.info.config) : null;
   const side = adapter ? 'tuned' : 'base';
-  const r = (await sample(ctx, model, weights, adapter, ids, { maxNewTokens: maxNew, temperature, topP, seed }, [side]))[
-    side
-  ]!;
+  const r = (
+    await sample(ctx, model, weights, adapter, ids, { maxNewTokens: maxNew, temperature, topP, seed }, [side])
+  )[side]!;
   const out = model.tokenizer.decode(r.ids, { skipSpecialTokens: true });
   if (flags.has('logprobs')) {
     console.log(

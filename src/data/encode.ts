@@ -13,8 +13,9 @@
 //
 // BOS: added once, by ModelTokenizer.encodeRendered's rule (the one sampling prompts use too): not
 // when the rendered text already starts with the BOS token (the template wrote bos_token),
-// otherwise when the tokenizer adds BOS (ModelTokenizer.addBosToken). EOS from the post-processor (add_eos_token) is not appended: the
-// template's end-of-turn token (or the EOS the Alpaca prompt and ChatFormat add) ends the answer.
+// otherwise when the tokenizer adds BOS (ModelTokenizer.addBosToken). EOS from the post-processor
+// (add_eos_token) is not appended: the template's end-of-turn token (or the EOS the Alpaca prompt
+// and ChatFormat add) ends the answer.
 
 import { recordLabel, type NormalizedRecord, type RecordError } from './formats';
 import type { DatasetRecord } from './parse';

@@ -84,7 +84,8 @@ export function writeAdapter(
   if (flat.length !== layout.size)
     throw new Error(`writeAdapter: flat buffer has ${flat.length} values, the LoRA layout needs ${layout.size}`);
   const base = opts.baseModelNameOrPath;
-  if (!base) throw new Error('writeAdapter: base_model_name_or_path is empty; name the base model (a Hub id or a path)');
+  if (!base)
+    throw new Error('writeAdapter: base_model_name_or_path is empty; name the base model (a Hub id or a path)');
   const dtype = opts.dtype ?? 'F32';
   const tensors: TensorToWrite[] = [];
   for (const [name, t] of layout.toTensors(flat)) {

@@ -120,7 +120,6 @@ function throttled(onStatus: OnStatus | undefined, ms = 80): OnStatus {
   };
 }
 
-
 export class Studio {
   private ctxP: Promise<GpuContext> | null = null;
   private readonly queue = new GpuQueue();
