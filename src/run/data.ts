@@ -1,11 +1,17 @@
-// A parsed dataset turned into what a run trains on: every record rendered with the model's
+// A dataset file read (readDataset) and turned into what a run trains on: every record rendered with the model's
 // template and tokenized with its labels masked (encodeData: the slow part, which the studio keeps
 // while only the split changes), a seeded train/validation split with statistics (splitData),
 // the records that could not be encoded (named, never silently dropped), and the preview rows.
 
 import type { Example } from '../data/types';
 import { IGNORE_INDEX } from '../data/types';
-import type { ParsedDataset, DatasetRecord } from '../data/parse';
+import {
+  DatasetError,
+  parseDatasetStream,
+  type DatasetRecord,
+  type ParsedDataset,
+  type StreamParseOptions,
+} from '../data/parse';
 import type { RecordError } from '../data/formats';
 import { ExampleEncoder, encodeDataset, type PreviewSegment } from '../data/encode';
 import { splitTrainVal } from '../data/split';
@@ -36,6 +42,25 @@ export interface PreparedData {
   records: number;
   /** Encoded records with nothing to train on (all masked), left out of both splits. */
   withoutTargets: number;
+}
+
+/**
+ * Reads a dataset file as a stream (JSON or JSONL, format detected unless given). A file whose
+ * records all fail says the first few problems in one message.
+ */
+export async function readDataset(stream: ReadableStream<Uint8Array>, o: StreamParseOptions): Promise<ParsedDataset> {
+  try {
+    return await parseDatasetStream(stream, o);
+  } catch (e) {
+    if (e instanceof DatasetError && e.errors.length > 1) {
+      const more = e.errors
+        .slice(1, 4)
+        .map((x) => x.message)
+        .join('; ');
+      throw new Error(`${e.message}; then: ${more}${e.errors.length > 4 ? '; …' : ''}`, { cause: e });
+    }
+    throw e;
+  }
 }
 
 export function encoderFor(model: LoadedModel, t: EncodeOptions): ExampleEncoder {

@@ -3,7 +3,8 @@
 // worker's API (the Studio facade in Node, on Dawn, with the demo served over HTTP as the page's
 // origin serves it). The exported adapter (safetensors bytes), its adapter_config.json and the
 // recipe files must be identical byte for byte: the zip's timestamps are the only thing left
-// out, since the files are compared after unzipping.
+// out, since the files are compared after unzipping. Sampling from the base model and the trained
+// adapter gives the same prompt ids and the same tokens through both doors.
 
 import { spawnSync } from 'node:child_process';
 import { readFileSync, mkdtempSync, rmSync, writeFileSync, readdirSync, statSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { nodeGpu } from '../engine/node/webgpu';
 import { DEFAULT_HPARAMS, type Hparams } from '../config/hparams';
 import { Studio } from '../worker/studio';
 import type { TrainEvent } from '../worker/api';
+import { ModelTokenizer } from '../data/tokenizer';
 
 const work = mkdtempSync(join(tmpdir(), 'doors-'));
 let server: Server;
@@ -26,7 +28,7 @@ let base: string;
 beforeAll(async () => {
   // @ts-expect-error: a plain .mjs module without types
   const { buildCli } = await import('../../scripts/build-cli.mjs');
-  await buildCli(['train']);
+  await buildCli(['train', 'sample']);
   // The studio fetches demo/... from its own origin: serve public/ as Vite does.
   server = createServer((req, res) => {
     const path = join(REPO_ROOT, 'public', decodeURIComponent(new URL(req.url!, 'http://x').pathname));
@@ -142,5 +144,32 @@ describe('the same run through both doors', () => {
     expect([...zipped.keys()].sort()).toEqual([...written.keys()].sort());
     for (const [path, bytes] of written) expect(zipped.get(path)!.equals(bytes), path).toBe(true);
     expect(JSON.parse(written.get('studio_run.json')!.toString()).base_model_name_or_path).toBe('lora-studio-demo-sql');
+
+    // Sampling: the studio's Samples step and `npm run sample --adapter` read the same prompt and
+    // generate the same tokens from the same adapter.
+    const prompt = 'List all customers from Berlin.';
+    const s = await studio.sample({ text: prompt, maxNewTokens: 8, temperature: 0, topP: 1, seed: 0 });
+    expect(s.rendered).toBe(`<|im_start|>user\n${prompt}<|im_end|>\n<|im_start|>assistant\n`);
+    const tok = ModelTokenizer.load(
+      readFileSync(join(REPO_ROOT, 'public/demo/model/tokenizer.json'), 'utf8'),
+      readFileSync(join(REPO_ROOT, 'public/demo/model/tokenizer_config.json'), 'utf8'),
+    );
+    const cliSample = (adapterArgs: string[]) => {
+      const r = spawnSync(
+        process.execPath,
+        [
+          join(REPO_ROOT, 'dist-cli', 'sample.mjs'),
+          ...['--model', 'public/demo/model', '--prompt', prompt, '--max_new_tokens', '8', '--logprobs'],
+          ...adapterArgs,
+        ],
+        { encoding: 'utf8', cwd: REPO_ROOT, env: process.env },
+      );
+      expect(r.stderr).toBe('');
+      const j = JSON.parse(r.stdout.trim().split('\n').pop()!);
+      expect(tok.decode(j.prompt_ids, { skipSpecialTokens: false })).toBe(`<|begin_of_text|>${s.rendered}`);
+      return tok.decode(j.ids, { skipSpecialTokens: false });
+    };
+    expect(s.base.text).toBe(cliSample([]));
+    expect(s.tuned?.text).toBe(cliSample(['--adapter', out]));
   }, 600_000);
 });

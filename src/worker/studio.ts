@@ -9,7 +9,7 @@
 import { GpuContext } from '../engine/gpu/context';
 import { gpuSelfTest } from '../engine/selftest';
 import type { GpuWeights } from '../engine/model/gpu-weights';
-import { parseDatasetStream, DatasetError, type DatasetRecord, type ParsedDataset } from '../data/parse';
+import type { DatasetRecord, ParsedDataset } from '../data/parse';
 import type { DatasetFormat, NormalizedRecord } from '../data/formats';
 import { firstUserContent } from '../data/formats';
 import { type Hparams, resolveTargets, validateHparams } from '../config/hparams';
@@ -17,7 +17,7 @@ import { downloadCheckpoint, DEFAULT_ENDPOINT } from '../io/hub';
 import { readAdapter, type Adapter } from '../io/peft';
 import { type FileSet, fileSetFromFiles } from '../io/source';
 import { openModel, uploadModel, type LoadedModel, type ModelOrigin } from '../run/model';
-import { encodeData, previewRecords, splitData, type EncodedData, type PreparedData } from '../run/data';
+import { encodeData, previewRecords, readDataset, splitData, type EncodedData, type PreparedData } from '../run/data';
 import { estimateRun } from '../run/plan';
 import { continueFrom, recipeFor } from '../run/export';
 import { conversationOf, encodePrompt, sample, type Conversation, type SampleAdapter } from '../run/sample';
@@ -296,23 +296,12 @@ export class Studio {
 
   private async parse(file: Blob, name: string, format: DatasetFormat | null, onStatus?: OnStatus) {
     const report = throttled(onStatus);
-    try {
-      return await parseDatasetStream(file.stream(), {
-        name,
-        format: format ?? undefined,
-        totalBytes: file.size,
-        onProgress: (bytesRead, totalBytes) => report({ status: 'parse', bytesRead, totalBytes: totalBytes ?? null }),
-      });
-    } catch (e) {
-      if (e instanceof DatasetError && e.errors.length > 1) {
-        const more = e.errors
-          .slice(1, 4)
-          .map((x) => x.message)
-          .join('; ');
-        throw new Error(`${e.message}; then: ${more}${e.errors.length > 4 ? '; …' : ''}`, { cause: e });
-      }
-      throw new Error(errorText(e), { cause: e });
-    }
+    return readDataset(file.stream(), {
+      name,
+      format: format ?? undefined,
+      totalBytes: file.size,
+      onProgress: (bytesRead, totalBytes) => report({ status: 'parse', bytesRead, totalBytes: totalBytes ?? null }),
+    });
   }
 
   private datasetSummary(): DatasetSummary {
@@ -595,15 +584,18 @@ export class Studio {
     const m = this.requireModel('there is nothing to sample from');
     let conversation: Conversation;
     let reference: string | null = null;
+    let shown: string;
     if (req.record !== undefined) {
       const r = this.recordAt(req.record);
       if (!r) throw new Error(`record #${req.record} is not in the dataset`);
       conversation = conversationOf(r);
       reference = lastAnswer(r);
+      shown = firstUserContent(r);
     } else {
       const turns = req.turns ?? [{ role: 'user' as const, content: (req.text ?? '').trim() }];
       if (!turns.at(-1)?.content.trim()) throw new Error('type a prompt or pick a validation record');
       conversation = { system: req.system, turns };
+      shown = turns.at(-1)!.content;
     }
     const loaded = m.loaded;
     const prompt = encodePrompt(loaded, conversation);
@@ -639,7 +631,7 @@ export class Studio {
         ms: s.ms,
       });
       return {
-        prompt: conversation.turns.at(-1)!.content,
+        prompt: shown,
         rendered: prompt.text,
         reference,
         base: present(out.base!),
