@@ -52,6 +52,7 @@ import type {
 } from './api';
 import { CheckpointStore, newRunId } from './checkpoints';
 import { GpuQueue } from './gpu-queue';
+import { throttled } from './throttle';
 import { DEMO_DATASET, demoFileSet, fetchOwn, summarize } from './model-files';
 import { opfsRoot } from './storage';
 import { TrainingSession } from './training';
@@ -80,45 +81,6 @@ export interface FileEntry {
 }
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
-
-/**
- * At most one status message per interval; one that arrives too soon is held and sent when the
- * interval is over unless a newer one replaced it (so the page always ends on the latest state).
- * Start, end and ready messages go at once.
- */
-function throttled(onStatus: OnStatus | undefined, ms = 80): OnStatus {
-  let last = 0;
-  let held: LoadStatus | null = null;
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  const send = (s: LoadStatus) => {
-    last = performance.now();
-    onStatus?.(s);
-  };
-  return (s) => {
-    const final =
-      (s.status === 'upload' && s.bytesDone === s.bytesTotal) ||
-      (s.status === 'download' && s.loaded === s.total) ||
-      (s.status === 'encode' && s.done === s.total) ||
-      s.status === 'ready' ||
-      s.status === 'initiate';
-    if (final || performance.now() - last >= ms) {
-      held = null;
-      if (timer) clearTimeout(timer);
-      timer = null;
-      send(s);
-      return;
-    }
-    held = s;
-    timer ??= setTimeout(
-      () => {
-        timer = null;
-        if (held) send(held);
-        held = null;
-      },
-      ms - (performance.now() - last),
-    );
-  };
-}
 
 export class Studio {
   private ctxP: Promise<GpuContext> | null = null;
