@@ -70,12 +70,11 @@ export function encoderFor(model: LoadedModel, t: EncodeOptions): ExampleEncoder
   });
 }
 
-export function encodeData(
-  dataset: ParsedDataset | DatasetRecord[],
-  model: LoadedModel,
-  t: EncodeOptions,
-  onProgress?: (done: number, total: number) => void,
-): EncodedData {
+type Records = ParsedDataset | DatasetRecord[];
+type Progress = (done: number, total: number) => void;
+
+/** Every record rendered with the model's template and tokenized, labels masked (the slow part). */
+export function encodeData(dataset: Records, model: LoadedModel, t: EncodeOptions, onProgress?: Progress): EncodedData {
   const records = Array.isArray(dataset) ? dataset : dataset.records;
   const { examples, errors } = encodeDataset(records, encoderFor(model, t), onProgress);
   return { examples, usable: examples.filter(hasTargets), errors, records: records.length };
@@ -96,12 +95,8 @@ export function splitData(enc: EncodedData, t: SplitOptions): PreparedData {
   };
 }
 
-export function prepareData(
-  dataset: ParsedDataset | DatasetRecord[],
-  model: LoadedModel,
-  t: TrainingHparams,
-  onProgress?: (done: number, total: number) => void,
-): PreparedData {
+/** encodeData, then splitData: what the CLI and the tests prepare in one go. */
+export function prepareData(dataset: Records, model: LoadedModel, t: TrainingHparams, onProgress?: Progress) {
   return splitData(encodeData(dataset, model, t, onProgress), t);
 }
 
