@@ -8,7 +8,9 @@ import { promptFormatFor } from '../data/template';
 import type { ModelTokenizer } from '../data/tokenizer';
 import { BOS_CHATML, demoTokenizer, qwenLikeTokenizer } from '../data/testing/fixtures';
 import { ALPACA_PREAMBLE } from '../data/template';
-import { conversationOf, encodePrompt, type Conversation } from './sample';
+import { conversationOf, encodePrompt, recordByNumber, validationPrompts, type Conversation } from './sample';
+import type { DatasetRecord } from '../data/parse';
+import type { Example } from '../data/types';
 
 /** Llama 3's chat template (the header and end-of-turn markers), which writes bos_token itself. */
 const LLAMA3_TEMPLATE =
@@ -90,5 +92,28 @@ describe('encodePrompt', () => {
     expect(decoded(t, ask('SELECT name FROM'), true).text).toBe('<|begin_of_text|>SELECT name FROM');
     expect(decoded(t, ask('<|begin_of_text|>SELECT'), true).text).toBe('<|begin_of_text|>SELECT');
     expect(decoded(qwenLikeTokenizer(), ask('SELECT name FROM'), true).text).toBe('SELECT name FROM');
+  });
+});
+
+describe('validation prompts', () => {
+  // Records 0, 2 and 5 of a file whose records 1, 3 and 4 were bad.
+  const records: DatasetRecord[] = [0, 2, 5].map((index) => ({
+    index,
+    line: index + 1,
+    turns: [
+      { role: 'user', content: `question ${index}` },
+      { role: 'assistant', content: `answer ${index}` },
+    ],
+    ...(index === 5 ? { input: 'CREATE TABLE t (x INT);' } : {}),
+  }));
+
+  it('finds records by their number in the file, and shows what the user would type with the answer', () => {
+    expect(recordByNumber(records, 2)?.turns[0].content).toBe('question 2');
+    expect(recordByNumber(records, 3)).toBeUndefined();
+    const val = [{ record: 5 }, { record: 0 }, { record: 3 }] as Example[];
+    expect(validationPrompts(val, records, 2)).toEqual([
+      { index: 0, record: 5, text: 'question 5\n\nCREATE TABLE t (x INT);', reference: 'answer 5' },
+      { index: 1, record: 0, text: 'question 0', reference: 'answer 0' },
+    ]);
   });
 });

@@ -9,7 +9,9 @@ import type { GpuWeights } from '../engine/model/gpu-weights';
 import type { LoraLayout } from '../engine/model/lora';
 import { DECODE_MAX_LEN } from '../engine/kernels/decode';
 import { Generator, type GenerateResult } from '../engine/sample/generator';
-import type { NormalizedRecord } from '../data/formats';
+import { firstUserContent, type NormalizedRecord } from '../data/formats';
+import type { DatasetRecord } from '../data/parse';
+import type { Example } from '../data/types';
 import type { LoadedModel } from './model';
 
 export interface Turn {
@@ -68,6 +70,48 @@ export function conversationOf(r: NormalizedRecord): Conversation {
     input: r.input,
     turns: r.turns.slice(0, end).map((t) => ({ role: t.role, content: t.content })),
   };
+}
+
+/** The answer a record gives (its last assistant turn), to compare a sample with. */
+export function lastAnswer(r: NormalizedRecord): string {
+  for (let i = r.turns.length - 1; i >= 0; i--) if (r.turns[i].role === 'assistant') return r.turns[i].content;
+  return '';
+}
+
+export interface ValidationPrompt {
+  /** Index into the validation split. */
+  index: number;
+  record: number;
+  /** The user's text (what a person would type). */
+  text: string;
+  /** The answer the dataset gives. */
+  reference: string;
+}
+
+/** The first `limit` prompts of the validation split (held out of training), with their answers. */
+export function validationPrompts(
+  val: Example[],
+  records: readonly DatasetRecord[],
+  limit: number,
+): ValidationPrompt[] {
+  return val.slice(0, limit).flatMap((e, index) => {
+    const r = recordByNumber(records, e.record);
+    return r ? [{ index, record: e.record, text: firstUserContent(r), reference: lastAnswer(r) }] : [];
+  });
+}
+
+/** A record by its 0-based number in the file (the records are in file order, bad ones left out). */
+export function recordByNumber(records: readonly DatasetRecord[], n: number): DatasetRecord | undefined {
+  let lo = 0;
+  let hi = records.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const x = records[mid].index;
+    if (x === n) return records[mid];
+    if (x < n) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return undefined;
 }
 
 export interface SampleAdapter {

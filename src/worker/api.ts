@@ -16,9 +16,19 @@ import type { LinearModule } from '../engine/model/config';
 import type { TrainBenchOptions, TrainBenchResult } from '../bench/train';
 import type { RunEstimate } from '../run/plan';
 import type { PreviewRow } from '../run/data';
-import type { Turn } from '../run/sample';
+import type { Turn, ValidationPrompt } from '../run/sample';
 
-export type { StepMetrics, DatasetFormat, RecordError, DatasetStats, PreviewSegment, SelfTestResult, PreviewRow, Turn };
+export type {
+  StepMetrics,
+  DatasetFormat,
+  RecordError,
+  DatasetStats,
+  PreviewSegment,
+  SelfTestResult,
+  PreviewRow,
+  Turn,
+  ValidationPrompt,
+};
 
 /** The adapter limits a model's size runs into, as the device granted them. */
 export interface GpuLimits {
@@ -191,16 +201,6 @@ export interface CheckpointInfo {
   modelFingerprint: string;
   dataset: string;
   hparams: Hparams;
-}
-
-export interface ValidationPrompt {
-  /** Index into the validation split. */
-  index: number;
-  record: number;
-  /** The user's text (what a person would type). */
-  text: string;
-  /** The answer the dataset gives. */
-  reference: string;
 }
 
 export interface SampleRequest {

@@ -10,7 +10,7 @@ import { GpuContext } from '../engine/gpu/context';
 import { gpuSelfTest } from '../engine/selftest';
 import type { GpuWeights } from '../engine/model/gpu-weights';
 import type { DatasetRecord, ParsedDataset } from '../data/parse';
-import type { DatasetFormat, NormalizedRecord } from '../data/formats';
+import type { DatasetFormat } from '../data/formats';
 import { firstUserContent } from '../data/formats';
 import { type Hparams, resolveTargets, validateHparams } from '../config/hparams';
 import { downloadCheckpoint, DEFAULT_ENDPOINT } from '../io/hub';
@@ -20,7 +20,16 @@ import { openModel, uploadModel, type LoadedModel, type ModelOrigin } from '../r
 import { encodeData, previewRecords, readDataset, splitData, type EncodedData, type PreparedData } from '../run/data';
 import { estimateRun } from '../run/plan';
 import { continueFrom, recipeFor } from '../run/export';
-import { conversationOf, encodePrompt, sample, type Conversation, type SampleAdapter } from '../run/sample';
+import {
+  conversationOf,
+  encodePrompt,
+  lastAnswer,
+  recordByNumber,
+  sample,
+  validationPrompts,
+  type Conversation,
+  type SampleAdapter,
+} from '../run/sample';
 import { TrainingRun } from '../run/run';
 import { zipRecipe } from '../recipe/recipe';
 import { benchMemoryInput, benchTraining, type TrainBenchOptions } from '../bench/train';
@@ -521,25 +530,12 @@ export class Studio {
   /** The validation split's prompts: the run's, or those the current settings would hold out. */
   async validationPrompts(o: PrepareOptions, limit = 50): Promise<ValidationPrompt[]> {
     const val = this.session ? this.session.run.data.val : this.split(o).data.val;
-    return val.slice(0, limit).flatMap((e, index) => {
-      const r = this.recordAt(e.record);
-      return r ? [{ index, record: e.record, text: firstUserContent(r), reference: lastAnswer(r) }] : [];
-    });
+    return validationPrompts(val, this.records(), limit);
   }
 
-  /** A record by its number in the file: from the run's dataset while a run exists. */
-  private recordAt(record: number): DatasetRecord | undefined {
-    const records = this.runRecords ?? this.dataset?.parsed.records ?? [];
-    let lo = 0;
-    let hi = records.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const x = records[mid].index;
-      if (x === record) return records[mid];
-      if (x < record) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return undefined;
+  /** The records samples refer to: the run's dataset while a run exists. */
+  private records(): DatasetRecord[] {
+    return this.runRecords ?? this.dataset?.parsed.records ?? [];
   }
 
   async sample(req: SampleRequest, onToken?: SampleToken): Promise<SampleResult> {
@@ -548,7 +544,7 @@ export class Studio {
     let reference: string | null = null;
     let shown: string;
     if (req.record !== undefined) {
-      const r = this.recordAt(req.record);
+      const r = recordByNumber(this.records(), req.record);
       if (!r) throw new Error(`record #${req.record} is not in the dataset`);
       conversation = conversationOf(r);
       reference = lastAnswer(r);
@@ -686,9 +682,4 @@ export class Studio {
 function assertValid(h: Hparams): void {
   const issues = validateHparams(h);
   if (issues.length) throw new Error(`${issues[0].path}: ${issues[0].message}`);
-}
-
-function lastAnswer(r: NormalizedRecord): string {
-  for (let i = r.turns.length - 1; i >= 0; i--) if (r.turns[i].role === 'assistant') return r.turns[i].content;
-  return '';
 }
