@@ -78,7 +78,10 @@ export function buildDemo(): DemoBuild {
     tokenizer_class: 'PreTrainedTokenizerFast',
   };
 
+  // _name_or_path marks the folder as the built-in demo (src/run/model.ts DEMO_NAME): whichever
+  // door loads it, adapters and recipes name their base model the same.
   const config = {
+    _name_or_path: 'lora-studio-demo-sql',
     architectures: ['LlamaForCausalLM'],
     attention_bias: false,
     attention_dropout: 0.0,

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../engine/testing/cases.node';
 import { openSafetensors } from '../io/safetensors';
 import { bytesSource } from '../io/source';
+import { ModelTokenizer } from '../data/tokenizer';
 
 const work = mkdtempSync(join(tmpdir(), 'cli-'));
 const demoModel = join(REPO_ROOT, 'public/demo/model');
@@ -197,6 +198,8 @@ describe('npm run train / npm run sample', () => {
     for (const dir of [out, join(out, 'best')]) {
       const cfg = JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8'));
       expect(cfg).toMatchObject({ peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 8, lora_alpha: 16, bias: 'none' });
+      // The built-in demo has one name, whichever door trained on it (the studio's is the same).
+      expect(cfg.base_model_name_or_path).toBe('lora-studio-demo-sql');
       expect(cfg.target_modules).toEqual(['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']);
       const st = await openSafetensors(bytesSource(readFileSync(join(dir, 'adapter_model.safetensors')), 'a'));
       expect(st.tensors.size).toBe(4 * 7 * 2);
@@ -226,6 +229,41 @@ describe('npm run train / npm run sample', () => {
     for (const lp of j.logprobs) expect(lp).toBeLessThanOrEqual(0);
     expect(typeof j.text).toBe('string');
   }, 120_000);
+
+  it('samples from the prompt the user typed: chat template, generation prompt and BOS (--logprobs prompt_ids)', () => {
+    const tok = ModelTokenizer.load(
+      readFileSync(join(demoModel, 'tokenizer.json'), 'utf8'),
+      readFileSync(join(demoModel, 'tokenizer_config.json'), 'utf8'),
+    );
+    const promptIds = (prompt: string, ...more: string[]) => {
+      const r = cli('sample', [
+        '--model',
+        demoModel,
+        '--prompt',
+        prompt,
+        '--max_new_tokens',
+        '2',
+        '--logprobs',
+        ...more,
+      ]);
+      expect(r.err).toBe('');
+      expect(r.code).toBe(0);
+      const ids: number[] = JSON.parse(r.out.trim().split('\n').pop()!).prompt_ids;
+      return { ids, text: tok.decode(ids, { skipSpecialTokens: false }) };
+    };
+    const berlin = promptIds('List all customers from Berlin.');
+    expect(berlin.text).toBe(
+      '<|begin_of_text|><|im_start|>user\nList all customers from Berlin.<|im_end|>\n<|im_start|>assistant\n',
+    );
+    const orders = promptIds('How many orders are there?');
+    expect(orders.text).toContain('How many orders are there?');
+    expect(orders.ids).not.toEqual(berlin.ids);
+    expect(promptIds('Count rows.', '--system', 'You write SQL.').text).toBe(
+      '<|begin_of_text|><|im_start|>system\nYou write SQL.<|im_end|>\n<|im_start|>user\nCount rows.<|im_end|>\n<|im_start|>assistant\n',
+    );
+    // --raw: the text as is, without the template (BOS as the tokenizer adds it).
+    expect(promptIds('SELECT name FROM', '--raw').text).toBe('<|begin_of_text|>SELECT name FROM');
+  }, 180_000);
 
   it('ends bad input with one clear line and a non-zero exit code', () => {
     const missing = cli('train', ['--data', 'x.json', '--out', join(work, 'o2')]);

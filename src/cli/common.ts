@@ -6,7 +6,8 @@ import { Readable } from 'node:stream';
 import { basename } from 'node:path';
 import { GpuContext, type ContextOptions } from '../engine/gpu/context';
 import { gpuLine, nodeGpu } from '../engine/node/webgpu';
-import { parseDatasetStream, type ParsedDataset } from '../data/parse';
+import type { ParsedDataset } from '../data/parse';
+import { readDataset as readStream } from '../run/data';
 import type { DatasetFormat } from '../data/formats';
 import { UsageError } from './args';
 
@@ -40,7 +41,7 @@ export async function readDataset(path: string, format?: DatasetFormat): Promise
     throw new Error(`${path}: no such file`);
   }
   const stream = Readable.toWeb(createReadStream(path)) as unknown as ReadableStream<Uint8Array>;
-  return parseDatasetStream(stream, { name: basename(path), format, totalBytes: size });
+  return readStream(stream, { name: basename(path), format, totalBytes: size });
 }
 
 /** Opens the GPU and says which adapter it got (`say`: the program's first line). */

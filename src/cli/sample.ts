@@ -1,15 +1,14 @@
-// `npm run sample -- --model DIR [--adapter DIR] --prompt TEXT`: generation from the same engine
-// as the studio's previews. The prompt is rendered as a user turn with the model's chat template
-// (or the Alpaca template) unless --raw. --logprobs prints the generated ids and each one's
-// log-probability under the model as JSON.
+// `npm run sample -- --model DIR [--adapter DIR] --prompt TEXT`: the studio's sampling
+// (src/run/sample.ts) from the command line. The prompt is a user turn rendered with the model's
+// chat template and its generation prompt (or the Alpaca prompt) unless --raw. --logprobs prints
+// the prompt ids, the generated ids and each one's log-probability under the model as JSON.
 
 import { fileSetFromDir } from '../io/source.node';
 import { readAdapter } from '../io/peft';
-import { Arena } from '../engine/gpu/arena';
-import { Generator } from '../engine/sample/generator';
 import { parseArgv, UsageError } from './args';
 import { cliMain, openGpu, required } from './common';
 import { openModel, uploadModel } from '../run/model';
+import { encodePrompt, sample } from '../run/sample';
 
 const USAGE = `usage: npm run sample -- --model DIR --prompt TEXT [options]
 
@@ -20,7 +19,7 @@ const USAGE = `usage: npm run sample -- --model DIR --prompt TEXT [options]
   --temperature T        default 0 (greedy)
   --top_p P              default 1
   --seed S               default 0
-  --logprobs             print {"ids", "logprobs", "text"} as JSON`;
+  --logprobs             print {"prompt_ids", "ids", "logprobs", "text", "stopped_by"} as JSON`;
 
 const BOOLEANS = new Set(['raw', 'logprobs', 'help']);
 const KNOWN = new Set([
@@ -69,41 +68,24 @@ await cliMain(USAGE, async () => {
   const topP = num(flags, 'top_p', 1, (x) => x > 0 && x <= 1, 'must be in (0, 1]');
   const seed = num(flags, 'seed', 0, (x) => Number.isInteger(x) && x >= 0, 'must be a whole number');
   const prompt = required(flags, 'prompt');
-  const model = await openModel(await fileSetFromDir(required(flags, 'model')));
-  const c = model.checkpoint.config;
+  const modelDir = required(flags, 'model');
+  const model = await openModel(await fileSetFromDir(modelDir), { kind: 'path', path: modelDir });
   const system = flags.get('system');
-  const text = flags.has('raw')
-    ? prompt
-    : model.format.renderPrompt({
-        system: typeof system === 'string' ? system : undefined,
-        turns: [{ role: 'user', content: prompt }],
-      });
-  let ids = model.tokenizer.encode(text, { addSpecialTokens: false });
-  if (model.tokenizer.addBosToken && model.tokenizer.bos && ids[0] !== model.tokenizer.bos.id)
-    ids = [model.tokenizer.bos.id, ...ids];
+  const { ids } = encodePrompt(
+    model,
+    { system: typeof system === 'string' ? system : undefined, turns: [{ role: 'user', content: prompt }] },
+    { raw: flags.has('raw') },
+  );
 
   const ctx = await openGpu((l) => console.error(l));
   const weights = await uploadModel(ctx, model);
-  let lora: ConstructorParameters<typeof Generator>[3] = null;
   const adapterDir = flags.get('adapter');
-  if (typeof adapterDir === 'string') {
-    const a = await readAdapter(await fileSetFromDir(adapterDir), c);
-    const arena = new Arena(ctx, 'adapter');
-    const params = arena.add([a.layout.size], 'f32', 'adapter');
-    arena.allocate();
-    ctx.upload(params, a.flat);
-    lora = { layout: a.layout, params };
-  }
-  const gen = new Generator(ctx, c, weights, lora, Math.min(2048, ids.length + maxNew + 1));
-  const stopIds = [...new Set([...c.eosTokenIds, ...(model.tokenizer.eos ? [model.tokenizer.eos.id] : [])])];
-  const r = await gen.generate(ids, {
-    maxNewTokens: maxNew,
-    temperature,
-    topP,
-    seed,
-    stopIds,
-    withAdapter: lora !== null,
-  });
+  const adapter =
+    typeof adapterDir === 'string' ? await readAdapter(await fileSetFromDir(adapterDir), model.info.config) : null;
+  const side = adapter ? 'tuned' : 'base';
+  const r = (
+    await sample(ctx, model, weights, adapter, ids, { maxNewTokens: maxNew, temperature, topP, seed }, [side])
+  )[side]!;
   const out = model.tokenizer.decode(r.ids, { skipSpecialTokens: true });
   if (flags.has('logprobs')) {
     console.log(

@@ -2,7 +2,7 @@
 // makes for the same model, dataset and flags, and exits without opening the GPU.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -63,6 +63,23 @@ describe('train --export-recipe --recipe-only', () => {
     expect(listFiles(dir)).toEqual([...files.keys()].sort());
     for (const [path, contents] of files) expect(readFileSync(join(dir, path), 'utf8'), path).toBe(contents);
     expect(JSON.parse(readFileSync(join(dir, 'studio_run.json'), 'utf8')).hparams.lora.r).toBe(4);
+  });
+
+  it('names a local folder by the path given (as PEFT does), the built-in demo by its one name', () => {
+    const copy = join(work, 'my-model');
+    mkdirSync(copy, { recursive: true });
+    for (const f of readdirSync(MODEL)) copyFileSync(join(MODEL, f), join(copy, f));
+    const config = JSON.parse(readFileSync(join(MODEL, 'config.json'), 'utf8'));
+    delete config._name_or_path;
+    writeFileSync(join(copy, 'config.json'), JSON.stringify(config));
+    const named = (model: string) => {
+      const dir = join(work, `named-${Math.random().toString(36).slice(2)}`);
+      const r = cli(['--model', model, '--data', DATA, '--export-recipe', dir, '--recipe-only', ...FLAGS]);
+      expect(r.status, r.err).toBe(0);
+      return JSON.parse(readFileSync(join(dir, 'studio_run.json'), 'utf8')).base_model_name_or_path;
+    };
+    expect(named(copy)).toBe(copy);
+    expect(named(MODEL)).toBe('lora-studio-demo-sql');
   });
 
   it('refuses --recipe-only without a folder', () => {

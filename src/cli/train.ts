@@ -14,16 +14,16 @@ import { HPARAM_BOOLEANS, hparamsFromFlags, parseArgv, UsageError } from './args
 import { cliMain, fmtNum, openGpu, readDataset, required } from './common';
 import { openModel, uploadModel } from '../run/model';
 import { prepareData } from '../run/data';
+import { continueFrom, recipeFor } from '../run/export';
+import { estimateRun } from '../run/plan';
 import { TrainingRun, type ExportedAdapter } from '../run/run';
-import { memoryOutlook, quantOptions } from '../run/quant';
-import { describeEstimate } from '../engine/model/memory';
+import { quantOptions } from '../run/quant';
 import type { StepMetrics } from '../engine/train/trainer';
 import { TrainingSession, type SessionEvent } from '../run/session';
 import { RunCheckpoints } from '../run/checkpoints';
 import { nodeDir } from '../run/dir.node';
 import { AUTOSAVE_INTERVAL_MS } from '../run/save-rule';
 import { findCheckpoint } from './resume';
-import { buildRecipe } from '../recipe/recipe';
 import { writeRecipeDir } from '../recipe/write.node';
 
 const USAGE = `usage: npm run train -- --model DIR --data FILE --out DIR [options]
@@ -91,7 +91,7 @@ await cliMain(USAGE, async () => {
   if (format !== undefined && !DATASET_FORMATS.includes(format)) {
     throw new UsageError(`--format must be one of ${DATASET_FORMATS.join(', ')}`);
   }
-  let hparams = hparamsFromFlags(flags, OWN);
+  let flagHparams = hparamsFromFlags(flags, OWN);
   const autosave = flags.get('autosave_minutes') ?? String(AUTOSAVE_INTERVAL_MS / 60_000);
   if (autosave === true || !(Number(autosave) >= 0))
     throw new UsageError('--autosave_minutes is a number of minutes (0: off)');
@@ -100,35 +100,22 @@ await cliMain(USAGE, async () => {
     throw new UsageError('--adapter and --resume_from_checkpoint: the checkpoint already holds the adapter');
   }
   // The run's own hyperparameters, with any flag given now over them (as a new max_steps).
-  if (resume?.checkpoint.hparams) hparams = hparamsFromFlags(flags, OWN, resume.checkpoint.hparams);
+  if (resume?.checkpoint.hparams) flagHparams = hparamsFromFlags(flags, OWN, resume.checkpoint.hparams);
   const ctx = recipeOnly ? null : await openGpu();
 
-  const model = await openModel(await fileSetFromDir(modelDir));
+  const model = await openModel(await fileSetFromDir(modelDir), { kind: 'path', path: modelDir });
   const c = model.info.config;
   console.log(
-    `model: ${model.info.name} (${c.modelType}, ${c.numLayers} layers, hidden ${c.hiddenSize}, ` +
+    `model: ${model.info.baseModelNameOrPath} (${c.modelType}, ${c.numLayers} layers, hidden ${c.hiddenSize}, ` +
       `${(model.info.params / 1e6).toFixed(2)}M params, ${model.info.dtype}, ${model.info.promptFormat} prompts)`,
   );
-
-  let initialParams: Float32Array | undefined;
   const adapterDir = flags.get('adapter');
-  if (typeof adapterDir === 'string') {
-    const a = await readAdapter(await fileSetFromDir(adapterDir), c);
-    hparams = {
-      ...hparams,
-      lora: {
-        ...hparams.lora,
-        r: a.spec.r,
-        lora_alpha: a.spec.lora_alpha,
-        target_modules: a.spec.target_modules,
-        use_rslora: a.spec.use_rslora,
-      },
-    };
-    initialParams = a.flat;
+  const adapter = typeof adapterDir === 'string' ? await readAdapter(await fileSetFromDir(adapterDir), c) : null;
+  const { hparams, initialParams } = continueFrom(flagHparams, adapter);
+  if (adapter)
     console.log(
-      `adapter: continuing ${adapterDir} (r ${a.spec.r}, alpha ${a.spec.lora_alpha}, ${a.spec.target_modules.join(',')})`,
+      `adapter: continuing ${adapterDir} (r ${adapter.spec.r}, alpha ${adapter.spec.lora_alpha}, ${adapter.spec.target_modules.join(',')})`,
     );
-  }
 
   const dataset = await readDataset(dataPath, format);
   console.log(
@@ -145,13 +132,7 @@ await cliMain(USAGE, async () => {
       `max ${s.length.max}; ${s.truncated} truncated to ${hparams.training.max_seq_length}; ${(100 * s.maskedShare).toFixed(1)}% of tokens masked`,
   );
   if (recipeDir !== undefined) {
-    const files = buildRecipe({
-      run: { hparams, baseModelNameOrPath: model.info.baseModelNameOrPath },
-      tokenizer: model.tokenizer,
-      format: model.format,
-      dataset,
-      data,
-    });
+    const files = recipeFor(model, dataset, data, hparams);
     writeRecipeDir(recipeDir, files);
     console.log(`recipe: ${files.size} files -> ${recipeDir} (Hugging Face transformers + PEFT; see its README.md)`);
     if (initialParams)
@@ -160,12 +141,12 @@ await cliMain(USAGE, async () => {
   }
 
   if (!ctx) return;
+  const memory = estimateRun(model, hparams, ctx.caps, data).memory;
+  console.log(`GPU memory estimate: ${memory.text}`);
+  for (const s of memory.suggestions) console.log(`  to use less: ${s}`);
   const weights = await uploadModel(ctx, model, undefined, { nf4: quantOptions(hparams).nf4 });
   const run = new TrainingRun(ctx, model, weights, data, hparams, { initialParams });
   console.log(run.trainableLine());
-  const memory = memoryOutlook(run.trainer.memoryInput());
-  console.log(`GPU memory estimate: ${describeEstimate(memory.estimate)}`);
-  for (const s of memory.suggestions) console.log(`  to use less: ${s}`);
   console.log(
     `training ${run.totalSteps} steps (${run.sampler.stepsPerEpoch} per epoch); GPU memory held ${fmtBytes(ctx.allocatedBytes)}`,
   );
@@ -259,14 +240,14 @@ await cliMain(USAGE, async () => {
   const last = await run.exportAdapter('last');
   writeAdapterDir(outDir, last);
   console.log(
-    `GPU memory: estimate ${fmtBytes(memory.estimate.total)}, held ${fmtBytes(ctx.allocatedBytes)}, peak ${fmtBytes(ctx.peakBytes)}`,
+    `GPU memory: estimate ${fmtBytes(memory.total)}, held ${fmtBytes(ctx.allocatedBytes)}, peak ${fmtBytes(ctx.peakBytes)}`,
   );
   const summary: Record<string, unknown> = {
     stop: run.stopReason ?? { kind: 'user', step: end.step },
     reason,
     last: { dir: '.', step: last.step, eval_loss: last.evalLoss },
     gpu_memory: {
-      estimate_bytes: memory.estimate.total,
+      estimate_bytes: memory.total,
       held_bytes: ctx.allocatedBytes,
       peak_bytes: ctx.peakBytes,
     },

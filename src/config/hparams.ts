@@ -212,3 +212,18 @@ export function validateHparams(h: unknown): HparamIssue[] {
     issues.push({ path: 'training.max_steps', message: 'max_steps is -1 (use epochs) or at least 1' });
   return issues;
 }
+
+/** The LoRA settings an adapter brings with it (adapter_config.json's r, lora_alpha, targets, rsLoRA). */
+export type AdapterLora = Pick<LoraHparams, 'r' | 'lora_alpha' | 'use_rslora'> & { target_modules: LinearModule[] };
+
+/**
+ * Hyperparameters for training an imported adapter further: its r, lora_alpha, target_modules and
+ * use_rslora replace the form's (its weights fix them); everything else stays. The studio's
+ * form, its worker and `npm run train --adapter` all apply an adapter through this.
+ */
+export function withAdapterLora(h: Hparams, a: AdapterLora): Hparams {
+  return {
+    ...h,
+    lora: { ...h.lora, r: a.r, lora_alpha: a.lora_alpha, target_modules: a.target_modules, use_rslora: a.use_rslora },
+  };
+}

@@ -11,10 +11,11 @@
 // trained (the model must produce it to produce the answer). The preview uses the same moved
 // boundaries, so its trained text is exactly the trained tokens.
 //
-// BOS: added once. If the rendered text already starts with the BOS token (the template wrote
-// bos_token) nothing is added; otherwise it is prepended when the tokenizer adds BOS
-// (ModelTokenizer.addBosToken). EOS from the post-processor (add_eos_token) is not appended: the
-// template's end-of-turn token (or the EOS the Alpaca prompt and ChatFormat add) ends the answer.
+// BOS: added once, by ModelTokenizer.encodeRendered's rule (the one sampling prompts use too): not
+// when the rendered text already starts with the BOS token (the template wrote bos_token),
+// otherwise when the tokenizer adds BOS (ModelTokenizer.addBosToken). EOS from the post-processor
+// (add_eos_token) is not appended: the template's end-of-turn token (or the EOS the Alpaca prompt
+// and ChatFormat add) ends the answer.
 
 import { recordLabel, type NormalizedRecord, type RecordError } from './formats';
 import type { DatasetRecord } from './parse';
@@ -144,11 +145,9 @@ export class ExampleEncoder {
     }
     const { text } = rendered;
     const tok = this.tokenizer;
-    const full = tok.encode(text);
-    const bos = tok.bos;
-    const bosAdded = tok.addBosToken && bos !== null && !text.startsWith(bos.content);
+    const { ids, bosAdded } = tok.encodeRendered(text);
     const off = bosAdded ? 1 : 0;
-    const ids = bosAdded ? [bos.id, ...full] : full;
+    const full = bosAdded ? ids.slice(1) : ids;
     if (this.opts.trainOnInputs) return { rendered, ids, bosAdded, spans: [] };
 
     // Fast path: every boundary clean.

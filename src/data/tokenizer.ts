@@ -142,6 +142,19 @@ export class ModelTokenizer {
     return out;
   }
 
+  /**
+   * A rendered text (a template's output, a prompt) as the model reads it, with BOS as
+   * tokenizer_config.json says: prepended once when the tokenizer adds BOS, unless the text
+   * already starts with it (a template that writes bos_token itself). The one BOS rule for
+   * training examples and sampling prompts.
+   */
+  encodeRendered(text: string): { ids: number[]; bosAdded: boolean } {
+    const ids = this.encode(text);
+    const bos = this.bos;
+    const bosAdded = this.addBosToken && bos !== null && !text.startsWith(bos.content);
+    return { ids: bosAdded ? [bos.id, ...ids] : ids, bosAdded };
+  }
+
   /** Text of token ids; ids outside the vocabulary throw. */
   decode(ids: ArrayLike<number>, opts: { skipSpecialTokens?: boolean } = {}): string {
     const list = Array.from(ids);

@@ -123,14 +123,14 @@ describe('writeAdapter', () => {
     expect(adapterConfigJson({ ...SPEC, lora_dropout: 0 }, BASE)).toContain('"lora_dropout": 0.0,');
   });
 
-  it('refuses local paths as the base model name and non-finite weights', () => {
+  it('writes the base model as given (a Hub id or a path, as PEFT does), refuses an empty one and non-finite weights', () => {
     const layout = new LoraLayout(model, SPEC);
     const flat = referenceFlat(layout);
-    for (const p of ['/home/me/llama', './llama', '~/llama', 'C:\\models\\llama', 'C:/models/llama', '']) {
-      expect(() => writeAdapter(layout, flat, { baseModelNameOrPath: p }), p).toThrow(
-        /must be a Hub repo id or a model name, not the local path/,
-      );
+    for (const p of ['/home/me/llama', 'public/demo/model', 'C:\\models\\llama']) {
+      const { config } = writeAdapter(layout, flat, { baseModelNameOrPath: p });
+      expect(JSON.parse(config).base_model_name_or_path, p).toBe(p);
     }
+    expect(() => writeAdapter(layout, flat, { baseModelNameOrPath: '' })).toThrow(/base_model_name_or_path is empty/);
     flat[layout.slots[3].offsetB + 2] = NaN;
     expect(() => writeAdapter(layout, flat, { baseModelNameOrPath: BASE })).toThrow(
       'writeAdapter: base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight holds NaN at index 2; the adapter is not finite and was not exported',

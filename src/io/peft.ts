@@ -72,8 +72,9 @@ export function adapterConfigJson(spec: LoraSpec, baseModelNameOrPath: string, r
 }
 
 /**
- * The two files of a PEFT adapter from the flat LoRA buffer. Refuses a base model name that is a
- * local path and weights that are not finite (a diverged run must not be exported as if fine).
+ * The two files of a PEFT adapter from the flat LoRA buffer. base_model_name_or_path is what PEFT
+ * writes: the Hub id or the path from_pretrained was given. Refuses an empty name and weights that
+ * are not finite (a diverged run must not be exported as if fine).
  */
 export function writeAdapter(
   layout: LoraLayout,
@@ -83,11 +84,8 @@ export function writeAdapter(
   if (flat.length !== layout.size)
     throw new Error(`writeAdapter: flat buffer has ${flat.length} values, the LoRA layout needs ${layout.size}`);
   const base = opts.baseModelNameOrPath;
-  if (!base || /^([/.~\\]|[A-Za-z]:[\\/])/.test(base) || base.includes('\\')) {
-    throw new Error(
-      `writeAdapter: base_model_name_or_path must be a Hub repo id or a model name, not the local path "${base}"`,
-    );
-  }
+  if (!base)
+    throw new Error('writeAdapter: base_model_name_or_path is empty; name the base model (a Hub id or a path)');
   const dtype = opts.dtype ?? 'F32';
   const tensors: TensorToWrite[] = [];
   for (const [name, t] of layout.toTensors(flat)) {

@@ -229,7 +229,7 @@ describe('recipe for the demo run', () => {
     const readme = text(files, 'README.md');
     expect(readme).not.toMatch(/\{\{|\}\}/);
     expect(readme).toContain(
-      'accelerate launch --config_file accelerate_config.yaml train.py --model model --out output',
+      'accelerate launch --config_file accelerate_config.yaml train.py --model lora-studio-demo-sql --out output',
     );
     expect(readme).toContain('accelerate launch --config_file accelerate_deepspeed_zero2.yaml --num_processes 4');
     expect(readme).toContain('| lora_alpha | 24 | LoraConfig.lora_alpha |');

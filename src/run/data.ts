@@ -1,15 +1,36 @@
-// A parsed dataset turned into what a run trains on: every record rendered with the model's
-// template and tokenized with its labels masked, a seeded train/validation split, statistics,
-// and the records that could not be encoded (named, never silently dropped).
+// A dataset file read (readDataset) and turned into what a run trains on: every record rendered with the model's
+// template and tokenized with its labels masked (encodeData: the slow part, which the studio keeps
+// while only the split changes), a seeded train/validation split with statistics (splitData),
+// the records that could not be encoded (named, never silently dropped), and the preview rows.
 
-import { IGNORE_INDEX, type Example } from '../data/types';
-import type { ParsedDataset, DatasetRecord } from '../data/parse';
+import type { Example } from '../data/types';
+import { IGNORE_INDEX } from '../data/types';
+import {
+  DatasetError,
+  parseDatasetStream,
+  type DatasetRecord,
+  type ParsedDataset,
+  type StreamParseOptions,
+} from '../data/parse';
 import type { RecordError } from '../data/formats';
-import { ExampleEncoder, encodeDataset } from '../data/encode';
+import { ExampleEncoder, encodeDataset, type PreviewSegment } from '../data/encode';
 import { splitTrainVal } from '../data/split';
 import { datasetStats, type DatasetStats } from '../data/stats';
 import type { TrainingHparams } from '../config/hparams';
 import type { LoadedModel } from './model';
+
+type EncodeOptions = Pick<TrainingHparams, 'max_seq_length' | 'train_on_inputs'>;
+type SplitOptions = Pick<TrainingHparams, 'val_split_fraction' | 'seed'>;
+
+/** Every record encoded for one model, max_seq_length and train_on_inputs. */
+export interface EncodedData {
+  examples: Example[];
+  /** Examples with at least one trained token, in record order (the others cannot be trained on). */
+  usable: Example[];
+  errors: RecordError[];
+  /** Records in the dataset. */
+  records: number;
+}
 
 export interface PreparedData {
   train: Example[];
@@ -19,37 +40,120 @@ export interface PreparedData {
   /** Records that failed to render or tokenize (parse errors are the dataset's own). */
   encodeErrors: RecordError[];
   records: number;
+  /** Encoded records with nothing to train on (all masked), left out of both splits. */
+  withoutTargets: number;
 }
 
-export function encoderFor(
-  model: LoadedModel,
-  t: Pick<TrainingHparams, 'max_seq_length' | 'train_on_inputs'>,
-): ExampleEncoder {
+/**
+ * Reads a dataset file as a stream (JSON or JSONL, format detected unless given). A file whose
+ * records all fail says the first few problems in one message.
+ */
+export async function readDataset(stream: ReadableStream<Uint8Array>, o: StreamParseOptions): Promise<ParsedDataset> {
+  try {
+    return await parseDatasetStream(stream, o);
+  } catch (e) {
+    if (e instanceof DatasetError && e.errors.length > 1) {
+      const more = e.errors
+        .slice(1, 4)
+        .map((x) => x.message)
+        .join('; ');
+      throw new Error(`${e.message}; then: ${more}${e.errors.length > 4 ? '; …' : ''}`, { cause: e });
+    }
+    throw e;
+  }
+}
+
+export function encoderFor(model: LoadedModel, t: EncodeOptions): ExampleEncoder {
   return new ExampleEncoder(model.tokenizer, model.format, {
     maxSeqLength: t.max_seq_length,
     trainOnInputs: t.train_on_inputs,
   });
 }
 
-export function prepareData(
-  dataset: ParsedDataset | DatasetRecord[],
-  model: LoadedModel,
-  t: TrainingHparams,
-  onProgress?: (done: number, total: number) => void,
-): PreparedData {
+type Records = ParsedDataset | DatasetRecord[];
+type Progress = (done: number, total: number) => void;
+
+/** Every record rendered with the model's template and tokenized, labels masked (the slow part). */
+export function encodeData(dataset: Records, model: LoadedModel, t: EncodeOptions, onProgress?: Progress): EncodedData {
   const records = Array.isArray(dataset) ? dataset : dataset.records;
   const { examples, errors } = encodeDataset(records, encoderFor(model, t), onProgress);
-  if (examples.length === 0) throw new Error('no record of the dataset could be encoded for this model');
-  const usable = examples.filter((e) => hasTargets(e));
-  if (usable.length === 0) throw new Error('every record is masked out entirely: there is nothing to train on');
-  const split = splitTrainVal(usable.length, t.val_split_fraction, t.seed);
+  return { examples, usable: examples.filter(hasTargets), errors, records: records.length };
+}
+
+/** The train/validation split of the usable examples; refuses a dataset with nothing to train on. */
+export function splitData(enc: EncodedData, t: SplitOptions): PreparedData {
+  if (enc.examples.length === 0) throw new Error('no record of the dataset could be encoded for this model');
+  if (enc.usable.length === 0) throw new Error('every record is masked out entirely: there is nothing to train on');
+  const split = splitTrainVal(enc.usable.length, t.val_split_fraction, t.seed);
   return {
-    train: split.train.map((i) => usable[i]),
-    val: split.val.map((i) => usable[i]),
-    stats: datasetStats(examples),
-    encodeErrors: errors,
-    records: records.length,
+    train: split.train.map((i) => enc.usable[i]),
+    val: split.val.map((i) => enc.usable[i]),
+    stats: datasetStats(enc.examples),
+    encodeErrors: enc.errors,
+    records: enc.records,
+    withoutTargets: enc.examples.length - enc.usable.length,
   };
+}
+
+/** encodeData, then splitData: what the CLI and the tests prepare in one go. */
+export function prepareData(dataset: Records, model: LoadedModel, t: TrainingHparams, onProgress?: Progress) {
+  return splitData(encodeData(dataset, model, t, onProgress), t);
+}
+
+/**
+ * The padded sequence length a run's buffers are sized for: the longest example rounded up to a
+ * multiple of 16, at most max_seq_length.
+ */
+export function paddedSeqLength(data: Pick<PreparedData, 'train' | 'val'>, maxSeqLength: number): number {
+  let longest = 1;
+  for (const e of data.train) longest = Math.max(longest, e.inputIds.length);
+  for (const e of data.val) longest = Math.max(longest, e.inputIds.length);
+  return Math.min(maxSeqLength, Math.ceil(longest / 16) * 16);
+}
+
+export interface PreviewRow {
+  /** Position among the good records. */
+  position: number;
+  /** 0-based record number in the file, and its line. */
+  record: number;
+  line: number;
+  segments: PreviewSegment[];
+  numTokens: number;
+  numTrained: number;
+  truncated: boolean;
+  /** Set when this record cannot be rendered for the model. */
+  error?: string;
+}
+
+/** Records [start, start + count) rendered as the model will read them (at most 200). */
+export function previewRecords(
+  records: DatasetRecord[],
+  model: LoadedModel,
+  t: EncodeOptions,
+  start: number,
+  count: number,
+): PreviewRow[] {
+  const enc = encoderFor(model, t);
+  const rows: PreviewRow[] = [];
+  const end = Math.min(records.length, start + Math.min(count, 200));
+  for (let i = Math.max(0, start); i < end; i++) {
+    const r = records[i];
+    try {
+      rows.push({ position: i, record: r.index, line: r.line, ...enc.renderForPreview(r) });
+    } catch (e) {
+      rows.push({
+        position: i,
+        record: r.index,
+        line: r.line,
+        segments: [],
+        numTokens: 0,
+        numTrained: 0,
+        truncated: false,
+        error: e instanceof Error ? e.message : String(e),
+      });
+    }
+  }
+  return rows;
 }
 
 function hasTargets(e: Example): boolean {

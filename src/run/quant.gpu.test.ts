@@ -18,7 +18,8 @@ import { parseDataset } from '../data/parse';
 import { openModel, uploadModel, type LoadedModel } from './model';
 import { prepareData } from './data';
 import { TrainingRun } from './run';
-import { runMemoryInput, useWeights } from './quant';
+import { useWeights } from './quant';
+import { memoryInput } from './plan';
 
 let ctx: GpuContext;
 let model: LoadedModel;
@@ -97,7 +98,7 @@ describe('useWeights: the base in the form the run trains on', () => {
     const input = run.trainer.memoryInput();
     expect(input).toMatchObject({ nf4: true, checkpointing: true });
     // The studio's estimate for these hyperparameters is the trainer's own plan.
-    expect(estimateMemory(runMemoryInput(model, hp(true), run.lora, input.maxSeq, limits))).toEqual(
+    expect(estimateMemory(memoryInput(model, hp(true), input.maxSeq, limits, m.weights))).toEqual(
       estimateMemory(input),
     );
     expect(ctx.allocatedBytes - held0).toBe(estimateMemory(input).total);

@@ -1,18 +1,10 @@
 // QLoRA and gradient checkpointing as a run asks for them (`load_in_4bit`, `gradient_checkpointing`):
-// what the engine needs from the hyperparameters, the base weights in the form the run trains on
-// (uploaded again, in NF4 or in the checkpoint's dtype, when the setting changed), and the
-// memory of a run with each option flipped, so the studio and the CLI suggest the same changes.
+// what the engine needs from the hyperparameters, and the base weights in the form the run trains
+// on (uploaded again, in NF4 or in the checkpoint's dtype, when the setting changed). The memory
+// of a run with each option flipped is part of the one estimate (plan.ts estimateRun).
 
 import type { GpuContext } from '../engine/gpu/context';
-import { CHECKPOINT_DTYPES, type GpuWeights, type UploadProgress } from '../engine/model/gpu-weights';
-import type { LoraSpec } from '../engine/model/lora';
-import {
-  type MemoryEstimate,
-  type MemoryInput,
-  type MemoryLimits,
-  estimateMemory,
-  memorySuggestions,
-} from '../engine/model/memory';
+import { type GpuWeights, type UploadProgress } from '../engine/model/gpu-weights';
 import type { Hparams } from '../config/hparams';
 import { type LoadedModel, uploadModel } from './model';
 
@@ -59,30 +51,4 @@ export async function useWeights(
     throw e;
   }
   return holder.weights;
-}
-
-/** The exact plan's input for a run of these hyperparameters on this model (maxSeq: the padded length). */
-export function runMemoryInput(
-  model: LoadedModel,
-  h: Hparams,
-  lora: LoraSpec,
-  maxSeq: number,
-  limits: MemoryLimits,
-): MemoryInput {
-  const q = quantOptions(h);
-  return {
-    config: model.checkpoint.config,
-    weightDtype: CHECKPOINT_DTYPES[model.checkpoint.dtype],
-    nf4: q.nf4,
-    lora,
-    maxBatch: h.training.per_device_train_batch_size,
-    maxSeq,
-    checkpointing: q.gradientCheckpointing,
-    limits,
-  };
-}
-
-/** The estimate and the memory options not yet on, each with its effect ("turn on ...: A -> B"). */
-export function memoryOutlook(input: MemoryInput): { estimate: MemoryEstimate; suggestions: string[] } {
-  return { estimate: estimateMemory(input), suggestions: memorySuggestions(input).map((s) => s.text) };
 }

@@ -14,11 +14,12 @@ import {
 } from '../engine/train/trainer';
 import { BatchSampler, evalBatches, type SamplerState } from '../data/batches';
 import type { Batch } from '../data/types';
-import { type Hparams, resolveTargets } from '../config/hparams';
+import type { Hparams } from '../config/hparams';
 import { writeAdapter } from '../io/peft';
 import type { LoadedModel } from './model';
-import type { PreparedData } from './data';
-import { assertWeightsMatch, quantOptions } from './quant';
+import { paddedSeqLength, type PreparedData } from './data';
+import { memoryInput, samplerOptions, trainableLine } from './plan';
+import { assertWeightsMatch } from './quant';
 
 /** The studio's run configuration: hyperparameters plus what they apply to. */
 export interface RunConfig {
@@ -76,37 +77,24 @@ export class TrainingRun {
     }
     if (data.train.length === 0) throw new Error('the training split is empty');
     assertWeightsMatch(weights, hparams);
-    const padId = model.tokenizer.padId;
-    this.sampler = new BatchSampler(data.train, {
-      batchSize: t.per_device_train_batch_size,
-      gradientAccumulationSteps: t.gradient_accumulation_steps,
-      maxSeqLength: t.max_seq_length,
-      padTokenId: padId,
-      seed: t.seed,
-    });
+    this.sampler = new BatchSampler(data.train, samplerOptions(model, hparams));
     this.totalSteps = this.sampler.totalSteps(t.num_train_epochs, t.max_steps);
-    this.evalBatches = evalBatches(data.val, t.per_device_train_batch_size, t.max_seq_length, padId);
-    this.lora = {
-      r: hparams.lora.r,
-      lora_alpha: hparams.lora.lora_alpha,
-      lora_dropout: hparams.lora.lora_dropout,
-      target_modules: resolveTargets(hparams.lora.target_modules),
-      use_rslora: hparams.lora.use_rslora,
-    };
-    const longest = Math.max(...[...data.train, ...data.val].map((e) => e.inputIds.length));
-    const maxSeq = Math.min(t.max_seq_length, Math.ceil(longest / 16) * 16);
+    this.evalBatches = evalBatches(data.val, t.per_device_train_batch_size, t.max_seq_length, model.tokenizer.padId);
+    // The memory estimate's input (plan.ts), so the Trainer checks and allocates what was estimated.
+    const m = memoryInput(model, hparams, paddedSeqLength(data, t.max_seq_length), ctx.caps, weights);
+    this.lora = m.lora;
     this.trainer = new Trainer(ctx, {
       config: c,
       weights,
-      lora: this.lora,
+      lora: m.lora,
       training: t,
       train: new SamplerSource(this.sampler),
       totalSteps: this.totalSteps,
       evalBatches: this.evalBatches,
-      maxBatch: t.per_device_train_batch_size,
-      maxSeq,
+      maxBatch: m.maxBatch,
+      maxSeq: m.maxSeq,
+      gradientCheckpointing: m.checkpointing,
       initialParams: opts.initialParams,
-      gradientCheckpointing: quantOptions(hparams).gradientCheckpointing,
     });
   }
 
@@ -125,7 +113,7 @@ export class TrainingRun {
   }
 
   trainableLine(): string {
-    return this.trainer.trainableLine(this.model.info.params);
+    return trainableLine(this.trainer.layout.paramCount, this.model.info.params);
   }
 
   /** The adapter as PEFT writes it: the current weights, or the best by validation loss. */

@@ -16,8 +16,21 @@ import type { LinearModule } from '../engine/model/config';
 import type { TrainBenchOptions, TrainBenchResult } from '../bench/train';
 import type { SessionEvent } from '../run/session';
 import type { SavedRun } from '../run/checkpoints';
+import type { RunEstimate } from '../run/plan';
+import type { PreviewRow } from '../run/data';
+import type { Turn, ValidationPrompt } from '../run/sample';
 
-export type { StepMetrics, DatasetFormat, RecordError, DatasetStats, PreviewSegment, SelfTestResult };
+export type {
+  StepMetrics,
+  DatasetFormat,
+  RecordError,
+  DatasetStats,
+  PreviewSegment,
+  SelfTestResult,
+  PreviewRow,
+  Turn,
+  ValidationPrompt,
+};
 
 /** The adapter limits a model's size runs into, as the device granted them. */
 export interface GpuLimits {
@@ -108,48 +121,9 @@ export interface PreparedSummary {
   datasetRevision: number;
 }
 
-export interface PreviewRow {
-  /** Position among the good records. */
-  position: number;
-  /** 0-based record number in the file, and its line. */
-  record: number;
-  line: number;
-  segments: PreviewSegment[];
-  numTokens: number;
-  numTrained: number;
-  truncated: boolean;
-  /** Set when this record cannot be rendered for the model. */
-  error?: string;
-}
-
-export interface MemoryEstimate {
-  weights: number;
-  /** LoRA parameters, gradients, AdamW moments and the trainer's two parameter copies. */
-  loraState: number;
-  activations: number;
-  lmHead: number;
-  total: number;
-  /** 'estimate': computed from the configuration before anything is allocated. */
-  kind: 'estimate';
-  /** What the figure includes and leaves out, shown beside it. */
-  note: string;
-  /** Memory options not yet on, with their effect: "turn on gradient checkpointing: 3.85 GiB -> 1.46 GiB". */
-  suggestions: string[];
-}
-
-export interface Estimate {
-  trainableParams: number;
-  /** PEFT's print_trainable_parameters line. */
-  trainableLine: string;
-  targetModules: string[];
-  /** null until the dataset is prepared for the model. */
-  totalSteps: number | null;
-  stepsPerEpoch: number | null;
-  warmupSteps: number | null;
-  train: number | null;
-  val: number | null;
-  memory: MemoryEstimate;
-}
+/** Trainable parameters, steps and GPU memory (the engine's allocation plan) for hyperparameters. */
+export type Estimate = RunEstimate;
+export type MemoryEstimate = RunEstimate['memory'];
 
 export type LoadStatus =
   | { status: 'initiate'; task: 'model' | 'dataset' | 'adapter'; name: string }
@@ -199,20 +173,14 @@ export interface StartOptions {
 
 export type CheckpointInfo = SavedRun<ModelSource>;
 
-export interface ValidationPrompt {
-  /** Index into the validation split. */
-  index: number;
-  record: number;
-  /** The user's text (what a person would type). */
-  text: string;
-  /** The answer the dataset gives. */
-  reference: string;
-}
-
 export interface SampleRequest {
-  /** Either a record of the dataset (its 0-based number in the file) or free text. */
+  /** A record of the dataset (its 0-based number in the file), free text (one user turn), or turns. */
   record?: number;
   text?: string;
+  /** A conversation ending with the user's turn (a chat), instead of `text`. */
+  turns?: Turn[];
+  /** A system message for `text` or `turns` (chat templates only). */
+  system?: string;
   maxNewTokens: number;
   temperature: number;
   topP: number;

@@ -1,34 +1,40 @@
-// Everything the studio worker holds and does: the GPU context, the base model and its weights,
-// the dataset and its encoded examples, an imported adapter, the training session and the
-// checkpoint store. studio.worker.ts exposes one instance through Comlink. Every method either
-// returns plain data or rejects with a message naming what and where; a failure leaves what was
-// loaded before in place (a new model or dataset replaces the old only once it has been read).
+// The studio worker's facade over src/run: it holds what the page has loaded (the GPU context, the
+// base model and its weights, the dataset and its encoding, an imported adapter, the training
+// session, the checkpoint store), runs every GPU job through one queue, throttles progress
+// events, and keeps checkpoints in the browser's storage. What each action does is src/run's
+// (the CLI calls the same functions). studio.worker.ts exposes one instance through Comlink.
+// Every method either returns plain data or rejects with a message naming what and where; a
+// failure leaves what was loaded before in place.
 
 import { GpuContext } from '../engine/gpu/context';
-import { Arena } from '../engine/gpu/arena';
 import { gpuSelfTest } from '../engine/selftest';
-import { Generator } from '../engine/sample/generator';
 import type { GpuWeights } from '../engine/model/gpu-weights';
-import { LoraLayout, type LoraSpec } from '../engine/model/lora';
-import type { Example } from '../data/types';
-import { parseDatasetStream, DatasetError, type DatasetRecord, type ParsedDataset } from '../data/parse';
-import type { DatasetFormat, NormalizedRecord, RecordError } from '../data/formats';
+import type { DatasetRecord, ParsedDataset } from '../data/parse';
+import type { DatasetFormat } from '../data/formats';
 import { firstUserContent } from '../data/formats';
-import { encodeDataset, type ExampleEncoder } from '../data/encode';
-import { splitTrainVal } from '../data/split';
-import { datasetStats } from '../data/stats';
-import { warmupSteps } from '../engine/train/schedule';
 import { type Hparams, resolveTargets, validateHparams, withDefaults } from '../config/hparams';
 import { downloadCheckpoint, DEFAULT_ENDPOINT } from '../io/hub';
 import { readAdapter, type Adapter } from '../io/peft';
 import { type FileSet, fileSetFromFiles } from '../io/source';
-import { openModel, uploadModel, type LoadedModel } from '../run/model';
-import { encoderFor, type PreparedData } from '../run/data';
+import { openModel, uploadModel, type LoadedModel, type ModelOrigin } from '../run/model';
+import { encodeData, previewRecords, readDataset, splitData, type EncodedData, type PreparedData } from '../run/data';
+import { estimateRun } from '../run/plan';
+import { continueFrom, recipeFor } from '../run/export';
+import {
+  conversationOf,
+  encodePrompt,
+  lastAnswer,
+  recordByNumber,
+  sample,
+  validationPrompts,
+  type Conversation,
+  type SampleAdapter,
+} from '../run/sample';
 import { TrainingRun } from '../run/run';
-import { memoryOutlook, quantOptions, runMemoryInput, useWeights } from '../run/quant';
-import { buildRecipe, zipRecipe } from '../recipe/recipe';
+import { quantOptions, useWeights } from '../run/quant';
+import { zipRecipe } from '../recipe/recipe';
 import { benchMemoryInput, benchTraining, type TrainBenchOptions } from '../bench/train';
-import { type MemoryLimits, describeEstimate, estimateMemory, fitProblem } from '../engine/model/memory';
+import { describeEstimate, estimateMemory, fitProblem } from '../engine/model/memory';
 import type {
   BenchEstimate,
   BenchRequest,
@@ -41,7 +47,6 @@ import type {
   GpuInfo,
   ImportedAdapterSummary,
   LoadStatus,
-  MemoryEstimate,
   ModelSource,
   ModelSummary,
   PreparedSummary,
@@ -57,7 +62,8 @@ import type {
 } from './api';
 import { CheckpointStore, newRunId } from '../run/checkpoints';
 import { GpuQueue } from './gpu-queue';
-import { DEMO_DATASET, demoFileSet, fetchOwn, fingerprint, stopIds, summarize } from './model-files';
+import { throttled } from './throttle';
+import { DEMO_DATASET, demoFileSet, fetchOwn, summarize } from './model-files';
 import { opfsRoot } from './storage';
 import { TrainingSession, type CheckpointSink } from '../run/session';
 
@@ -67,7 +73,6 @@ interface ModelState {
   loaded: LoadedModel;
   weights: GpuWeights;
   summary: ModelSummary;
-  stopIds: number[];
 }
 
 interface DatasetState {
@@ -79,14 +84,6 @@ interface DatasetState {
   revision: number;
 }
 
-interface EncodedCache {
-  key: string;
-  examples: Example[];
-  /** Examples with at least one trained token, in record order. */
-  usable: Example[];
-  errors: RecordError[];
-}
-
 /** A file handed over by the page: its path inside a dropped folder (or its name) and its bytes. */
 export interface FileEntry {
   path: string;
@@ -95,51 +92,12 @@ export interface FileEntry {
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-/**
- * At most one status message per interval; one that arrives too soon is held and sent when the
- * interval is over unless a newer one replaced it (so the page always ends on the latest state).
- * Start, end and ready messages go at once.
- */
-function throttled(onStatus: OnStatus | undefined, ms = 80): OnStatus {
-  let last = 0;
-  let held: LoadStatus | null = null;
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  const send = (s: LoadStatus) => {
-    last = performance.now();
-    onStatus?.(s);
-  };
-  return (s) => {
-    const final =
-      (s.status === 'upload' && s.bytesDone === s.bytesTotal) ||
-      (s.status === 'download' && s.loaded === s.total) ||
-      (s.status === 'encode' && s.done === s.total) ||
-      s.status === 'ready' ||
-      s.status === 'initiate';
-    if (final || performance.now() - last >= ms) {
-      held = null;
-      if (timer) clearTimeout(timer);
-      timer = null;
-      send(s);
-      return;
-    }
-    held = s;
-    timer ??= setTimeout(
-      () => {
-        timer = null;
-        if (held) send(held);
-        held = null;
-      },
-      ms - (performance.now() - last),
-    );
-  };
-}
-
 export class Studio {
   private ctxP: Promise<GpuContext> | null = null;
   private readonly queue = new GpuQueue();
   private model: ModelState | null = null;
   private dataset: DatasetState | null = null;
-  private encoded: EncodedCache | null = null;
+  private encoded: { key: string; enc: EncodedData } | null = null;
   private imported: { name: string; adapter: Adapter } | null = null;
   private session: TrainingSession | null = null;
   private hubAbort: AbortController | null = null;
@@ -148,12 +106,18 @@ export class Studio {
   /** The records the current run was prepared from (the dataset may since have been replaced). */
   private runRecords: DatasetRecord[] | null = null;
 
-  /** `base`: the studio's URL, where the demo files are served. */
-  constructor(private readonly base: string) {}
+  /**
+   * `base`: the studio's URL, where the demo files are served. `gpu`: the WebGPU entry point
+   * (the worker's navigator.gpu unless given, e.g. Dawn's in Node).
+   */
+  constructor(
+    private readonly base: string,
+    private readonly gpu?: GPU,
+  ) {}
 
   private context(): Promise<GpuContext> {
     if (!this.ctxP) {
-      this.ctxP = GpuContext.create(self.navigator.gpu, { timestamps: true });
+      this.ctxP = GpuContext.create(this.gpu ?? self.navigator.gpu, { timestamps: true });
       this.ctxP.catch(() => (this.ctxP = null));
     }
     return this.ctxP;
@@ -243,9 +207,8 @@ export class Studio {
   private async installModel(files: FileSet, source: ModelSource, onStatus?: OnStatus): Promise<ModelSummary> {
     this.assertNotTraining('load another model');
     // Read and check everything before the current model is let go.
-    const loaded = await openModel(files);
-    const fp = await fingerprint(files);
-    const stops = await stopIds(loaded);
+    const origin: ModelOrigin = source.kind === 'hub' ? { kind: 'hub', repo: source.repo } : { kind: source.kind };
+    const loaded = await openModel(files, origin);
     const ctx = await this.context();
     const report = throttled(onStatus);
     const summary = await this.queue.run(async () => {
@@ -256,8 +219,8 @@ export class Studio {
       const weights = await ctx.checked(`uploading ${files.name}`, () =>
         uploadModel(ctx, loaded, (p) => report({ status: 'upload', ...p })),
       );
-      const summary = summarize(loaded, source, fp, files, weights.arena.allocatedBytes);
-      this.model = { loaded, weights, summary, stopIds: stops };
+      const summary = summarize(loaded, source, files, weights.arena.allocatedBytes);
+      this.model = { loaded, weights, summary };
       return summary;
     });
     this.encoded = null;
@@ -305,23 +268,12 @@ export class Studio {
 
   private async parse(file: Blob, name: string, format: DatasetFormat | null, onStatus?: OnStatus) {
     const report = throttled(onStatus);
-    try {
-      return await parseDatasetStream(file.stream(), {
-        name,
-        format: format ?? undefined,
-        totalBytes: file.size,
-        onProgress: (bytesRead, totalBytes) => report({ status: 'parse', bytesRead, totalBytes: totalBytes ?? null }),
-      });
-    } catch (e) {
-      if (e instanceof DatasetError && e.errors.length > 1) {
-        const more = e.errors
-          .slice(1, 4)
-          .map((x) => x.message)
-          .join('; ');
-        throw new Error(`${e.message}; then: ${more}${e.errors.length > 4 ? '; …' : ''}`, { cause: e });
-      }
-      throw new Error(errorText(e), { cause: e });
-    }
+    return readDataset(file.stream(), {
+      name,
+      format: format ?? undefined,
+      totalBytes: file.size,
+      onProgress: (bytesRead, totalBytes) => report({ status: 'parse', bytesRead, totalBytes: totalBytes ?? null }),
+    });
   }
 
   private datasetSummary(): DatasetSummary {
@@ -346,11 +298,6 @@ export class Studio {
     return this.dataset;
   }
 
-  private encoder(o: Pick<PrepareOptions, 'max_seq_length' | 'train_on_inputs'>): ExampleEncoder {
-    const m = this.requireModel('records are rendered with its template and tokenizer');
-    return encoderFor(m.loaded, o);
-  }
-
   /** Records [start, start + count) rendered as the model will read them. */
   async preview(
     start: number,
@@ -358,74 +305,41 @@ export class Studio {
     o: Pick<PrepareOptions, 'max_seq_length' | 'train_on_inputs'>,
   ): Promise<PreviewRow[]> {
     const d = this.requireDataset();
-    const enc = this.encoder(o);
-    const rows: PreviewRow[] = [];
-    const end = Math.min(d.parsed.records.length, start + Math.min(count, 200));
-    for (let i = Math.max(0, start); i < end; i++) {
-      const r = d.parsed.records[i];
-      try {
-        const p = enc.renderForPreview(r);
-        rows.push({ position: i, record: r.index, line: r.line, ...p });
-      } catch (e) {
-        rows.push({
-          position: i,
-          record: r.index,
-          line: r.line,
-          segments: [],
-          numTokens: 0,
-          numTrained: 0,
-          truncated: false,
-          error: errorText(e),
-        });
-      }
-    }
-    return rows;
+    const m = this.requireModel('records are rendered with its template and tokenizer');
+    return previewRecords(d.parsed.records, m.loaded, o, start, count);
   }
 
-  private encode(o: PrepareOptions, onStatus?: OnStatus): EncodedCache {
+  private encodingKey(o: Pick<PrepareOptions, 'max_seq_length' | 'train_on_inputs'>): string | null {
+    if (!this.model || !this.dataset) return null;
+    return `${this.model.summary.fingerprint}|${this.dataset.revision}|${o.max_seq_length}|${o.train_on_inputs}`;
+  }
+
+  /** The dataset encoded for the model (kept while only the split settings change). */
+  private encode(o: PrepareOptions, onStatus?: OnStatus): EncodedData {
     const d = this.requireDataset();
     const m = this.requireModel('records are tokenized with its tokenizer');
-    const key = `${m.summary.fingerprint}|${d.revision}|${o.max_seq_length}|${o.train_on_inputs}`;
-    if (this.encoded?.key === key) return this.encoded;
+    const key = this.encodingKey(o)!;
+    if (this.encoded?.key === key) return this.encoded.enc;
     const report = throttled(onStatus);
-    const { examples, errors } = encodeDataset(d.parsed.records, this.encoder(o), (done, total) =>
-      report({ status: 'encode', done, total }),
-    );
-    const usable = examples.filter((e) => {
-      for (let t = 1; t < e.labels.length; t++) if (e.labels[t] !== -100) return true;
-      return false;
-    });
-    this.encoded = { key, examples, usable, errors };
-    return this.encoded;
+    const enc = encodeData(d.parsed, m.loaded, o, (done, total) => report({ status: 'encode', done, total }));
+    this.encoded = { key, enc };
+    return enc;
   }
 
-  private split(o: PrepareOptions, onStatus?: OnStatus): { enc: EncodedCache; data: PreparedData } {
-    const enc = this.encode(o, onStatus);
-    if (enc.examples.length === 0) throw new Error('no record of the dataset could be encoded for this model');
-    if (enc.usable.length === 0) throw new Error('every record is masked out entirely: there is nothing to train on');
-    const s = splitTrainVal(enc.usable.length, o.val_split_fraction, o.seed);
-    return {
-      enc,
-      data: {
-        train: s.train.map((i) => enc.usable[i]),
-        val: s.val.map((i) => enc.usable[i]),
-        stats: datasetStats(enc.examples),
-        encodeErrors: enc.errors,
-        records: this.dataset!.parsed.records.length,
-      },
-    };
+  private split(o: PrepareOptions, onStatus?: OnStatus): { data: PreparedData } {
+    return { data: splitData(this.encode(o, onStatus), o) };
   }
 
   /** Tokenizes every record for the model: statistics and the train/validation split. */
   async prepare(o: PrepareOptions, onStatus?: OnStatus): Promise<PreparedSummary> {
-    const { enc, data } = this.split(o, onStatus);
+    const { data } = this.split(o, onStatus);
     onStatus?.({ status: 'ready' });
     return {
       stats: data.stats,
       train: data.train.length,
       val: data.val.length,
-      encodeErrors: enc.errors.slice(0, 200),
-      withoutTargets: enc.examples.length - enc.usable.length,
+      encodeErrors: data.encodeErrors.slice(0, 200),
+      withoutTargets: data.withoutTargets,
       datasetRevision: this.dataset!.revision,
     };
   }
@@ -435,51 +349,11 @@ export class Studio {
   /** Trainable parameters, steps and GPU memory for these hyperparameters (no GPU work). */
   async estimate(h: Hparams): Promise<Estimate> {
     const m = this.requireModel('the estimate depends on its architecture');
-    const c = m.loaded.checkpoint.config;
-    const spec = loraSpec(h);
-    const layout = new LoraLayout(c, spec);
-    const trainable = layout.paramCount;
-    const all = m.summary.params + trainable;
-    const t = h.training;
-    let totalSteps: number | null = null;
-    let stepsPerEpoch: number | null = null;
-    let train: number | null = null;
-    let val: number | null = null;
-    let maxSeq = t.max_seq_length;
-    const key = this.dataset
-      ? `${m.summary.fingerprint}|${this.dataset.revision}|${t.max_seq_length}|${t.train_on_inputs}`
-      : null;
-    if (key && this.encoded?.key === key && this.encoded.usable.length > 0 && t.val_split_fraction < 1) {
-      const n = this.encoded.usable.length;
-      const s = splitTrainVal(n, t.val_split_fraction, t.seed);
-      train = s.train.length;
-      val = s.val.length;
-      if (train > 0) {
-        const micro = Math.ceil(train / t.per_device_train_batch_size);
-        stepsPerEpoch = Math.ceil(micro / t.gradient_accumulation_steps);
-        totalSteps = t.max_steps > 0 ? t.max_steps : Math.ceil(t.num_train_epochs * stepsPerEpoch);
-      }
-      const longest = this.encoded.usable.reduce((a, e) => Math.max(a, e.inputIds.length), 1);
-      maxSeq = Math.min(t.max_seq_length, Math.ceil(longest / 16) * 16);
-    }
-    return {
-      trainableParams: trainable,
-      trainableLine: `trainable params: ${trainable.toLocaleString('en-US')} || all params: ${all.toLocaleString('en-US')} || trainable%: ${((100 * trainable) / all).toFixed(4)}`,
-      targetModules: spec.target_modules,
-      totalSteps,
-      stepsPerEpoch,
-      warmupSteps: totalSteps === null ? null : warmupSteps(totalSteps, t.warmup_steps, t.warmup_ratio),
-      train,
-      val,
-      memory: this.memory(m, h, spec, maxSeq, (await this.context()).caps),
-    };
-  }
-
-  private memory(m: ModelState, h: Hparams, spec: LoraSpec, maxSeq: number, limits: MemoryLimits): MemoryEstimate {
-    const { estimate: e, suggestions } = memoryOutlook(runMemoryInput(m.loaded, h, spec, maxSeq, limits));
-    const { weights, loraState, activations, lmHead, total } = e;
-    const note = 'the exact allocation plan: weights, LoRA state, activations and LM-head scratch';
-    return { weights, loraState, activations, lmHead, total, kind: 'estimate', note, suggestions };
+    const ctx = await this.context();
+    // The data, once the page has prepared it for this model and these encoding settings.
+    const enc = this.encoded?.key === this.encodingKey(h.training) ? this.encoded.enc : null;
+    const data = enc && enc.usable.length > 0 ? splitData(enc, h.training) : null;
+    return estimateRun(m.loaded, h, ctx.caps, data, m.weights);
   }
 
   // ---- training -------------------------------------------------------------------------------
@@ -497,23 +371,9 @@ export class Studio {
     const m = this.requireModel('there is nothing to fine-tune');
     const d = this.requireDataset();
     this.assertNotTraining('start another');
-    let initialParams: Float32Array | undefined;
-    let h = opts.hparams;
-    if (opts.fromImportedAdapter) {
-      if (!this.imported) throw new Error('no adapter is imported');
-      const a = this.imported.adapter;
-      h = {
-        ...h,
-        lora: {
-          ...h.lora,
-          r: a.spec.r,
-          lora_alpha: a.spec.lora_alpha,
-          target_modules: a.spec.target_modules,
-          use_rslora: a.spec.use_rslora,
-        },
-      };
-      initialParams = a.flat;
-    }
+    if (opts.fromImportedAdapter && !this.imported) throw new Error('no adapter is imported');
+    const imported = opts.fromImportedAdapter ? this.imported!.adapter : null;
+    const { hparams: h, initialParams } = continueFrom(opts.hparams, imported);
     const { data } = this.split(h.training);
     const ctx = await this.context();
     const runId = newRunId();
@@ -680,120 +540,72 @@ export class Studio {
   /** The validation split's prompts: the run's, or those the current settings would hold out. */
   async validationPrompts(o: PrepareOptions, limit = 50): Promise<ValidationPrompt[]> {
     const val = this.session ? this.session.run.data.val : this.split(o).data.val;
-    return val.slice(0, limit).flatMap((e, index) => {
-      const r = this.recordAt(e.record);
-      return r ? [{ index, record: e.record, text: firstUserContent(r), reference: lastAnswer(r) }] : [];
-    });
+    return validationPrompts(val, this.records(), limit);
   }
 
-  /** A record by its number in the file: from the run's dataset while a run exists. */
-  private recordAt(record: number): DatasetRecord | undefined {
-    const records = this.runRecords ?? this.dataset?.parsed.records ?? [];
-    let lo = 0;
-    let hi = records.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const x = records[mid].index;
-      if (x === record) return records[mid];
-      if (x < record) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return undefined;
+  /** The records samples refer to: the run's dataset while a run exists. */
+  private records(): DatasetRecord[] {
+    return this.runRecords ?? this.dataset?.parsed.records ?? [];
   }
 
   async sample(req: SampleRequest, onToken?: SampleToken): Promise<SampleResult> {
     const m = this.requireModel('there is nothing to sample from');
-    let record: NormalizedRecord;
+    let conversation: Conversation;
     let reference: string | null = null;
+    let shown: string;
     if (req.record !== undefined) {
-      const r = this.recordAt(req.record);
+      const r = recordByNumber(this.records(), req.record);
       if (!r) throw new Error(`record #${req.record} is not in the dataset`);
-      record = r;
+      conversation = conversationOf(r);
       reference = lastAnswer(r);
+      shown = firstUserContent(r);
     } else {
-      const text = (req.text ?? '').trim();
-      if (!text) throw new Error('type a prompt or pick a validation record');
-      record = {
-        turns: [
-          { role: 'user', content: text },
-          { role: 'assistant', content: '' },
-        ],
-      };
+      const turns = req.turns ?? [{ role: 'user' as const, content: (req.text ?? '').trim() }];
+      if (!turns.at(-1)?.content.trim()) throw new Error('type a prompt or pick a validation record');
+      conversation = { system: req.system, turns };
+      shown = turns.at(-1)!.content;
     }
     const loaded = m.loaded;
-    const rendered = loaded.format.renderPrompt(record);
-    let ids = loaded.tokenizer.encode(rendered, { addSpecialTokens: false });
-    const bos = loaded.tokenizer.bos;
-    if (loaded.tokenizer.addBosToken && bos && ids[0] !== bos.id) ids = [bos.id, ...ids];
+    const prompt = encodePrompt(loaded, conversation);
     const ctx = await this.context();
     const session = this.session;
     return this.queue.run(async () => {
-      let adapter: { layout: LoraLayout; flat: Float32Array; label: string } | null = null;
+      let adapter: (SampleAdapter & { label: string }) | null = null;
       if (session) {
-        adapter = {
-          layout: session.run.trainer.layout,
-          flat: await session.run.trainer.adapterParams(),
-          label: `step ${session.step}`,
-        };
+        const t = session.run.trainer;
+        adapter = { layout: t.layout, flat: await t.adapterParams(), label: `step ${session.step}` };
       } else if (this.imported) {
-        adapter = { layout: this.imported.adapter.layout, flat: this.imported.adapter.flat, label: this.imported.name };
+        adapter = { ...this.imported.adapter, label: this.imported.name };
       }
-      const c = loaded.checkpoint.config;
-      const maxLen = Math.min(2048, c.maxPositionEmbeddings, ids.length + req.maxNewTokens + 1);
-      if (ids.length >= maxLen)
-        throw new Error(`the prompt has ${ids.length} tokens; the model reads at most ${maxLen - 1}`);
-      let arena: Arena | null = null;
-      let lora: ConstructorParameters<typeof Generator>[3] = null;
-      if (adapter) {
-        arena = new Arena(ctx, 'sample adapter');
-        const params = arena.add([adapter.layout.size], 'f32', 'sample adapter');
-        arena.allocate();
-        ctx.upload(params, adapter.flat);
-        lora = { layout: adapter.layout, params };
-      }
-      const gen = new Generator(ctx, c, m.weights, lora, maxLen);
-      const one = async (withAdapter: boolean): Promise<SampleOutput> => {
-        const t0 = performance.now();
-        const out: number[] = [];
-        let lastSent = 0;
-        const r = await gen.generate(ids, {
-          maxNewTokens: req.maxNewTokens,
-          temperature: req.temperature,
-          topP: req.topP,
-          seed: req.seed,
-          stopIds: m.stopIds,
-          withAdapter,
-          onToken: (id) => {
-            out.push(id);
-            const now = performance.now();
-            if (onToken && now - lastSent > 60) {
-              lastSent = now;
-              onToken(withAdapter ? 'tuned' : 'base', loaded.tokenizer.decode(out, { skipSpecialTokens: false }));
-            }
-          },
-        });
-        return {
-          text: loaded.tokenizer.decode(r.ids, { skipSpecialTokens: false }),
-          tokens: r.ids.length,
-          stoppedBy: r.stoppedBy,
-          ms: performance.now() - t0,
-        };
+      const decode = (ids: readonly number[]) => loaded.tokenizer.decode(ids, { skipSpecialTokens: false });
+      let lastSent = 0;
+      const out = await sample(ctx, loaded, m.weights, adapter, prompt.ids, {
+        maxNewTokens: req.maxNewTokens,
+        temperature: req.temperature,
+        topP: req.topP,
+        seed: req.seed,
+        onToken: (side, ids) => {
+          const now = performance.now();
+          if (onToken && now - lastSent > 60) {
+            lastSent = now;
+            onToken(side, decode(ids));
+          }
+        },
+      });
+      const present = (s: NonNullable<(typeof out)['base']>): SampleOutput => ({
+        text: decode(s.ids),
+        tokens: s.ids.length,
+        stoppedBy: s.stoppedBy,
+        ms: s.ms,
+      });
+      return {
+        prompt: shown,
+        rendered: prompt.text,
+        reference,
+        base: present(out.base!),
+        tuned: out.tuned ? present(out.tuned) : null,
+        adapterLabel: adapter?.label ?? null,
       };
-      try {
-        const base = await ctx.checked('generating with the base model', () => one(false));
-        const tuned = adapter ? await ctx.checked('generating with the adapter', () => one(true)) : null;
-        return {
-          prompt: firstUserContent(record),
-          rendered,
-          reference,
-          base,
-          tuned,
-          adapterLabel: adapter?.label ?? null,
-        };
-      } finally {
-        gen.destroy();
-        arena?.destroy();
-      }
     });
   }
 
@@ -808,19 +620,13 @@ export class Studio {
     const m = this.requireModel('the recipe names its base model and uses its tokenizer');
     const d = this.requireDataset();
     const { data } = this.split(h.training);
-    const files = buildRecipe({
-      run: { hparams: h, baseModelNameOrPath: m.summary.baseModelNameOrPath },
-      tokenizer: m.loaded.tokenizer,
-      format: m.loaded.format,
-      dataset: { name: d.name, format: d.parsed.format, records: d.parsed.records },
-      data,
-    });
+    const files = recipeFor(m.loaded, { name: d.name, format: d.parsed.format, records: d.parsed.records }, data, h);
     return {
       zip: zipRecipe(files),
       files: [...files.keys()],
       train: data.train.length,
       val: data.val.length,
-      baseModel: m.summary.baseModelNameOrPath,
+      baseModel: m.loaded.info.baseModelNameOrPath,
     };
   }
 
@@ -891,19 +697,4 @@ function storeSink(store: CheckpointStore<ModelSource>, runId: string): Checkpoi
 function assertValid(h: Hparams): void {
   const issues = validateHparams(h);
   if (issues.length) throw new Error(`${issues[0].path}: ${issues[0].message}`);
-}
-
-function loraSpec(h: Hparams): LoraSpec {
-  return {
-    r: h.lora.r,
-    lora_alpha: h.lora.lora_alpha,
-    lora_dropout: h.lora.lora_dropout,
-    target_modules: resolveTargets(h.lora.target_modules),
-    use_rslora: h.lora.use_rslora,
-  };
-}
-
-function lastAnswer(r: NormalizedRecord): string {
-  for (let i = r.turns.length - 1; i >= 0; i--) if (r.turns[i].role === 'assistant') return r.turns[i].content;
-  return '';
 }

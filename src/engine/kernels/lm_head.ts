@@ -17,6 +17,7 @@ import { Params, type Program, grid } from '../gpu/program';
 import { DTYPE_CODE, type Tensor, numel } from '../gpu/tensor';
 import { matmul } from './matmul';
 import { disjoint, reduceSum } from './launch';
+import { lmHeadChunk } from '../model/plan';
 
 export { IGNORE_INDEX };
 
@@ -39,7 +40,6 @@ export interface LmHeadOptions {
   shards: LmHeadShard[];
 }
 
-const DEFAULT_SCRATCH_BYTES = 64 << 20;
 /** Invocations per workgroup of the cross-entropy reductions (a power of two). */
 const CE_WG = 64;
 
@@ -88,7 +88,7 @@ export class LmHeadLoss {
     this.C = o.C;
     this.V = o.V;
     const maxBinding = ctx.caps.maxStorageBufferBindingSize;
-    const chunk = o.chunk ?? defaultChunk(o.N, o.V);
+    const chunk = o.chunk ?? lmHeadChunk(o.N, o.V);
     if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`${what}: chunk = ${chunk} must be a positive integer`);
     this.chunk = Math.min(chunk, o.V);
     if (o.N * this.chunk * 4 > maxBinding) {
@@ -238,13 +238,6 @@ export class LmHeadLoss {
     if (t.dtype !== dtype) throw new Error(`${what}: ${t.label} must be ${dtype}, is ${t.dtype}`);
     if (numel(t.shape) < n) throw new Error(`${what}: ${t.label} has ${numel(t.shape)} elements, needs ${n}`);
   }
-}
-
-/** The largest chunk whose [N, chunk] f32 scratch fits 64 MiB, a multiple of 32 where possible. */
-function defaultChunk(N: number, V: number): number {
-  const fit = Math.max(1, Math.floor(DEFAULT_SCRATCH_BYTES / (4 * N)));
-  const c = Math.min(V, fit);
-  return c > 32 ? c - (c % 32) : c;
 }
 
 function checkShards(shards: LmHeadShard[], C: number, V: number, maxBinding: number, what: string): LmHeadShard[] {

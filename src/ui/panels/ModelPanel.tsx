@@ -255,7 +255,7 @@ function MemoryCard() {
         <span className="big" data-testid="memory-total">
           {fmtBytes(m.total)}
         </span>
-        <span className="muted"> approximate, with the current hyperparameters (batch, sequence length, rank)</span>
+        <span className="muted"> with the current hyperparameters (batch, sequence length, rank)</span>
       </div>
       <div className="membar" aria-hidden="true">
         {parts.map(([label, b]) => (
@@ -275,7 +275,14 @@ function MemoryCard() {
           fmtBytes(b),
         ])}
       />
-      <p className="muted small">{m.note[0].toUpperCase() + m.note.slice(1)}.</p>
+      <p className="muted small">
+        The engine&apos;s own allocation plan, checked before a run starts; per-dispatch uniforms are left out.
+      </p>
+      {m.problem && (
+        <p className="error small" data-testid="memory-problem">
+          {m.problem}
+        </p>
+      )}
       {running && held > 0 && (
         <p className="small">
           Measured: the current run holds <strong>{fmtBytes(held)}</strong> of GPU buffers.

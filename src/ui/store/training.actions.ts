@@ -8,6 +8,7 @@ import { useStudio } from './store';
 import { applyTrainEvent, IDLE } from './training';
 import { datasetUsable } from './dataset';
 import { issuesOf } from './hparams';
+import { withAdapterLora } from '../../config/hparams';
 import { loadDemoModel } from './model.actions';
 import { whenChartsMounted } from '../charts/useStaggered';
 
@@ -142,7 +143,7 @@ export async function importAdapter(files: FileEntry[]): Promise<void> {
   try {
     const imported = await studioWorker().importAdapter(files);
     set((s) => {
-      const hparams = { ...s.hparams, lora: { ...s.hparams.lora, ...imported.lora } };
+      const hparams = withAdapterLora(s.hparams, imported.lora);
       return { adapter: { imported, use: true, busy: false, error: null }, hparams, hparamIssues: issuesOf(hparams) };
     });
   } catch (e) {
