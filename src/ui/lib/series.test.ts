@@ -3,11 +3,8 @@ import {
   decimateMinMax,
   emaSmooth,
   extent,
-  logTicks,
   mergeSeries,
-  niceTicks,
   positiveOnly,
-  xTicks,
   type Point,
 } from './series';
 
@@ -105,23 +102,7 @@ describe('mergeSeries / positiveOnly', () => {
   });
 });
 
-describe('axis ticks', () => {
-  it('niceTicks covers the range with 1-2-5 steps', () => {
-    expect(niceTicks(0.13, 2.57, 4)).toEqual({ domain: [0, 3], ticks: [0, 1, 2, 3] });
-    expect(niceTicks(0, 0.003, 4)).toEqual({ domain: [0, 0.003], ticks: [0, 0.001, 0.002, 0.003] });
-    const t = niceTicks(1, 6, 5);
-    expect(t.ticks).toEqual([1, 2, 3, 4, 5, 6]);
-    // a flat series still gets a usable axis around its value
-    const flat = niceTicks(2, 2, 4);
-    expect(flat.domain[0]).toBeLessThan(2);
-    expect(flat.domain[1]).toBeGreaterThan(2);
-  });
-
-  it('logTicks brackets the range with powers of ten (and 2, 5 within a few decades)', () => {
-    expect(logTicks(0.15, 2.6)).toEqual({ domain: [0.1, 5], ticks: [0.1, 0.2, 0.5, 1, 2, 5] });
-    expect(logTicks(1e-5, 3e2).ticks).toEqual([1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1, 10, 100, 1000]);
-  });
-
+describe('extent', () => {
   it('extent ignores missing and non-finite values', () => {
     expect(
       extent(
@@ -134,14 +115,5 @@ describe('axis ticks', () => {
       ),
     ).toEqual([-1, 5]);
     expect(extent([{ x: 1 }], ['a'])).toBeNull();
-  });
-});
-
-describe('xTicks', () => {
-  it('labels every step of a short run and round steps of a long one, always the first and last', () => {
-    expect(xTicks(6)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(xTicks(225)).toEqual([1, 50, 100, 150, 200, 225]);
-    expect(xTicks(1000)).toEqual([1, 200, 400, 600, 800, 1000]);
-    expect(xTicks(0)).toEqual([1, 2]);
   });
 });
