@@ -23,7 +23,7 @@ function useStepState(tab: Tab): { text: string; done: boolean } {
   const customized = useStudio((s) => s.estimate !== null);
   const steps = useStudio((s) => s.estimate?.totalSteps ?? null);
   const status = useStudio((s) => s.training.status);
-  const step = useStudio((s) => s.training.history.at(-1)?.step ?? 0);
+  const step = useStudio((s) => s.training.history.last()?.step ?? 0);
   const total = useStudio((s) => s.training.totalSteps);
   const results = useStudio((s) => s.samples.results.length);
   switch (tab) {

@@ -1,7 +1,7 @@
-// Chart series from training metrics, cheap enough to recompute on every optimizer step: an
-// exponential moving average debiased as TensorBoard's scalar dashboard does it, and min/max
-// decimation so a chart never hands recharts more than about two points per pixel column,
-// whatever the number of steps (spikes survive: each bucket keeps its lowest and highest point).
+// Chart series from training metrics, maintained one step at a time: an exponential moving
+// average debiased as TensorBoard's scalar dashboard does it, and min/max decimation so a chart
+// never hands recharts more than about two points per pixel column, whatever the number of steps
+// (spikes survive: each bucket keeps its lowest and highest point).
 
 export interface Point {
   x: number;
@@ -9,59 +9,112 @@ export interface Point {
 }
 
 /**
- * TensorBoard's smoothing: last = last * w + (1 - w) * y, divided by 1 - w^k (k finite points so
- * far) so the first points are not pulled towards 0. Non-finite values pass through unsmoothed
- * and do not disturb the average. weight 0: no smoothing.
+ * TensorBoard's smoothing, one value at a time: last = last * w + (1 - w) * y, divided by
+ * 1 - w^k (k finite points so far) so the first points are not pulled towards 0. Non-finite
+ * values pass through unsmoothed and do not disturb the average. weight 0: no smoothing.
  */
-export function emaSmooth(ys: readonly number[], weight: number): number[] {
-  if (!(weight >= 0 && weight < 1)) throw new RangeError(`smoothing weight must be in [0, 1), not ${weight}`);
-  const out = new Array<number>(ys.length);
-  let last = 0;
-  let k = 0;
-  for (let i = 0; i < ys.length; i++) {
-    const y = ys[i];
-    if (!Number.isFinite(y)) {
-      out[i] = y;
-      continue;
-    }
-    last = last * weight + (1 - weight) * y;
-    k++;
-    out[i] = weight === 0 ? y : last / (1 - weight ** k);
+export class Ema {
+  private last = 0;
+  private k = 0;
+  constructor(readonly weight: number) {
+    if (!(weight >= 0 && weight < 1)) throw new RangeError(`smoothing weight must be in [0, 1), not ${weight}`);
   }
-  return out;
+
+  push(y: number): number {
+    if (!Number.isFinite(y)) return y;
+    const w = this.weight;
+    this.last = this.last * w + (1 - w) * y;
+    this.k++;
+    return w === 0 ? y : this.last / (1 - w ** this.k);
+  }
+}
+
+/** emaSmooth over a whole series (see Ema). */
+export function emaSmooth(ys: readonly number[], weight: number): number[] {
+  const ema = new Ema(weight);
+  return ys.map((y) => ema.push(y));
 }
 
 /**
- * At most about `maxPoints` points: the x-range is cut into maxPoints / 2 buckets of equal width
- * and each keeps its minimum and maximum (in x order); the first and last points always stay.
- * Points whose y is not finite are dropped (a chart cannot draw them). Input sorted by x.
+ * Min/max decimation of a series that only grows, in O(1) per point: the x-range from the first
+ * point is cut into at most `buckets` buckets of equal width, each keeping its lowest and
+ * highest point; when a point falls past the last bucket, neighbouring buckets merge pairwise and
+ * the width doubles (O(buckets), once per doubling of the run). points() hands a chart at most
+ * 2 * buckets + 2 points, whatever the number of steps; spikes survive, and the first and last
+ * point always stay. Points whose y is not finite are dropped (a chart cannot draw them). x grows.
  */
-export function decimateMinMax(points: readonly Point[], maxPoints: number): Point[] {
-  const finite = points.filter((p) => Number.isFinite(p.y));
-  if (finite.length <= maxPoints || maxPoints < 4) return finite;
-  const buckets = Math.floor(maxPoints / 2);
-  const x0 = finite[0].x;
-  const span = finite[finite.length - 1].x - x0 || 1;
-  const out: Point[] = [finite[0]];
-  let i = 1;
-  const last = finite.length - 1;
-  for (let b = 0; b < buckets && i < last; b++) {
-    const hi = x0 + (span * (b + 1)) / buckets;
-    let min: Point | null = null;
-    let max: Point | null = null;
-    for (; i < last && (finite[i].x < hi || b === buckets - 1); i++) {
-      const p = finite[i];
-      if (!min || p.y < min.y) min = p;
-      if (!max || p.y > max.y) max = p;
-    }
-    if (min && max) {
-      if (min === max) out.push(min);
-      else if (min.x < max.x) out.push(min, max);
-      else out.push(max, min);
-    }
+export class Decimator {
+  private x0 = 0;
+  private width = 1;
+  private mins: (Point | undefined)[] = [];
+  private maxs: (Point | undefined)[] = [];
+  private first: Point | null = null;
+  private last: Point | null = null;
+  /** Points read and bucket entries merged, for the tests that count the work per step. */
+  work = 0;
+
+  constructor(readonly buckets: number) {
+    if (!(buckets >= 2)) throw new RangeError(`a decimator needs at least 2 buckets, not ${buckets}`);
   }
-  out.push(finite[last]);
-  return out;
+
+  push(x: number, y: number): void {
+    this.work++;
+    if (!Number.isFinite(y)) return;
+    const p = { x, y };
+    if (!this.first) {
+      this.first = p;
+      this.x0 = x;
+    }
+    this.last = p;
+    let b = Math.floor((x - this.x0) / this.width);
+    while (b >= this.buckets) {
+      this.merge();
+      b = Math.floor((x - this.x0) / this.width);
+    }
+    const lo = this.mins[b];
+    const hi = this.maxs[b];
+    if (!lo || y < lo.y) this.mins[b] = p;
+    if (!hi || y > hi.y) this.maxs[b] = p;
+  }
+
+  private merge(): void {
+    const n = this.mins.length;
+    const mins: (Point | undefined)[] = [];
+    const maxs: (Point | undefined)[] = [];
+    for (let i = 0; i < n; i += 2) {
+      const [a, b] = [this.mins[i], this.mins[i + 1]];
+      const [c, d] = [this.maxs[i], this.maxs[i + 1]];
+      mins.push(!a ? b : !b ? a : b.y < a.y ? b : a);
+      maxs.push(!c ? d : !d ? c : d.y > c.y ? d : c);
+    }
+    this.work += n;
+    this.mins = mins;
+    this.maxs = maxs;
+    this.width *= 2;
+  }
+
+  /** The kept points in x order. */
+  points(): Point[] {
+    if (!this.first || !this.last) return [];
+    const out: Point[] = [this.first];
+    const add = (p: Point | undefined) => {
+      if (p && p.x > out[out.length - 1].x && p.x < this.last!.x) out.push(p);
+    };
+    for (let b = 0; b < this.mins.length; b++) {
+      const lo = this.mins[b];
+      const hi = this.maxs[b];
+      if (lo && hi && hi.x < lo.x) {
+        add(hi);
+        add(lo);
+      } else {
+        add(lo);
+        add(hi);
+      }
+    }
+    if (this.last !== this.first) out.push(this.last);
+    this.work += out.length;
+    return out;
+  }
 }
 
 /** Merges named series into rows keyed by x, as recharts wants them (missing values undefined). */
@@ -75,11 +128,6 @@ export function mergeSeries(series: Record<string, readonly Point[]>): Record<st
     }
   }
   return [...rows.values()].sort((a, b) => a.x - b.x);
-}
-
-/** For a log-scale axis: values that are not strictly positive become gaps. */
-export function positiveOnly(points: readonly Point[]): Point[] {
-  return points.filter((p) => p.y > 0);
 }
 
 /** The extent of the finite y values of rows (over the given keys), or null when there are none. */

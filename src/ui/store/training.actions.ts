@@ -165,7 +165,7 @@ export async function evaluateNow(): Promise<void> {
   try {
     const loss = await studioWorker().evaluate();
     set((s) => ({
-      training: { ...s.training, evaluating: false, evaluated: { step: s.training.history.at(-1)?.step ?? 0, loss } },
+      training: { ...s.training, evaluating: false, evaluated: { step: s.training.history.last()?.step ?? 0, loss } },
     }));
   } catch (e) {
     set((s) => ({

@@ -53,7 +53,7 @@ describe('applyTrainEvent', () => {
       },
     ]);
     expect(t.status).toBe('done');
-    expect(t.history.map((x) => x.step)).toEqual([1, 2, 3]);
+    expect(t.history.toArray().map((x) => x.step)).toEqual([1, 2, 3]);
     expect(t.best).toEqual({ step: 3, evalLoss: 1.5 });
     expect(t.lastCheckpoint).toBe(3);
     expect(t.end?.kind).toBe('early_stopping');
@@ -100,5 +100,23 @@ describe('bestOf', () => {
   it('takes the lowest finite validation loss, the first on ties', () => {
     expect(bestOf([m(1), m(2, 1.3), m(3, NaN), m(4, 1.1), m(5, 1.1)])).toEqual({ step: 4, evalLoss: 1.1 });
     expect(bestOf([m(1)])).toBeNull();
+  });
+});
+
+describe('History', () => {
+  it('appends without copying, and an older state still reads what it held', () => {
+    const t0 = run([started()]);
+    const t1 = applyTrainEvent(t0, { status: 'step', metrics: m(1), activeMs: 1, gpuBytes: 1, best: null }, 0);
+    const t2 = applyTrainEvent(t1, { status: 'step', metrics: m(2, 1.4), activeMs: 2, gpuBytes: 1, best: null }, 0);
+    expect(t2.history.extends(t1.history)).toBe(true);
+    expect(t1.history.toArray().map((x) => x.step)).toEqual([1]);
+    expect(t2.history.last()?.step).toBe(2);
+    expect(t2.history.lastEval?.step).toBe(2);
+    expect(t1.history.lastEval).toBeUndefined();
+    // replaying an event on the older state branches off instead of overwriting step 2
+    const branch = applyTrainEvent(t1, { status: 'step', metrics: m(3), activeMs: 3, gpuBytes: 1, best: null }, 0);
+    expect(branch.history.toArray().map((x) => x.step)).toEqual([1, 3]);
+    expect(t2.history.toArray().map((x) => x.step)).toEqual([1, 2]);
+    expect(branch.history.extends(t1.history)).toBe(false);
   });
 });

@@ -6,6 +6,7 @@ import type { StepMetrics } from '../../engine/train/trainer';
 import type { BestInfo, CheckpointInfo, RunEnd, TrainEvent } from '../../worker/api';
 import type { Hparams } from '../../config/hparams';
 import type { SliceCreator } from './types';
+import { History } from './history';
 
 export type RunStatus = 'idle' | 'starting' | 'running' | 'paused' | 'stopping' | 'done';
 
@@ -19,7 +20,8 @@ export interface TrainingState {
   trainableLine: string;
   train: number;
   val: number;
-  history: StepMetrics[];
+  /** One entry per optimizer step, appended in O(1) (see history.ts). */
+  history: History;
   best: BestInfo | null;
   end: RunEnd | null;
   /** Active training time reported by the worker, and when (page clock) it was reported. */
@@ -47,7 +49,7 @@ export const IDLE: TrainingState = {
   trainableLine: '',
   train: 0,
   val: 0,
-  history: [],
+  history: History.EMPTY,
   best: null,
   end: null,
   activeMs: 0,
@@ -76,7 +78,7 @@ export function applyTrainEvent(t: TrainingState, e: TrainEvent, now: number): T
         trainableLine: e.trainableLine,
         train: e.train,
         val: e.val,
-        history: e.history,
+        history: History.of(e.history),
         best: bestOf(e.history),
         activeMs: e.activeMs,
         reportedAt: now,
@@ -89,7 +91,7 @@ export function applyTrainEvent(t: TrainingState, e: TrainEvent, now: number): T
       return {
         ...t,
         status: t.status === 'stopping' || t.status === 'paused' ? t.status : 'running',
-        history: [...t.history, e.metrics],
+        history: t.history.append(e.metrics),
         best: e.best,
         activeMs: e.activeMs,
         reportedAt: now,
@@ -109,7 +111,7 @@ export function applyTrainEvent(t: TrainingState, e: TrainEvent, now: number): T
 }
 
 /** The lowest validation loss in a history (the first such step on ties), as the trainer keeps it. */
-export function bestOf(history: readonly StepMetrics[]): BestInfo | null {
+export function bestOf(history: Iterable<StepMetrics>): BestInfo | null {
   let best: BestInfo | null = null;
   for (const m of history) {
     if (m.evalLoss !== undefined && Number.isFinite(m.evalLoss) && (best === null || m.evalLoss < best.evalLoss)) {
