@@ -5,7 +5,7 @@
 import { useMemo } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { useStudio } from '../store/store';
-import type { TrainingState } from '../store/training';
+import { checkpointStat, type TrainingState } from '../store/training';
 import { Alert, Card, EmptyState, Stat } from '../components/common';
 import { MetricChart, type LineSpec } from '../charts/MetricChart';
 import { useStaggered } from '../charts/useStaggered';
@@ -243,6 +243,7 @@ function EvaluateNow() {
 function Summary() {
   const t = useStudio((s) => s.training);
   const last = t.history.last();
+  const checkpoint = checkpointStat(t);
   return (
     <div className="stats-row">
       <Stat label="training loss (last step)" value={fmtLoss(last?.loss)} testId="last-loss" />
@@ -254,12 +255,7 @@ function Summary() {
       <Stat label="tokens per second" value={last ? Math.round(last.tokensPerSecond) : '—'} />
       <Stat label="examples (train · validation)" value={`${t.train} · ${t.val}`} />
       <Stat label="GPU buffers held" value={fmtBytes(t.gpuBytes)} />
-      <Stat
-        label="last checkpoint"
-        value={t.lastCheckpoint ? `step ${t.lastCheckpoint}` : t.hparams?.training.save_steps ? 'none yet' : 'off'}
-        hint={t.hparams?.training.save_steps ? `every ${t.hparams.training.save_steps} steps` : 'save_steps is 0'}
-        testId="last-checkpoint"
-      />
+      <Stat label="last checkpoint" value={checkpoint.value} hint={checkpoint.hint} testId="last-checkpoint" />
     </div>
   );
 }

@@ -7,6 +7,7 @@ import type { BestInfo, CheckpointInfo, RunEnd, TrainEvent } from '../../worker/
 import type { Hparams } from '../../config/hparams';
 import type { SliceCreator } from './types';
 import { History } from './history';
+import { plural } from '../lib/format';
 
 export type RunStatus = 'idle' | 'starting' | 'running' | 'paused' | 'stopping' | 'done';
 
@@ -119,6 +120,24 @@ export function bestOf(history: Iterable<StepMetrics>): BestInfo | null {
     }
   }
   return best;
+}
+
+/**
+ * The "last checkpoint" figure and its hint, from the checkpoint events the run sent: the step of
+ * the newest saved checkpoint, and, once the run has ended past it, that the steps after it are
+ * not in it (a finished run is not offered for resumption; the adapter is exported from the page).
+ */
+export function checkpointStat(t: TrainingState): { value: string; hint: string } {
+  const every = t.hparams?.training.save_steps ?? 0;
+  if (!every) return { value: 'off', hint: 'save_steps is 0' };
+  const cadence = every === 1 ? 'every step' : `every ${plural(every, 'step')}`;
+  const ended = t.status === 'done';
+  const lastStep = t.history.last()?.step ?? 0;
+  if (t.lastCheckpoint === null) return { value: ended ? 'none' : 'none yet', hint: cadence };
+  const value = `step ${t.lastCheckpoint}`;
+  if (ended && lastStep > t.lastCheckpoint) return { value, hint: `the run ended later, at step ${lastStep}` };
+  if (ended) return { value, hint: 'the end of the run' };
+  return { value, hint: cadence };
 }
 
 export interface TrainingSlice {
