@@ -10,6 +10,7 @@ import { datasetUsable } from './dataset';
 import { issuesOf } from './hparams';
 import { loadDemoModel } from './model.actions';
 import { whenChartsMounted } from '../charts/useStaggered';
+import { stillUsing } from '../lib/format';
 
 const set = useStudio.setState;
 const get = useStudio.getState;
@@ -146,7 +147,9 @@ export async function importAdapter(files: FileEntry[]): Promise<void> {
       return { adapter: { imported, use: true, busy: false, error: null }, hparams, hparamIssues: issuesOf(hparams) };
     });
   } catch (e) {
-    set((s) => ({ adapter: { ...s.adapter, busy: false, error: errorMessage(e) } }));
+    set((s) => ({
+      adapter: { ...s.adapter, busy: false, error: stillUsing(errorMessage(e), s.adapter.imported?.name) },
+    }));
   }
 }
 
