@@ -31,7 +31,6 @@ function expectReadable(charts: Awaited<ReturnType<typeof yLabels>>) {
 }
 
 test('a short demo run logs no console error or warning, and every chart label is readable', async ({ page }) => {
-  test.setTimeout(360_000);
   const messages: string[] = [];
   page.on('console', (m: ConsoleMessage) => {
     if (m.type() === 'error' || m.type() === 'warning') messages.push(`${m.type()}: ${m.text()}`);

@@ -45,7 +45,7 @@ test('downloads from the Hub with progress; a private repo needs its token; a fa
       return bar && m && Number(m[1]) < Number(m[2]) ? { now, max, text } : null;
     },
     null,
-    { polling: 'raf', timeout: 30_000 },
+    { polling: 'raf', timeout: 120_000 },
   );
   const p = (await partial.jsonValue())!;
   console.log(`download progress seen: ${p.now} of ${p.max} bytes (${p.text})`);

@@ -8,7 +8,6 @@ import { openWithDemo, screenshot, smallRun, stepLog, waitFor } from './helpers'
 test('a reloaded run resumes from its checkpoint with the same losses as an uninterrupted run', async ({
   page,
 }, testInfo) => {
-  test.setTimeout(300_000);
   await page.setViewportSize({ width: 1360, height: 900 });
   await openWithDemo(page);
   await smallRun(page, { maxSteps: 6, evalSteps: 3, saveSteps: 2 });

@@ -34,7 +34,6 @@ const SHAPES: Record<string, [number, number]> = {
 };
 
 test('a newcomer trains the demo, compares samples, exports and continues the adapter', async ({ page }, testInfo) => {
-  test.setTimeout(300_000);
   await page.setViewportSize({ width: 1360, height: 900 });
   await watchMainThread(page);
   await page.goto('/');
@@ -132,7 +131,7 @@ test('a newcomer trains the demo, compares samples, exports and continues the ad
   await expect(page.getByTestId('sample-choice')).toContainText('Validation #');
   await page.getByTestId('generate').click();
   const result = page.getByTestId('sample-result').first();
-  await expect(result).toBeVisible({ timeout: 120_000 });
+  await expect(result).toBeVisible({ timeout: 240_000 });
   await expect(result.getByTestId('sample-tuned')).toContainText('With the adapter (step 6)');
   expect((await result.getByTestId('sample-base-text').textContent())!.length).toBeGreaterThan(0);
   expect((await result.getByTestId('sample-tuned-text').textContent())!.length).toBeGreaterThan(0);
