@@ -1,10 +1,34 @@
 // A whole short demo run without one console error or warning (issue 14: the charts logged React
 // "two children with the same key" errors at steps 1 and 2 and drew two y labels at one gridline).
 // The run is watched from the first page load to the end, while the user switches steps and
-// turns the log scale on and off; every chart's y labels are read back: unique, in order, apart.
+// turns the log scale on and off, then a one-step run while the smoothing slider sweeps every
+// weight; every chart's y labels are read back: unique and apart.
 
+import { spawn, type ChildProcess } from 'node:child_process';
 import { expect, test, type ConsoleMessage } from '@playwright/test';
 import { openWithDemo, smallRun, waitFor } from './helpers';
+
+// React reports duplicate keys and most misuse only in its development build, so this spec runs
+// against Vite's dev server (as `npm start` serves the studio), beside the preview server the
+// other specs use.
+const devPort = Number(process.env.PW_PORT ?? 4173) + 100;
+let dev: ChildProcess | null = null;
+
+test.beforeAll(async () => {
+  dev = spawn('node_modules/.bin/vite', ['--port', String(devPort), '--strictPort'], { stdio: 'ignore' });
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${devPort}/`)).ok) break;
+    } catch {
+      if (i > 240) throw new Error(`the Vite dev server did not answer on port ${devPort}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+});
+test.afterAll(() => {
+  dev?.kill();
+});
+test.use({ baseURL: `http://127.0.0.1:${devPort}` });
 
 /** Each chart's y tick labels as drawn: text and vertical position. */
 async function yLabels(page: import('@playwright/test').Page) {
@@ -56,6 +80,22 @@ test('a short demo run logs no console error or warning, and every chart label i
   await page.getByTestId('tab-export').click();
   await page.getByTestId('tab-training').click();
   await expect(page.getByTestId('last-checkpoint')).toBeVisible();
+
+  // A one-step run without evaluation leaves one point per line: the raw and the smoothed loss agree up to a float
+  // rounding that depends on the smoothing weight, the degenerate range that made equal ticks.
+  // Every weight from 0 to 0.99 is tried, as a user dragging the slider would.
+  await page.getByTestId('tab-hparams').click();
+  await page.getByTestId('input-max_steps').fill('1');
+  await page.getByTestId('input-eval_steps').fill('0');
+  await page.getByTestId('start-training').click();
+  await waitFor(page, '[data-testid="stop-reason"]');
+  await expect(page.locator('[data-chart="loss"]')).toHaveAttribute('data-points', '1');
+  const slider = page.getByRole('slider');
+  await slider.focus();
+  await slider.press('Home');
+  for (let i = 0; i < 99; i++) await slider.press('ArrowRight');
+  await expect(slider).toHaveAttribute('aria-valuetext', '0.99');
+  expectReadable(await yLabels(page));
 
   console.log(`console errors and warnings during the run: ${messages.length}`);
   expect(messages).toEqual([]);
