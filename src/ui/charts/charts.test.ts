@@ -5,7 +5,7 @@ import { useStudio } from '../store/store';
 import { onTrainEvent } from '../store/training.actions';
 import { History } from '../store/history';
 import { IDLE } from '../store/training';
-import { emaSmooth, mergeSeries } from '../lib/series';
+import { emaSmooth, type Point } from '../lib/series';
 import { DEFAULT_HPARAMS } from '../../config/hparams';
 import type { StepMetrics } from '../../engine/train/trainer';
 import type { Studio } from '../store/types';
@@ -24,6 +24,17 @@ const metrics = (step: number, total: number): StepMetrics => ({
 });
 
 const lrOf = (m: StepMetrics) => m.lr;
+
+/** Named series joined into rows by step, as recharts takes them: the reference for the charts' rows. */
+function mergeSeries(series: Record<string, readonly Point[]>): Record<string, number>[] {
+  const rows = new Map<number, Record<string, number>>();
+  for (const [key, pts] of Object.entries(series))
+    for (const p of pts) {
+      if (!rows.has(p.x)) rows.set(p.x, { x: p.x });
+      rows.get(p.x)![key] = p.y;
+    }
+  return [...rows.values()].sort((a, b) => a.x - b.x);
+}
 
 describe('chart series', () => {
   it('read step by step, equal the series computed from the whole history (no decimation yet)', () => {

@@ -7,7 +7,7 @@
 import type { StepMetrics } from '../../engine/train/trainer';
 import type { History } from '../store/history';
 import type { Studio } from '../store/types';
-import { Decimator, Ema, mergeSeries } from '../lib/series';
+import { Decimator, Ema } from '../lib/series';
 
 /**
  * What a chart reads from the store (compared shallowly: a new step changes `history`, so each
@@ -19,8 +19,11 @@ export const runView = (s: Studio) => ({
   best: s.training.best,
 });
 
-/** About two points per pixel column of a wide chart. */
-export const MAX_POINTS = 600;
+/**
+ * About one point per pixel column of the wide loss chart (min and max of every two columns),
+ * two or more for the small ones: what recharts draws per update is bounded by this, not by the run.
+ */
+export const MAX_POINTS = 400;
 
 export type Row = Record<string, number>;
 
@@ -64,10 +67,12 @@ abstract class IncrementalSeries {
   }
 }
 
-/** The loss chart: raw and smoothed training loss and the validation loss. */
+/**
+ * The loss chart: raw and smoothed training loss and the validation loss. The smoothed value
+ * travels with each raw point, so both lines share their steps (one row each, not two).
+ */
 export class LossSeries extends IncrementalSeries {
   private raw = IncrementalSeries.decimator();
-  private smooth = IncrementalSeries.decimator();
   private evals = IncrementalSeries.decimator();
   private ema: Ema;
 
@@ -81,7 +86,6 @@ export class LossSeries extends IncrementalSeries {
 
   protected reset(): void {
     this.raw = IncrementalSeries.decimator();
-    this.smooth = IncrementalSeries.decimator();
     this.evals = IncrementalSeries.decimator();
     this.ema = new Ema(this.smoothing);
   }
@@ -90,15 +94,29 @@ export class LossSeries extends IncrementalSeries {
     const s = this.ema.push(m.loss);
     // a log axis cannot draw values at or below 0: they become gaps
     const ok = (y: number) => !this.log || y > 0;
-    if (ok(m.loss)) this.raw.push(m.step, m.loss);
-    if (ok(s)) this.smooth.push(m.step, s);
+    if (ok(m.loss)) this.raw.push(m.step, m.loss, ok(s) ? s : undefined);
     if (m.evalLoss !== undefined && ok(m.evalLoss)) this.evals.push(m.step, m.evalLoss);
   }
 
   protected build(): Row[] {
-    const rows = mergeSeries({ loss: this.raw.points(), smoothed: this.smooth.points(), eval: this.evals.points() });
-    IncrementalSeries.count(this.raw, this.smooth, this.evals);
-    return rows;
+    const rows: Row[] = [];
+    for (const p of this.raw.points()) {
+      const row: Row = { x: p.x, loss: p.y };
+      if (p.s !== undefined && Number.isFinite(p.s)) row.smoothed = p.s;
+      rows.push(row);
+    }
+    const evals = this.evals.points();
+    // eval steps are few: put each on its row (or a row of its own, in step order)
+    let i = 0;
+    const out: Row[] = [];
+    for (const e of evals) {
+      for (; i < rows.length && rows[i].x < e.x; i++) out.push(rows[i]);
+      if (i < rows.length && rows[i].x === e.x) out.push({ ...rows[i++], eval: e.y });
+      else out.push({ x: e.x, eval: e.y });
+    }
+    for (; i < rows.length; i++) out.push(rows[i]);
+    IncrementalSeries.count(this.raw, this.evals);
+    return out;
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Decimator, emaSmooth, extent, mergeSeries, type Point } from './series';
+import { Decimator, emaSmooth, extent, type Point } from './series';
 
 describe('emaSmooth', () => {
   it('matches TensorBoard’s debiased EMA computed by hand', () => {
@@ -77,24 +77,6 @@ describe('Decimator', () => {
     };
     expect(per(100)).toBe(1);
     expect(per(100_000)).toBeLessThan(3);
-  });
-});
-
-describe('mergeSeries', () => {
-  it('joins series by step, leaving gaps where one has no value', () => {
-    const rows = mergeSeries({
-      loss: [
-        { x: 1, y: 2 },
-        { x: 2, y: 1.5 },
-        { x: 3, y: 1.2 },
-      ],
-      eval: [{ x: 3, y: 1.4 }],
-    });
-    expect(rows).toEqual([
-      { x: 1, loss: 2 },
-      { x: 2, loss: 1.5 },
-      { x: 3, loss: 1.2, eval: 1.4 },
-    ]);
   });
 });
 

@@ -6,6 +6,8 @@
 export interface Point {
   x: number;
   y: number;
+  /** A second value carried along with the point (the smoothed loss beside the raw one). */
+  s?: number;
 }
 
 /**
@@ -57,10 +59,11 @@ export class Decimator {
     if (!(buckets >= 2)) throw new RangeError(`a decimator needs at least 2 buckets, not ${buckets}`);
   }
 
-  push(x: number, y: number): void {
+  /** Adds (x, y); `s` travels with the point if it is kept (decimation looks at y only). */
+  push(x: number, y: number, s?: number): void {
     this.work++;
     if (!Number.isFinite(y)) return;
-    const p = { x, y };
+    const p: Point = s === undefined ? { x, y } : { x, y, s };
     if (!this.first) {
       this.first = p;
       this.x0 = x;
@@ -115,19 +118,6 @@ export class Decimator {
     this.work += out.length;
     return out;
   }
-}
-
-/** Merges named series into rows keyed by x, as recharts wants them (missing values undefined). */
-export function mergeSeries(series: Record<string, readonly Point[]>): Record<string, number>[] {
-  const rows = new Map<number, Record<string, number>>();
-  for (const [key, pts] of Object.entries(series)) {
-    for (const p of pts) {
-      let row = rows.get(p.x);
-      if (!row) rows.set(p.x, (row = { x: p.x }));
-      row[key] = p.y;
-    }
-  }
-  return [...rows.values()].sort((a, b) => a.x - b.x);
 }
 
 /** The extent of the finite y values of rows (over the given keys), or null when there are none. */
