@@ -15,6 +15,8 @@ export default defineConfig({
   fullyParallel: false,
   workers: 1,
   retries: 0,
+  // @slow specs (real-size models, minutes each on SwiftShader) run only with PW_SLOW=1: `npm run test:slow`.
+  grepInvert: process.env.PW_SLOW ? undefined : /@slow/,
   reporter: process.env.PW_JSON ? [['json', { outputFile: process.env.PW_JSON }], ['list']] : [['list']],
   use: {
     baseURL: `http://127.0.0.1:${port}`,
