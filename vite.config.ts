@@ -19,6 +19,9 @@ export default defineConfig({
           include: ['src/**/*.test.ts', 'src/**/*.test.tsx', 'scripts/**/*.test.ts'],
           exclude: ['src/**/*.gpu.test.ts'],
           environment: 'node',
+          // Sized for a loaded 2-core machine, 30x the slowest test's time on an idle one (1.8 s).
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
         },
       },
       {
@@ -28,8 +31,10 @@ export default defineConfig({
           include: ['src/**/*.gpu.test.ts'],
           environment: 'node',
           pool: 'forks',
-          testTimeout: 120_000,
-          hookTimeout: 120_000,
+          // Sized for a loaded 2-core machine: the slowest test (8 demo steps on SwiftShader) takes
+          // about 66 s on an idle one and timed out at 120 s beside another `npm test`.
+          testTimeout: 600_000,
+          hookTimeout: 600_000,
         },
       },
     ],

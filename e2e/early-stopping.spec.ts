@@ -6,7 +6,6 @@ import { expect, test } from '@playwright/test';
 import { openWithDemo, setField, smallRun, stepLog, waitFor } from './helpers';
 
 test('a run that cannot improve stops early at the predicted step and offers the best adapter', async ({ page }) => {
-  test.setTimeout(180_000);
   await openWithDemo(page);
   await smallRun(page, { maxSteps: 6, evalSteps: 1 });
   await setField(page, 'val_split_fraction', 0);

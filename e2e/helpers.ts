@@ -179,7 +179,7 @@ export async function downloads(page: Page, count: number, click: () => Promise<
   const on = (d: Download) => got.push(d);
   page.on('download', on);
   await click();
-  await expect.poll(() => got.length, { timeout: 60_000 }).toBe(count);
+  await expect.poll(() => got.length, { timeout: 240_000 }).toBe(count);
   page.off('download', on);
   return got;
 }

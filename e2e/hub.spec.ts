@@ -45,7 +45,7 @@ test('downloads from the Hub with progress; a private repo needs its token; a fa
       return bar && m && Number(m[1]) < Number(m[2]) ? { now, max, text } : null;
     },
     null,
-    { polling: 'raf', timeout: 30_000 },
+    { polling: 'raf', timeout: 120_000 },
   );
   const p = (await partial.jsonValue())!;
   console.log(`download progress seen: ${p.now} of ${p.max} bytes (${p.text})`);
@@ -67,6 +67,8 @@ test('downloads from the Hub with progress; a private repo needs its token; a fa
   await page.getByTestId('hub-download').click();
   await expect(page.getByTestId('model-error')).toContainText('Hub repo "org/private-sql" was not found (HTTP 401)');
   await expect(page.getByTestId('model-error')).toContainText('add an access token');
+  await expect(page.getByTestId('model-error')).toContainText(/ — still using lora-studio\/demo-sql$/);
+  await expect(page.getByTestId('model-loaded')).toContainText('Model loaded: lora-studio/demo-sql.');
   await expect(page.getByTestId('model-card')).toContainText('Model: lora-studio/demo-sql');
 
   await page.getByTestId('hub-token').fill('hf_good');

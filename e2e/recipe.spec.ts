@@ -25,7 +25,6 @@ function filesUnder(dir: string): Map<string, string> {
 }
 
 test('the Export step downloads the recipe the CLI writes for the same run', async ({ page }) => {
-  test.setTimeout(180_000);
   await openWithDemo(page);
   await page.getByTestId('tab-hparams').click();
   await setField(page, 'r', 4);

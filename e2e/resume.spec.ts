@@ -10,7 +10,6 @@ import { openWithDemo, reloadDuringRun, screenshot, smallRun, stepLog, waitFor }
 test('a reloaded run resumes from its checkpoint with the same losses as an uninterrupted run', async ({
   page,
 }, testInfo) => {
-  test.setTimeout(300_000);
   await page.setViewportSize({ width: 1360, height: 900 });
   await openWithDemo(page);
   await smallRun(page, { maxSteps: 6, evalSteps: 3, saveSteps: 2 });

@@ -53,7 +53,7 @@ beforeAll(async () => {
   await buildCli(['train', 'sample', 'bench']);
   const records = JSON.parse(readFileSync(join(REPO_ROOT, 'public/demo/sql-demo.json'), 'utf8')).slice(0, 32);
   writeFileSync(join(work, 'data.json'), JSON.stringify(records));
-}, 120_000);
+}, 600_000);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('npm run train: checkpoints and --resume_from_checkpoint', () => {
@@ -192,7 +192,7 @@ describe('npm run train / npm run sample', () => {
     const config = JSON.parse(readFileSync(join(out, 'training_config.json'), 'utf8'));
     expect(config.training.learning_rate).toBe(0.01);
     expect(config.lora.target_modules).toBe('all-linear');
-  }, 300_000);
+  }, 600_000);
 
   it('writes adapters in PEFT layout', async () => {
     for (const dir of [out, join(out, 'best')]) {
@@ -228,7 +228,7 @@ describe('npm run train / npm run sample', () => {
     expect(j.logprobs).toHaveLength(j.ids.length);
     for (const lp of j.logprobs) expect(lp).toBeLessThanOrEqual(0);
     expect(typeof j.text).toBe('string');
-  }, 120_000);
+  }, 600_000);
 
   it('samples from the prompt the user typed: chat template, generation prompt and BOS (--logprobs prompt_ids)', () => {
     const tok = ModelTokenizer.load(
@@ -284,7 +284,7 @@ describe('npm run train / npm run sample', () => {
     expect(bad.code).toBe(1);
     expect(bad.err).toMatch(/model_type "gpt2" is not supported/);
     expect(existsSync(join(work, 'o3'))).toBe(false);
-  }, 60_000);
+  }, 600_000);
 
   it('npm run bench prints one JSON line per configuration: throughput, peak = estimate, kernel times', () => {
     const r = cli('bench', ['--shape', 'tiny', '--batch', '2', '--seq', '32', '--steps', '2', '--warmup', '1']);
@@ -329,5 +329,5 @@ describe('npm run train / npm run sample', () => {
     expect(JSON.parse(big.out.trim().split('\n').pop()!).error).toMatch(
       /more than this GPU can bind at once .*Lower per_device_train_batch_size \(now 64\) or max_seq_length \(now 4096\)/,
     );
-  }, 120_000);
+  }, 600_000);
 });

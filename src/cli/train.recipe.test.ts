@@ -24,7 +24,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 function cli(args: string[]) {
   const r = spawnSync(process.execPath, [join(ROOT, 'dist-cli', 'train.mjs'), ...args], {
     encoding: 'utf8',
-    timeout: 60_000,
+    timeout: 300_000,
   });
   return { status: r.status, out: r.stdout, err: r.stderr };
 }
@@ -40,7 +40,7 @@ describe('train --export-recipe --recipe-only', () => {
   beforeAll(() => {
     const b = spawnSync(process.execPath, [join(ROOT, 'scripts/build-cli.mjs'), 'train'], { encoding: 'utf8' });
     if (b.status !== 0) throw new Error(`building the train program failed: ${b.stderr}`);
-  }, 60_000);
+  }, 300_000);
 
   it("writes buildRecipe's files for the run the flags describe, and does not train", async () => {
     const dir = join(work, 'recipe');

@@ -147,7 +147,9 @@ describe('downloadCheckpoint from the mock Hub', () => {
   it('treats a silent connection as dropped and resumes it', async () => {
     hub.failFile('model.safetensors', 6000, 1, 'stall');
     const before = hub.requests.length;
-    const set = await downloadCheckpoint('org/tiny', { endpoint: hub.url, stallTimeoutMs: 300 });
+    // 3 s of silence: far above any gap between the mock's 2 ms chunks on a loaded machine, so only
+    // the injected stall counts as one
+    const set = await downloadCheckpoint('org/tiny', { endpoint: hub.url, stallTimeoutMs: 3000 });
     expect(
       Buffer.from(await bytesOf(set.get('model.safetensors')!)).equals(
         Buffer.from(single.files.get('model.safetensors')!),

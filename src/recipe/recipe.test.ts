@@ -15,6 +15,7 @@ import { fileSetFromDir } from '../io/source.node';
 import { prepareData } from '../run/data';
 import { openModel, type LoadedModel } from '../run/model';
 import { warmupSteps } from '../engine/train/schedule';
+import { RECIPE_MODEL_FLAG } from './flags';
 import {
   buildRecipe,
   fillTemplate,
@@ -247,6 +248,11 @@ describe('recipe for the demo run', () => {
       ...Object.keys(DISTINCT.quantization),
     ])
       expect(readme, k).toMatch(new RegExp(`^\\| ${k} \\|`, 'm'));
+  });
+
+  it('train.py takes the model flag the Export card tells users to pass', () => {
+    expect(text(files, 'train.py')).toContain(`p.add_argument("${RECIPE_MODEL_FLAG}",`);
+    expect(text(files, 'train.py')).not.toContain('--model_name_or_path');
   });
 
   it("train.py's constants are the studio's", () => {

@@ -150,7 +150,7 @@ export function describeStop(r: StopReason | null, totalSteps: number): string {
   if (!r) return 'running';
   switch (r.kind) {
     case 'completed':
-      return `completed ${totalSteps} steps`;
+      return `completed ${totalSteps} step${totalSteps === 1 ? '' : 's'}`;
     case 'early_stopping':
       return `stopped early at step ${r.step}: validation loss did not improve; best was ${r.bestEvalLoss.toFixed(4)} at step ${r.bestStep}`;
     case 'non_finite':

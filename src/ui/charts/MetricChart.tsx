@@ -1,7 +1,7 @@
 // One live line chart (recharts). Everything that costs time per update is decided here rather
 // than inside recharts: animations are off, the data arrives decimated, the axis domains and
-// ticks are computed from the data (niceTicks "none": recharts would search for them on every
-// render), and there is no recharts Tooltip: it alone made mounting and updating a chart a
+// ticks are computed from the data by ticks.ts (niceTicks "none": recharts would search for them
+// on every render), and there is no recharts Tooltip: it alone made mounting and updating a chart a
 // 100+ ms task on a busy CPU. A light overlay of our own reads values under the pointer instead.
 
 import {
@@ -16,7 +16,8 @@ import {
   type RefObject,
 } from 'react';
 import { CartesianGrid, Line, LineChart, ReferenceLine, XAxis, YAxis } from 'recharts';
-import { extent, logTicks, niceTicks, xTicks } from '../lib/series';
+import { extent } from '../lib/series';
+import { xTicks, yAxis, type Axis } from './ticks';
 import { useStaggeredMount } from './useStaggered';
 
 export interface LineSpec {
@@ -26,15 +27,6 @@ export interface LineSpec {
   width?: number;
   dots?: boolean;
 }
-
-export const fmtTick = (v: number) =>
-  v === 0
-    ? '0'
-    : Math.abs(v) >= 1000
-      ? `${+(v / 1000).toPrecision(3)}k`
-      : Math.abs(v) < 0.01
-        ? v.toExponential(1).replace('.0e', 'e')
-        : String(+v.toPrecision(3));
 
 interface TickProps {
   x?: number | string;
@@ -51,11 +43,18 @@ const xTick = (p: TickProps) => (
     {String(p.payload?.value ?? '')}
   </text>
 );
-const yTick = (p: TickProps) => (
-  <text x={Number(p.x ?? 0) - 4} y={Number(p.y ?? 0) + 4} textAnchor="end" className="tick">
-    {fmtTick(Number(p.payload?.value ?? 0))}
-  </text>
-);
+/** The y tick renderer for one axis: each tick shows its label from ticks.ts (unique, exact). */
+function yTickOf(axis: Axis) {
+  const label = new Map(axis.ticks.map((t, i) => [t, axis.labels[i]]));
+  return function yTick(p: TickProps) {
+    const v = Number(p.payload?.value ?? 0);
+    return (
+      <text x={Number(p.x ?? 0) - 4} y={Number(p.y ?? 0) + 4} textAnchor="end" className="tick">
+        {label.get(v) ?? String(v)}
+      </text>
+    );
+  };
+}
 
 function markerLabel(text: string | undefined) {
   return (p: { viewBox?: { x?: number; y?: number } }) => (
@@ -160,16 +159,14 @@ export const MetricChart = memo(function MetricChart(props: {
   const height = props.height ?? 200;
   const { rows, lines, log, totalSteps, markerStep, markerLabel: markerText } = props;
   const axes = useMemo(() => {
-    const e = extent(
-      rows,
-      lines.map((l) => l.key),
+    const y = yAxis(
+      extent(
+        rows,
+        lines.map((l) => l.key),
+      ),
+      log,
     );
-    const y = !e
-      ? { domain: [0, 1] as [number, number], ticks: [0, 0.5, 1] }
-      : log
-        ? logTicks(e[0], e[1])
-        : niceTicks(e[0], e[1], 4);
-    return { y, x: xTicks(totalSteps) };
+    return { y, yTick: yTickOf(y), x: xTicks(totalSteps) };
   }, [rows, lines, log, totalSteps]);
   const chart = useMemo(
     () =>
@@ -194,7 +191,7 @@ export const MetricChart = memo(function MetricChart(props: {
             interval={0}
             allowDataOverflow
             niceTicks="none"
-            tick={yTick}
+            tick={axes.yTick}
             width={Y_AXIS_WIDTH}
             stroke="#d6d3d1"
           />

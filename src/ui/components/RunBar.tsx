@@ -24,7 +24,7 @@ function useElapsed(): number {
 function Times() {
   const elapsed = useElapsed();
   const activeMs = useStudio((s) => s.training.activeMs);
-  const step = useStudio((s) => s.training.history.at(-1)?.step ?? 0);
+  const step = useStudio((s) => s.training.history.last()?.step ?? 0);
   const total = useStudio((s) => s.training.totalSteps);
   const done = useStudio((s) => s.training.status === 'done');
   const left = done ? null : remainingMs(activeMs, step, total);
@@ -62,7 +62,7 @@ function StartButton() {
 
 export function RunBar() {
   const status = useStudio((s) => s.training.status);
-  const last = useStudio((s) => s.training.history.at(-1));
+  const last = useStudio((s) => s.training.history.last());
   const total = useStudio((s) => s.training.totalSteps);
   const stepsPerEpoch = useStudio((s) => s.training.stepsPerEpoch);
   const end = useStudio((s) => s.training.end);

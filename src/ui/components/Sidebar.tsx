@@ -4,6 +4,7 @@ import type { KeyboardEvent } from 'react';
 import { useStudio } from '../store/store';
 import { TABS, type StepTab as Tab } from '../store/ui';
 import { datasetUsable } from '../store/dataset';
+import { plural } from '../lib/format';
 
 const LABELS: Record<Tab, string> = {
   model: 'Model',
@@ -23,7 +24,7 @@ function useStepState(tab: Tab): { text: string; done: boolean } {
   const customized = useStudio((s) => s.estimate !== null);
   const steps = useStudio((s) => s.estimate?.totalSteps ?? null);
   const status = useStudio((s) => s.training.status);
-  const step = useStudio((s) => s.training.history.at(-1)?.step ?? 0);
+  const step = useStudio((s) => s.training.history.last()?.step ?? 0);
   const total = useStudio((s) => s.training.totalSteps);
   const results = useStudio((s) => s.samples.results.length);
   switch (tab) {
@@ -32,11 +33,11 @@ function useStepState(tab: Tab): { text: string; done: boolean } {
         ? { text: 'loading…', done: false }
         : { text: model ?? 'not loaded', done: !!model };
     case 'dataset':
-      return records === null ? { text: 'no data', done: false } : { text: `${records} records`, done: usable };
+      return records === null ? { text: 'no data', done: false } : { text: plural(records, 'record'), done: usable };
     case 'hparams':
       return issues
         ? { text: `${issues} to fix`, done: false }
-        : { text: steps ? `${steps} steps` : 'review', done: customized && steps !== null };
+        : { text: steps ? plural(steps, 'step') : 'review', done: customized && steps !== null };
     case 'training':
       return status === 'idle'
         ? { text: 'not started', done: false }

@@ -12,6 +12,19 @@ export function fmtCount(n: number): string {
   return n.toLocaleString('en-US');
 }
 
+/**
+ * An error that left what was loaded before in use says so: "model.safetensors: … — still using
+ * lora-studio-demo-sql" (nothing to add when nothing was loaded).
+ */
+export function stillUsing(message: string, inUse: string | null | undefined): string {
+  return inUse ? `${message} — still using ${inUse}` : message;
+}
+
+/** 1 -> "1 record", 1200 -> "1,200 records": a count and its noun, singular or plural. */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${fmtCount(n)} ${n === 1 ? one : many}`;
+}
+
 /** 250,432 -> "250K", 1.24e9 -> "1.24B". */
 export function fmtParams(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)}B`;

@@ -1,85 +1,123 @@
-// Chart series from training metrics, cheap enough to recompute on every optimizer step: an
-// exponential moving average debiased as TensorBoard's scalar dashboard does it, and min/max
-// decimation so a chart never hands recharts more than about two points per pixel column,
-// whatever the number of steps (spikes survive: each bucket keeps its lowest and highest point).
+// Chart series from training metrics, maintained one step at a time: an exponential moving
+// average debiased as TensorBoard's scalar dashboard does it, and min/max decimation so a chart
+// never hands recharts more than about two points per pixel column, whatever the number of steps
+// (spikes survive: each bucket keeps its lowest and highest point).
 
 export interface Point {
   x: number;
   y: number;
+  /** A second value carried along with the point (the smoothed loss beside the raw one). */
+  s?: number;
 }
 
 /**
- * TensorBoard's smoothing: last = last * w + (1 - w) * y, divided by 1 - w^k (k finite points so
- * far) so the first points are not pulled towards 0. Non-finite values pass through unsmoothed
- * and do not disturb the average. weight 0: no smoothing.
+ * TensorBoard's smoothing, one value at a time: last = last * w + (1 - w) * y, divided by
+ * 1 - w^k (k finite points so far) so the first points are not pulled towards 0. Non-finite
+ * values pass through unsmoothed and do not disturb the average. weight 0: no smoothing.
  */
+export class Ema {
+  private last = 0;
+  private k = 0;
+  constructor(readonly weight: number) {
+    if (!(weight >= 0 && weight < 1)) throw new RangeError(`smoothing weight must be in [0, 1), not ${weight}`);
+  }
+
+  push(y: number): number {
+    if (!Number.isFinite(y)) return y;
+    const w = this.weight;
+    this.last = this.last * w + (1 - w) * y;
+    this.k++;
+    return w === 0 ? y : this.last / (1 - w ** this.k);
+  }
+}
+
+/** emaSmooth over a whole series (see Ema). */
 export function emaSmooth(ys: readonly number[], weight: number): number[] {
-  if (!(weight >= 0 && weight < 1)) throw new RangeError(`smoothing weight must be in [0, 1), not ${weight}`);
-  const out = new Array<number>(ys.length);
-  let last = 0;
-  let k = 0;
-  for (let i = 0; i < ys.length; i++) {
-    const y = ys[i];
-    if (!Number.isFinite(y)) {
-      out[i] = y;
-      continue;
-    }
-    last = last * weight + (1 - weight) * y;
-    k++;
-    out[i] = weight === 0 ? y : last / (1 - weight ** k);
-  }
-  return out;
+  const ema = new Ema(weight);
+  return ys.map((y) => ema.push(y));
 }
 
 /**
- * At most about `maxPoints` points: the x-range is cut into maxPoints / 2 buckets of equal width
- * and each keeps its minimum and maximum (in x order); the first and last points always stay.
- * Points whose y is not finite are dropped (a chart cannot draw them). Input sorted by x.
+ * Min/max decimation of a series that only grows, in O(1) per point: the x-range from the first
+ * point is cut into at most `buckets` buckets of equal width, each keeping its lowest and
+ * highest point; when a point falls past the last bucket, neighbouring buckets merge pairwise and
+ * the width doubles (O(buckets), once per doubling of the run). points() hands a chart at most
+ * 2 * buckets + 2 points, whatever the number of steps; spikes survive, and the first and last
+ * point always stay. Points whose y is not finite are dropped (a chart cannot draw them). x grows.
  */
-export function decimateMinMax(points: readonly Point[], maxPoints: number): Point[] {
-  const finite = points.filter((p) => Number.isFinite(p.y));
-  if (finite.length <= maxPoints || maxPoints < 4) return finite;
-  const buckets = Math.floor(maxPoints / 2);
-  const x0 = finite[0].x;
-  const span = finite[finite.length - 1].x - x0 || 1;
-  const out: Point[] = [finite[0]];
-  let i = 1;
-  const last = finite.length - 1;
-  for (let b = 0; b < buckets && i < last; b++) {
-    const hi = x0 + (span * (b + 1)) / buckets;
-    let min: Point | null = null;
-    let max: Point | null = null;
-    for (; i < last && (finite[i].x < hi || b === buckets - 1); i++) {
-      const p = finite[i];
-      if (!min || p.y < min.y) min = p;
-      if (!max || p.y > max.y) max = p;
-    }
-    if (min && max) {
-      if (min === max) out.push(min);
-      else if (min.x < max.x) out.push(min, max);
-      else out.push(max, min);
-    }
-  }
-  out.push(finite[last]);
-  return out;
-}
+export class Decimator {
+  private x0 = 0;
+  private width = 1;
+  private mins: (Point | undefined)[] = [];
+  private maxs: (Point | undefined)[] = [];
+  private first: Point | null = null;
+  private last: Point | null = null;
+  /** Points read and bucket entries merged, for the tests that count the work per step. */
+  work = 0;
 
-/** Merges named series into rows keyed by x, as recharts wants them (missing values undefined). */
-export function mergeSeries(series: Record<string, readonly Point[]>): Record<string, number>[] {
-  const rows = new Map<number, Record<string, number>>();
-  for (const [key, pts] of Object.entries(series)) {
-    for (const p of pts) {
-      let row = rows.get(p.x);
-      if (!row) rows.set(p.x, (row = { x: p.x }));
-      row[key] = p.y;
-    }
+  constructor(readonly buckets: number) {
+    if (!(buckets >= 2)) throw new RangeError(`a decimator needs at least 2 buckets, not ${buckets}`);
   }
-  return [...rows.values()].sort((a, b) => a.x - b.x);
-}
 
-/** For a log-scale axis: values that are not strictly positive become gaps. */
-export function positiveOnly(points: readonly Point[]): Point[] {
-  return points.filter((p) => p.y > 0);
+  /** Adds (x, y); `s` travels with the point if it is kept (decimation looks at y only). */
+  push(x: number, y: number, s?: number): void {
+    this.work++;
+    if (!Number.isFinite(y)) return;
+    const p: Point = s === undefined ? { x, y } : { x, y, s };
+    if (!this.first) {
+      this.first = p;
+      this.x0 = x;
+    }
+    this.last = p;
+    let b = Math.floor((x - this.x0) / this.width);
+    while (b >= this.buckets) {
+      this.merge();
+      b = Math.floor((x - this.x0) / this.width);
+    }
+    const lo = this.mins[b];
+    const hi = this.maxs[b];
+    if (!lo || y < lo.y) this.mins[b] = p;
+    if (!hi || y > hi.y) this.maxs[b] = p;
+  }
+
+  private merge(): void {
+    const n = this.mins.length;
+    const mins: (Point | undefined)[] = [];
+    const maxs: (Point | undefined)[] = [];
+    for (let i = 0; i < n; i += 2) {
+      const [a, b] = [this.mins[i], this.mins[i + 1]];
+      const [c, d] = [this.maxs[i], this.maxs[i + 1]];
+      mins.push(!a ? b : !b ? a : b.y < a.y ? b : a);
+      maxs.push(!c ? d : !d ? c : d.y > c.y ? d : c);
+    }
+    this.work += n;
+    this.mins = mins;
+    this.maxs = maxs;
+    this.width *= 2;
+  }
+
+  /** The kept points in x order. */
+  points(): Point[] {
+    if (!this.first || !this.last) return [];
+    const out: Point[] = [this.first];
+    const add = (p: Point | undefined) => {
+      if (p && p.x > out[out.length - 1].x && p.x < this.last!.x) out.push(p);
+    };
+    for (let b = 0; b < this.mins.length; b++) {
+      const lo = this.mins[b];
+      const hi = this.maxs[b];
+      if (lo && hi && hi.x < lo.x) {
+        add(hi);
+        add(lo);
+      } else {
+        add(lo);
+        add(hi);
+      }
+    }
+    if (this.last !== this.first) out.push(this.last);
+    this.work += out.length;
+    return out;
+  }
 }
 
 /** The extent of the finite y values of rows (over the given keys), or null when there are none. */
@@ -95,49 +133,4 @@ export function extent(rows: readonly Record<string, number>[], keys: readonly s
     }
   }
   return lo <= hi ? [lo, hi] : null;
-}
-
-/**
- * Axis ticks at 1, 2 or 5 times a power of ten covering [lo, hi] with about `count` intervals,
- * and the domain they span. Computed here so the chart library does not search for "nice"
- * ticks itself on every update.
- */
-export function niceTicks(lo: number, hi: number, count = 4): { domain: [number, number]; ticks: number[] } {
-  if (!(hi > lo)) {
-    const pad = Math.abs(lo) * 0.1 || 1;
-    return niceTicks(lo - pad, hi + pad, count);
-  }
-  const raw = (hi - lo) / count;
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw)!;
-  const start = Math.floor(lo / step) * step;
-  const end = Math.ceil(hi / step) * step;
-  const ticks: number[] = [];
-  for (let v = start, i = 0; v <= end + step / 2 && i < 100; v = start + ++i * step)
-    ticks.push(Number(v.toPrecision(12)));
-  return { domain: [ticks[0], ticks[ticks.length - 1]], ticks };
-}
-
-/** Ticks for a log axis: 1, 2 and 5 times the powers of ten inside [lo, hi] (lo > 0). */
-export function logTicks(lo: number, hi: number): { domain: [number, number]; ticks: number[] } {
-  const a = Math.floor(Math.log10(lo));
-  const b = Math.ceil(Math.log10(hi));
-  const mults = b - a > 3 ? [1] : [1, 2, 5];
-  const ticks: number[] = [];
-  for (let e = a; e <= b; e++) for (const m of mults) ticks.push(Number((m * 10 ** e).toPrecision(12)));
-  const inside = ticks.filter((t) => t >= lo && t <= hi);
-  const below = ticks.filter((t) => t <= lo).at(-1) ?? 10 ** a;
-  const above = ticks.find((t) => t >= hi) ?? 10 ** b;
-  const all = [...new Set([below, ...inside, above])];
-  return { domain: [below, above], ticks: all };
-}
-
-/** Step ticks: every step up to 12, else round steps (and the first and last step). */
-export function xTicks(total: number): number[] {
-  const max = Math.max(2, total);
-  if (max <= 12) return Array.from({ length: max }, (_, i) => i + 1);
-  const { ticks } = niceTicks(0, max, 5);
-  const step = ticks[1] - ticks[0];
-  const inner = ticks.filter((v) => v > step / 4 && v < max - step / 4);
-  return [1, ...inner, max];
 }

@@ -7,7 +7,7 @@ import { Bar, BarChart, CartesianGrid, ResponsiveContainer, Tooltip, XAxis, YAxi
 import { useStudio } from '../store/store';
 import { loadDatasetFile, loadDemoDataset, setDatasetFormat } from '../store/dataset.actions';
 import { Alert, Card, EmptyState, Progress, Stat } from '../components/common';
-import { fmtBytes, fmtCount } from '../lib/format';
+import { fmtBytes, fmtCount, plural } from '../lib/format';
 import { RecordPreview } from './RecordPreview';
 import type { DatasetFormat, RecordError } from '../../worker/api';
 
@@ -183,15 +183,16 @@ function Statistics() {
       {p.encodeErrors.length > 0 && (
         <>
           <Alert kind="warning">
-            {p.encodeErrors.length} records could not be encoded for this model and are left out.
+            {plural(p.encodeErrors.length, 'record')} could not be encoded for this model and{' '}
+            {p.encodeErrors.length === 1 ? 'is' : 'are'} left out.
           </Alert>
           <ErrorList errors={p.encodeErrors} total={p.encodeErrors.length} what="encode" />
         </>
       )}
       {p.withoutTargets > 0 && (
         <p className="muted small">
-          {p.withoutTargets} records have nothing left to train on (the answer was cut by max_seq_length) and are left
-          out.
+          {plural(p.withoutTargets, 'record')} {p.withoutTargets === 1 ? 'has' : 'have'} nothing left to train on (the
+          answer was cut by max_seq_length) and {p.withoutTargets === 1 ? 'is' : 'are'} left out.
         </p>
       )}
       <h3 className="subhead">Token length per record (after truncation)</h3>

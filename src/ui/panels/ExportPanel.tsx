@@ -58,8 +58,8 @@ export function ExportPanel() {
   const t = useStudio((s) => s.training);
   const [result, setResult] = useState<ExportResult | null>(null);
   const has = t.status !== 'idle' && t.status !== 'starting' && t.history.length > 0;
-  const lastStep = t.history.at(-1)?.step ?? 0;
-  const lastEval = [...t.history].reverse().find((m) => m.evalLoss !== undefined);
+  const lastStep = t.history.last()?.step ?? 0;
+  const lastEval = t.history.lastEval;
   const running = t.status === 'running' || t.status === 'paused' || t.status === 'stopping';
   return (
     <div className="panel" data-testid="panel-export">

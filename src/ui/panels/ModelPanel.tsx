@@ -333,6 +333,7 @@ function GpuCard() {
 export function ModelPanel() {
   const status = useStudio((s) => s.model.status);
   const hasModel = useStudio((s) => s.model.summary !== null);
+  const inUse = useStudio((s) => s.model.summary?.name);
   const error = useStudio((s) => s.model.error);
   const setTab = useStudio((s) => s.setTab);
   return (
@@ -371,8 +372,8 @@ export function ModelPanel() {
       )}
       {hasModel && (
         <>
-          <Alert kind="success">
-            Model loaded.{' '}
+          <Alert kind="success" testId="model-loaded">
+            Model loaded: {inUse}.{' '}
             <button type="button" className="link-button" onClick={() => setTab('dataset')}>
               Next: add a dataset →
             </button>

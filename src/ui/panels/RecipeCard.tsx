@@ -7,6 +7,7 @@ import { useStudio } from '../store/store';
 import { exportRecipe, type ExportResult } from '../store/export.actions';
 import { datasetUsable } from '../store/dataset';
 import { Alert, Card } from '../components/common';
+import { RECIPE_MODEL_FLAG } from '../../recipe/flags';
 
 export function RecipeCard() {
   const model = useStudio((s) => s.model.summary);
@@ -28,7 +29,7 @@ export function RecipeCard() {
         Accelerate: <code>train.py</code> with the same prompt template, label masking, truncation, validation split and
         seed; the same <code>LoraConfig</code> and <code>TrainingArguments</code>; your data as JSONL; an Accelerate
         config for one GPU and a DeepSpeed ZeRO-2 config for several; pinned requirements and a README. Point{' '}
-        <code>--model_name_or_path</code> at a bigger model of the same family to scale up.
+        <code>{RECIPE_MODEL_FLAG}</code> at a bigger model of the same family to scale up.
       </p>
       <p className="muted small">
         {runHparams

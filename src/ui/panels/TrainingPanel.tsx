@@ -5,13 +5,13 @@
 import { useMemo } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { useStudio } from '../store/store';
-import type { TrainingState } from '../store/training';
+import { checkpointStat, type TrainingState } from '../store/training';
 import { Alert, Card, EmptyState, Stat } from '../components/common';
 import { MetricChart, type LineSpec } from '../charts/MetricChart';
 import { useStaggered } from '../charts/useStaggered';
 import { SavedRuns } from './SavedRuns';
 import { evaluateNow } from '../store/training.actions';
-import { lossRows, seriesRows } from '../charts/charts';
+import { logRows, LossSeries, MetricSeries, runView } from '../charts/charts';
 import { fmtBytes, fmtDuration, fmtLoss, fmtSci } from '../lib/format';
 import type { StepMetrics } from '../../engine/train/trainer';
 
@@ -34,19 +34,15 @@ const LOSS_LEGEND = (
  * task (see useStaggered): nothing the worker reports re-renders a chart synchronously.
  */
 function useRunView(slot: number): Pick<TrainingState, 'history' | 'totalSteps' | 'best'> {
-  return useStaggered(
-    useStudio(
-      useShallow((s) => ({ history: s.training.history, totalSteps: s.training.totalSteps, best: s.training.best })),
-    ),
-    slot,
-  );
+  return useStaggered(useStudio(useShallow(runView)), slot);
 }
 
 export function LossChart({ height, id = 'loss' }: { height?: number; id?: string }) {
   const { history, totalSteps, best } = useRunView(0);
   const smoothing = useStudio((s) => s.ui.smoothing);
   const log = useStudio((s) => s.ui.logScale);
-  const rows = useMemo(() => lossRows(history, smoothing, log), [history, smoothing, log]);
+  const series = useMemo(() => new LossSeries(smoothing, log), [smoothing, log]);
+  const rows = useMemo(() => series.rows(history), [series, history]);
   return (
     <MetricChart
       id={id}
@@ -79,7 +75,8 @@ function SmallChart(props: {
   const { history, totalSteps: total } = useRunView(props.slot);
   const log = useStudio((s) => s.ui.logScale) && props.logOk !== false;
   const { f } = props;
-  const rows = useMemo(() => seriesRows(history, f, log), [history, f, log]);
+  const series = useMemo(() => new MetricSeries(f, log), [f, log]);
+  const rows = useMemo(() => series.rows(history), [series, history]);
   return (
     <MetricChart
       id={props.id}
@@ -126,44 +123,11 @@ function ChartControls() {
   );
 }
 
-/** HF-style log rows: the mean training loss over each logging_steps window, and every evaluation. */
-function logRows(history: readonly StepMetrics[], every: number) {
-  const rows: {
-    step: number;
-    loss: number;
-    evalLoss?: number;
-    lr: number;
-    gradNorm: number;
-    tps: number;
-    epoch: number;
-  }[] = [];
-  let sum = 0;
-  let n = 0;
-  for (const m of history) {
-    sum += m.loss;
-    n++;
-    if (m.step % every === 0 || m.evalLoss !== undefined || m === history.at(-1)) {
-      rows.push({
-        step: m.step,
-        loss: sum / n,
-        evalLoss: m.evalLoss,
-        lr: m.lr,
-        gradNorm: m.gradNorm,
-        tps: m.tokensPerSecond,
-        epoch: m.epoch,
-      });
-      sum = 0;
-      n = 0;
-    }
-  }
-  return rows;
-}
-
 function StepLog() {
   const { history, best: bestInfo } = useRunView(4);
   const best = bestInfo?.step;
   const every = useStudio((s) => s.training.hparams?.training.logging_steps ?? 1);
-  const rows = useMemo(() => logRows(history, every).slice(-50).reverse(), [history, every]);
+  const rows = useMemo(() => logRows(history, every, 50), [history, every]);
   return (
     <Card
       title="Step log"
@@ -278,7 +242,8 @@ function EvaluateNow() {
 
 function Summary() {
   const t = useStudio((s) => s.training);
-  const last = t.history.at(-1);
+  const last = t.history.last();
+  const checkpoint = checkpointStat(t);
   return (
     <div className="stats-row">
       <Stat label="training loss (last step)" value={fmtLoss(last?.loss)} testId="last-loss" />
@@ -290,16 +255,7 @@ function Summary() {
       <Stat label="tokens per second" value={last ? Math.round(last.tokensPerSecond) : '—'} />
       <Stat label="examples (train · validation)" value={`${t.train} · ${t.val}`} />
       <Stat label="GPU buffers held" value={fmtBytes(t.gpuBytes)} testId="gpu-held" />
-      <Stat
-        label="last checkpoint"
-        value={t.lastCheckpoint ? `step ${t.lastCheckpoint}` : 'none yet'}
-        hint={
-          t.hparams?.training.save_steps
-            ? `every ${t.hparams.training.save_steps} steps, on pause and at the end`
-            : 'after step 1, then every 2 minutes of training, on pause and at the end'
-        }
-        testId="last-checkpoint"
-      />
+      <Stat label="last checkpoint" value={checkpoint.value} hint={checkpoint.hint} testId="last-checkpoint" />
     </div>
   );
 }

@@ -4,6 +4,7 @@
 import type { DatasetFormat, DatasetSummary, LoadStatus } from '../../worker/api';
 import { callback, errorMessage, studioWorker } from '../../worker/client';
 import { useStudio } from './store';
+import { stillUsing } from '../lib/format';
 
 const set = useStudio.setState;
 const get = useStudio.getState;
@@ -37,7 +38,7 @@ async function load(label: string, fn: () => Promise<DatasetSummary>, format: Da
         status: s.dataset.summary ? 'ready' : 'empty',
         loading: null,
         progress: null,
-        error: errorMessage(e),
+        error: stillUsing(errorMessage(e), s.dataset.summary?.name),
       },
     }));
     return false;

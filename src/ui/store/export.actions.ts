@@ -69,7 +69,7 @@ export async function saveAdapterToFolder(which: 'last' | 'best'): Promise<Expor
 }
 
 export function exportMetrics(): void {
-  downloadText(metricsCsv(get().training.history), `${prefix()}_metrics.csv`, 'text/csv');
+  downloadText(metricsCsv(get().training.history.toArray()), `${prefix()}_metrics.csv`, 'text/csv');
 }
 
 export function exportConfig(): void {

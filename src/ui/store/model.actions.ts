@@ -6,6 +6,7 @@ import type { FileEntry } from '../../worker/studio';
 import { callback, errorMessage, studioWorker } from '../../worker/client';
 import { useStudio } from './store';
 import { IDLE } from './training';
+import { stillUsing } from '../lib/format';
 
 const set = useStudio.setState;
 const get = useStudio.getState;
@@ -33,7 +34,7 @@ async function load(label: string, fn: () => Promise<ModelSummary>): Promise<boo
         status: s.model.summary ? 'ready' : 'empty',
         loading: null,
         progress: null,
-        error: errorMessage(e),
+        error: stillUsing(errorMessage(e), s.model.summary?.name),
       },
     }));
     return false;

@@ -105,7 +105,12 @@ describe('starting a run', () => {
     await stopTraining();
     expect(useStudio.getState().training.status).toBe('done');
     expect(useStudio.getState().training.end?.message).toBe('stopped by you at step 1 of 2');
-    expect(useStudio.getState().training.history.map((m) => m.loss)).toEqual([1.5]);
+    expect(
+      useStudio
+        .getState()
+        .training.history.toArray()
+        .map((m) => m.loss),
+    ).toEqual([1.5]);
   });
 
   it('a worker rejection leaves the studio idle with the message', async () => {

@@ -11,6 +11,7 @@ import { issuesOf } from './hparams';
 import { withAdapterLora } from '../../config/hparams';
 import { loadDemoModel } from './model.actions';
 import { whenChartsMounted } from '../charts/useStaggered';
+import { stillUsing } from '../lib/format';
 
 const set = useStudio.setState;
 const get = useStudio.getState;
@@ -147,7 +148,9 @@ export async function importAdapter(files: FileEntry[]): Promise<void> {
       return { adapter: { imported, use: true, busy: false, error: null }, hparams, hparamIssues: issuesOf(hparams) };
     });
   } catch (e) {
-    set((s) => ({ adapter: { ...s.adapter, busy: false, error: errorMessage(e) } }));
+    set((s) => ({
+      adapter: { ...s.adapter, busy: false, error: stillUsing(errorMessage(e), s.adapter.imported?.name) },
+    }));
   }
 }
 
@@ -166,7 +169,7 @@ export async function evaluateNow(): Promise<void> {
   try {
     const loss = await studioWorker().evaluate();
     set((s) => ({
-      training: { ...s.training, evaluating: false, evaluated: { step: s.training.history.at(-1)?.step ?? 0, loss } },
+      training: { ...s.training, evaluating: false, evaluated: { step: s.training.history.last()?.step ?? 0, loss } },
     }));
   } catch (e) {
     set((s) => ({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyTrainEvent, bestOf, IDLE, type TrainingState } from './training';
+import { applyTrainEvent, bestOf, checkpointStat, IDLE, type TrainingState } from './training';
 import { DEFAULT_HPARAMS } from '../../config/hparams';
 import type { StepMetrics } from '../../engine/train/trainer';
 import type { TrainEvent } from '../../worker/api';
@@ -53,7 +53,7 @@ describe('applyTrainEvent', () => {
       },
     ]);
     expect(t.status).toBe('done');
-    expect(t.history.map((x) => x.step)).toEqual([1, 2, 3]);
+    expect(t.history.toArray().map((x) => x.step)).toEqual([1, 2, 3]);
     expect(t.best).toEqual({ step: 3, evalLoss: 1.5 });
     expect(t.lastCheckpoint).toBe(3);
     expect(t.end?.kind).toBe('early_stopping');
@@ -100,5 +100,62 @@ describe('bestOf', () => {
   it('takes the lowest finite validation loss, the first on ties', () => {
     expect(bestOf([m(1), m(2, 1.3), m(3, NaN), m(4, 1.1), m(5, 1.1)])).toEqual({ step: 4, evalLoss: 1.1 });
     expect(bestOf([m(1)])).toBeNull();
+  });
+});
+
+describe('History', () => {
+  it('appends without copying, and an older state still reads what it held', () => {
+    const t0 = run([started()]);
+    const t1 = applyTrainEvent(t0, { status: 'step', metrics: m(1), activeMs: 1, gpuBytes: 1, best: null }, 0);
+    const t2 = applyTrainEvent(t1, { status: 'step', metrics: m(2, 1.4), activeMs: 2, gpuBytes: 1, best: null }, 0);
+    expect(t2.history.extends(t1.history)).toBe(true);
+    expect(t1.history.toArray().map((x) => x.step)).toEqual([1]);
+    expect(t2.history.last()?.step).toBe(2);
+    expect(t2.history.lastEval?.step).toBe(2);
+    expect(t1.history.lastEval).toBeUndefined();
+    // replaying an event on the older state branches off instead of overwriting step 2
+    const branch = applyTrainEvent(t1, { status: 'step', metrics: m(3), activeMs: 3, gpuBytes: 1, best: null }, 0);
+    expect(branch.history.toArray().map((x) => x.step)).toEqual([1, 3]);
+    expect(t2.history.toArray().map((x) => x.step)).toEqual([1, 2]);
+    expect(branch.history.extends(t1.history)).toBe(false);
+  });
+});
+
+describe('checkpointStat', () => {
+  const step = (n: number): TrainEvent => ({ status: 'step', metrics: m(n), activeMs: n, gpuBytes: 1, best: null });
+  const done: TrainEvent = {
+    status: 'done',
+    end: { kind: 'completed', step: 6, message: 'completed 6 steps' },
+    best: null,
+    activeMs: 6,
+  };
+  const withSaves = (every: number): TrainingState => ({
+    ...IDLE,
+    status: 'starting',
+    hparams: { ...DEFAULT_HPARAMS, training: { ...DEFAULT_HPARAMS.training, save_steps: every } },
+  });
+  const startedWith = (every: number): TrainEvent => ({
+    ...(started() as Extract<TrainEvent, { status: 'started' }>),
+    hparams: { ...DEFAULT_HPARAMS, training: { ...DEFAULT_HPARAMS.training, save_steps: every } },
+  });
+
+  it('reports the newest checkpoint the run saved, and a run that ended after it', () => {
+    let t = run([startedWith(2), step(1), step(2), { status: 'checkpoint', step: 2 }, step(3), step(4)], withSaves(2));
+    t = applyTrainEvent(t, { status: 'checkpoint', step: 4 }, 0);
+    expect(checkpointStat(t)).toEqual({ value: 'step 4', hint: 'every 2 steps' });
+    t = run([step(5), step(6), done], t);
+    // the last step was not saved: the page says so instead of a bare "step 4"
+    expect(checkpointStat(t)).toEqual({ value: 'step 4', hint: 'the run ended later, at step 6' });
+    // a session that saves at the end reports it, and the page shows that step
+    t = run([step(5), step(6), { status: 'checkpoint', step: 6 }, done], applyTrainEvent(t, startedWith(2), 0));
+    expect(checkpointStat(t)).toEqual({ value: 'step 6', hint: 'the end of the run' });
+  });
+
+  it('says the default time rule when save_steps is 0, or that none was saved yet', () => {
+    expect(checkpointStat(run([startedWith(0), step(1)], withSaves(0)))).toEqual({
+      value: 'none yet',
+      hint: 'after step 1, then every 2 minutes of training',
+    });
+    expect(checkpointStat(run([startedWith(1)], withSaves(1)))).toEqual({ value: 'none yet', hint: 'every step' });
   });
 });

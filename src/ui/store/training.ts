@@ -2,10 +2,13 @@
 // reducer, so the page's view of a run is testable without a worker), and the saved runs that can
 // be resumed.
 
+import { AUTOSAVE_INTERVAL_MS } from '../../run/save-rule';
 import type { StepMetrics } from '../../engine/train/trainer';
 import type { BestInfo, CheckpointInfo, RunEnd, TrainEvent } from '../../worker/api';
 import type { Hparams } from '../../config/hparams';
 import type { SliceCreator } from './types';
+import { History } from './history';
+import { plural } from '../lib/format';
 
 export type RunStatus = 'idle' | 'starting' | 'running' | 'paused' | 'stopping' | 'done';
 
@@ -19,7 +22,8 @@ export interface TrainingState {
   trainableLine: string;
   train: number;
   val: number;
-  history: StepMetrics[];
+  /** One entry per optimizer step, appended in O(1) (see history.ts). */
+  history: History;
   best: BestInfo | null;
   end: RunEnd | null;
   /** Active training time reported by the worker, and when (page clock) it was reported. */
@@ -47,7 +51,7 @@ export const IDLE: TrainingState = {
   trainableLine: '',
   train: 0,
   val: 0,
-  history: [],
+  history: History.EMPTY,
   best: null,
   end: null,
   activeMs: 0,
@@ -76,7 +80,7 @@ export function applyTrainEvent(t: TrainingState, e: TrainEvent, now: number): T
         trainableLine: e.trainableLine,
         train: e.train,
         val: e.val,
-        history: e.history,
+        history: History.of(e.history),
         best: bestOf(e.history),
         activeMs: e.activeMs,
         reportedAt: now,
@@ -89,7 +93,7 @@ export function applyTrainEvent(t: TrainingState, e: TrainEvent, now: number): T
       return {
         ...t,
         status: t.status === 'stopping' || t.status === 'paused' ? t.status : 'running',
-        history: [...t.history, e.metrics],
+        history: t.history.append(e.metrics),
         best: e.best,
         activeMs: e.activeMs,
         reportedAt: now,
@@ -109,7 +113,7 @@ export function applyTrainEvent(t: TrainingState, e: TrainEvent, now: number): T
 }
 
 /** The lowest validation loss in a history (the first such step on ties), as the trainer keeps it. */
-export function bestOf(history: readonly StepMetrics[]): BestInfo | null {
+export function bestOf(history: Iterable<StepMetrics>): BestInfo | null {
   let best: BestInfo | null = null;
   for (const m of history) {
     if (m.evalLoss !== undefined && Number.isFinite(m.evalLoss) && (best === null || m.evalLoss < best.evalLoss)) {
@@ -117,6 +121,29 @@ export function bestOf(history: readonly StepMetrics[]): BestInfo | null {
     }
   }
   return best;
+}
+
+/**
+ * The "last checkpoint" figure and its hint, from the checkpoint events the run sent: the step of
+ * the newest saved checkpoint, and, once the run has ended past it, that the steps after it are
+ * not in it (a finished run is not offered for resumption; the adapter is exported from the page).
+ */
+export function checkpointStat(t: TrainingState): { value: string; hint: string } {
+  // The session's rule (run/save-rule.ts): every save_steps steps when set, else by elapsed time.
+  const every = t.hparams?.training.save_steps ?? 0;
+  const cadence =
+    every === 1
+      ? 'every step'
+      : every > 1
+        ? `every ${plural(every, 'step')}`
+        : `after step 1, then every ${AUTOSAVE_INTERVAL_MS / 60_000} minutes of training`;
+  const ended = t.status === 'done';
+  const lastStep = t.history.last()?.step ?? 0;
+  if (t.lastCheckpoint === null) return { value: ended ? 'none' : 'none yet', hint: cadence };
+  const value = `step ${t.lastCheckpoint}`;
+  if (ended && lastStep > t.lastCheckpoint) return { value, hint: `the run ended later, at step ${lastStep}` };
+  if (ended) return { value, hint: 'the end of the run' };
+  return { value, hint: cadence };
 }
 
 export interface TrainingSlice {

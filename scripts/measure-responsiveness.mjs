@@ -1,0 +1,234 @@
+#!/usr/bin/env node
+// How responsive the studio's main thread is on a slow laptop: a measurement, not a test (its
+// figures depend on the machine). Chromium's CPU is throttled 4x through the DevTools protocol
+// (Emulation.setCPUThrottlingRate, DevTools' "mid-tier laptop"), then:
+//   1. a real demo run (the worker trains on WebGPU) while the user switches steps;
+//   2. simulated runs of 100 and 20,000 steps: the steps before the window are fed fast (and not
+//      measured), then one step event every 200 ms for 40 steps while the user switches steps.
+// For each phase it prints every main-thread task over 50 ms (longtask) and the long animation
+// frames' script attribution (Long Animation Frame API): which script, invoked how, for how long.
+//
+//   node scripts/measure-responsiveness.mjs [--port 4184] [--no-build] [--steps 100,20000] [--real-steps 12]
+//
+// It builds the studio with VITE_MEASURE=1 into .cache/measure-dist (that build exposes the
+// store to the page so it can feed simulated steps) and serves it with vite preview.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from '@playwright/test';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : dflt;
+};
+const port = Number(arg('port', process.env.PW_PORT ?? 4184));
+const simulated = arg('steps', '100,20000').split(',').map(Number);
+const realSteps = Number(arg('real-steps', 12));
+const throttle = Number(arg('throttle', 4));
+const outDir = join(root, '.cache', 'measure-dist');
+const bin = (n) => join(root, 'node_modules', '.bin', n);
+
+if (!process.argv.includes('--no-build')) {
+  console.log('building the studio (VITE_MEASURE=1) ...');
+  const b = spawnSync(bin('vite'), ['build', '--outDir', outDir, '--emptyOutDir'], {
+    cwd: root,
+    env: { ...process.env, VITE_MEASURE: '1' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  if (b.status !== 0) process.exit(1);
+}
+
+const server = spawn(bin('vite'), ['preview', '--outDir', outDir, '--port', String(port), '--strictPort'], {
+  cwd: root,
+  stdio: 'ignore',
+});
+const base = `http://127.0.0.1:${port}`;
+for (let i = 0; ; i++) {
+  try {
+    if ((await fetch(base)).ok) break;
+  } catch {
+    if (i > 120) throw new Error(`vite preview did not answer on ${base}`);
+  }
+  await new Promise((r) => setTimeout(r, 500));
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+  args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--no-first-run'],
+});
+
+/** Installed before the page's scripts: every long task and long animation frame, with attribution. */
+function observe() {
+  const w = globalThis;
+  w.__long = [];
+  w.__frames = [];
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) w.__long.push({ start: e.startTime, ms: e.duration });
+  }).observe({ type: 'longtask', buffered: true });
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      w.__frames.push({
+        start: e.startTime,
+        ms: e.duration,
+        renderMs: e.renderStart ? e.startTime + e.duration - e.renderStart : 0,
+        scripts: e.scripts.map((s) => ({
+          ms: s.duration,
+          what: `${s.invoker || s.invokerType}${s.sourceFunctionName ? ` ${s.sourceFunctionName}` : ''}`,
+          src: (s.sourceURL || '').split('/').pop(),
+        })),
+      });
+    }
+  }).observe({ type: 'long-animation-frame', buffered: true });
+}
+
+const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
+await page.addInitScript(observe);
+const cdp = await page.context().newCDPSession(page);
+await cdp.send('Emulation.setCPUThrottlingRate', { rate: throttle });
+console.log(`CPU throttled ${throttle}x (Emulation.setCPUThrottlingRate)`);
+await page.goto(base);
+
+const now = () => page.evaluate(() => performance.now());
+const click = (id) => page.getByTestId(id).click();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Switches steps as a user would while the run goes on, for `ms`. */
+async function switchSteps(ms) {
+  const tabs = ['samples', 'training', 'hparams', 'training', 'export', 'training'];
+  const end = Date.now() + ms;
+  for (let i = 0; Date.now() < end; i++) {
+    await click(`tab-${tabs[i % tabs.length]}`);
+    await sleep(1000);
+  }
+  await click('tab-training');
+}
+
+async function report(name, from, to) {
+  const { long, frames } = await page.evaluate(
+    ([a, b]) => ({
+      long: globalThis.__long.filter((e) => e.start >= a && e.start <= b),
+      frames: globalThis.__frames.filter((e) => e.start >= a && e.start <= b && e.ms > 50),
+    }),
+    [from, to],
+  );
+  const secs = ((to - from) / 1000).toFixed(1);
+  const ms = long.map((e) => Math.round(e.ms));
+  console.log(
+    `\n${name}: ${long.length} long tasks in ${secs} s${ms.length ? ` [${ms.join(', ')}] ms, longest ${Math.max(...ms)} ms` : ''}`,
+  );
+  const by = new Map();
+  for (const f of frames)
+    for (const s of f.scripts) {
+      const k = `${s.what} (${s.src})`;
+      const v = by.get(k) ?? { n: 0, ms: 0, max: 0 };
+      by.set(k, { n: v.n + 1, ms: v.ms + s.ms, max: Math.max(v.max, s.ms) });
+    }
+  const render = frames.reduce((a, f) => a + f.renderMs, 0);
+  if (frames.length)
+    console.log(
+      `  long animation frames over 50 ms: ${frames.length}; style/layout/paint in them ${Math.round(render)} ms`,
+    );
+  for (const [k, v] of [...by].sort((a, b) => b[1].ms - a[1].ms).slice(0, 8))
+    console.log(`  script ${k}: ${v.n}x, ${Math.round(v.ms)} ms in all, longest ${Math.round(v.max)} ms`);
+  return { name, longTasks: ms };
+}
+
+const results = [];
+
+// 1. A real demo run.
+await click('empty-demo-model');
+await page.getByTestId('model-card').waitFor({ timeout: 600_000 });
+await click('tab-dataset');
+await click('load-demo-dataset');
+await page.getByTestId('stat-val').waitFor({ timeout: 600_000 });
+await click('tab-hparams');
+await click('demo-preset');
+for (const [k, v] of Object.entries({
+  max_steps: realSteps,
+  eval_steps: 4,
+  save_steps: 0,
+  per_device_train_batch_size: 2,
+  max_seq_length: 64,
+  val_split_fraction: 0.02,
+}))
+  await page.getByTestId(`input-${k}`).fill(String(v));
+let t0 = await now();
+await click('start-training');
+await page.getByTestId('run-step').waitFor({ timeout: 600_000 });
+await switchSteps(6000);
+await page.getByTestId('stop-reason').waitFor({ timeout: 600_000 });
+results.push(await report(`real demo run of ${realSteps} steps, switching steps`, t0, await now()));
+
+// 2. Simulated runs: the real store and charts, fed step events as the worker would send them.
+for (const total of simulated) {
+  await page.evaluate(
+    async ({ total, measured }) => {
+      const { useStudio, onTrainEvent } = globalThis.__studio;
+      const m = (step) => ({
+        step,
+        totalSteps: total,
+        epoch: step / 171,
+        loss: 2 + Math.sin(step / 7) / 2 - step / (4 * total),
+        lr: 2e-4 * (1 - step / (total + 1)),
+        gradNorm: 1 + ((step * 7919) % 13) / 13,
+        tokens: 64,
+        tokensPerSecond: 400 + (step % 17),
+        stepMs: 160,
+        ...(step % 25 === 0 ? { evalLoss: 1.9 - step / (8 * total) } : {}),
+      });
+      const s = useStudio.getState();
+      useStudio.setState({ training: { ...s.training, status: 'starting' } });
+      onTrainEvent({
+        status: 'started',
+        runId: `simulated-${total}`,
+        hparams: s.hparams,
+        fromAdapter: null,
+        totalSteps: total,
+        stepsPerEpoch: 171,
+        trainableLine: 'trainable params: 37,376',
+        train: 392,
+        val: 8,
+        history: [],
+        resumedFrom: null,
+        activeMs: 0,
+        gpuBytes: 1000,
+      });
+      // the steps before the window, 500 per task
+      for (let step = 1; step <= total - measured; step++) {
+        onTrainEvent({ status: 'step', metrics: m(step), activeMs: step * 160, gpuBytes: 1000, best: null });
+        if (step % 500 === 0) await new Promise((r) => setTimeout(r, 0));
+      }
+      globalThis.__next = total - measured + 1;
+      globalThis.__m = m;
+    },
+    { total, measured: 40 },
+  );
+  await sleep(3000);
+  t0 = await now();
+  const feeding = page.evaluate(async () => {
+    for (let i = 0; i < 40; i++) {
+      const step = globalThis.__next++;
+      globalThis.__studio.onTrainEvent({
+        status: 'step',
+        metrics: globalThis.__m(step),
+        activeMs: step * 160,
+        gpuBytes: 1000,
+        best: null,
+      });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  });
+  await switchSteps(7000);
+  await feeding;
+  await sleep(1000);
+  results.push(
+    await report(`simulated run, steps ${total - 39}-${total} of ${total}, switching steps`, t0, await now()),
+  );
+}
+
+console.log('\nsummary (long tasks over 50 ms, ms):');
+for (const r of results) console.log(`  ${r.name}: ${r.longTasks.length ? r.longTasks.join(', ') : 'none'}`);
+await browser.close();
+server.kill();
