@@ -7,7 +7,7 @@
 // download) and the CLI writes the same map to a folder (write.node.ts).
 
 import { zipSync, type Zippable } from 'fflate';
-import { type Hparams, resolveTargets } from '../config/hparams';
+import { type Hparams, resolveTargets, withDefaults } from '../config/hparams';
 import type { DatasetFormat, NormalizedRecord } from '../data/formats';
 import type { DatasetRecord } from '../data/parse';
 import type { PromptFormat } from '../data/template';
@@ -218,7 +218,8 @@ export function buildRecipe(input: RecipeInput): RecipeFiles {
   const studioRun = {
     recipe_version: RECIPE_VERSION,
     base_model_name_or_path: run.baseModelNameOrPath,
-    hparams: h,
+    // One key order whichever door built the hyperparameters, so both write the same bytes.
+    hparams: withDefaults(h),
     peft: {
       target_modules: resolveTargets(h.lora.target_modules),
       bias: 'none',

@@ -60,7 +60,7 @@ import type {
   TrainEvent,
   ValidationPrompt,
 } from './api';
-import { CheckpointStore, newRunId } from '../run/checkpoints';
+import { CheckpointStore, newRunId, type LoadedCheckpoint } from '../run/checkpoints';
 import { GpuQueue } from './gpu-queue';
 import { throttled } from './throttle';
 import { DEMO_DATASET, demoFileSet, fetchOwn, summarize } from './model-files';
@@ -365,6 +365,68 @@ export class Studio {
     this.runRecords = null;
   }
 
+  /**
+   * The base weights in the form `h` asks for, a run on them (restored from `saved` when it
+   * continues one), its session and the 'started' event: what a new and a resumed run share.
+   */
+  private async launch(
+    runId: string,
+    h: Hparams,
+    emit: (e: TrainEvent) => void,
+    o: {
+      initialParams?: Float32Array;
+      saved?: LoadedCheckpoint & { totalSteps: number };
+      /** Where the session saves its checkpoints, once the run (its step count) exists. */
+      checkpoints: (run: TrainingRun) => Promise<CheckpointSink | null>;
+      fromAdapter: string | null;
+    },
+  ): Promise<void> {
+    const m = this.requireModel('there is nothing to fine-tune');
+    const { data } = this.split(h.training);
+    const ctx = await this.context();
+    const saved = o.saved;
+    const run = await this.queue.run(async () => {
+      this.dropSession();
+      await ctx.checked('uploading the base weights', () => useWeights(ctx, m.loaded, m, quantOptions(h).nf4));
+      const r = await ctx.checked(
+        'setting up the run',
+        () => new TrainingRun(ctx, m.loaded, m.weights, data, h, { initialParams: o.initialParams }),
+      );
+      if (saved && r.totalSteps !== saved.totalSteps) {
+        r.destroy();
+        throw new Error(
+          `the saved run has ${saved.totalSteps} steps but would now have ${r.totalSteps}; it cannot continue`,
+        );
+      }
+      if (saved) r.restore(saved.state);
+      return r;
+    });
+    const checkpoints = await o.checkpoints(run);
+    const session = new TrainingSession(runId, run, emit, {
+      queue: this.queue,
+      checkpoints,
+      resumed: saved ? { history: saved.history, activeMs: saved.activeMs } : undefined,
+    });
+    this.session = session;
+    this.runRecords = this.dataset!.parsed.records;
+    emit({
+      status: 'started',
+      runId,
+      hparams: h,
+      fromAdapter: o.fromAdapter,
+      totalSteps: run.totalSteps,
+      stepsPerEpoch: run.sampler.stepsPerEpoch,
+      trainableLine: run.trainableLine(),
+      train: data.train.length,
+      val: data.val.length,
+      history: saved?.history ?? [],
+      resumedFrom: saved?.state.step ?? null,
+      activeMs: saved?.activeMs ?? 0,
+      gpuBytes: ctx.allocatedBytes,
+    });
+    void session.start();
+  }
+
   /** Starts a new run; progress arrives through `emit`, once per optimizer step. */
   async start(opts: StartOptions, emit: (e: TrainEvent) => void): Promise<{ runId: string }> {
     assertValid(opts.hparams);
@@ -372,30 +434,21 @@ export class Studio {
     const d = this.requireDataset();
     this.assertNotTraining('start another');
     if (opts.fromImportedAdapter && !this.imported) throw new Error('no adapter is imported');
-    const imported = opts.fromImportedAdapter ? this.imported!.adapter : null;
-    const { hparams: h, initialParams } = continueFrom(opts.hparams, imported);
-    const { data } = this.split(h.training);
-    const ctx = await this.context();
+    const imported = opts.fromImportedAdapter ? this.imported! : null;
+    const { hparams: h, initialParams } = continueFrom(opts.hparams, imported?.adapter ?? null);
     const runId = newRunId();
-    const run = await this.queue.run(async () => {
-      this.dropSession();
-      await ctx.checked('uploading the base weights', () => useWeights(ctx, m.loaded, m, quantOptions(h).nf4));
-      return ctx.checked(
-        'setting up the run',
-        () => new TrainingRun(ctx, m.loaded, m.weights, data, h, { initialParams }),
-      );
-    });
     // Checkpoints are on for every run (save_steps, or the time rule when it is 0).
-    let store = await this.store();
-    if (!store) {
-      emit({
-        status: 'error',
-        message: 'this browser gives no origin-private file system: checkpoints are off for this run',
-        step: 0,
-        fatal: false,
-      });
-    }
-    if (store) {
+    const withStore = async (run: TrainingRun): Promise<CheckpointSink | null> => {
+      const store = await this.store();
+      if (!store) {
+        emit({
+          status: 'error',
+          message: 'this browser gives no origin-private file system: checkpoints are off for this run',
+          step: 0,
+          fatal: false,
+        });
+        return null;
+      }
       try {
         await store.createRun(
           {
@@ -411,32 +464,17 @@ export class Studio {
           },
           d.blob,
         );
+        return storeSink(store, runId);
       } catch (e) {
-        store = null;
         emit({ status: 'error', message: `checkpoints are off for this run: ${errorText(e)}`, step: 0, fatal: false });
+        return null;
       }
-    }
-    this.session = new TrainingSession(runId, run, emit, {
-      queue: this.queue,
-      checkpoints: store && storeSink(store, runId),
+    };
+    await this.launch(runId, h, emit, {
+      initialParams,
+      checkpoints: withStore,
+      fromAdapter: imported?.name ?? null,
     });
-    this.runRecords = d.parsed.records;
-    emit({
-      status: 'started',
-      runId,
-      hparams: h,
-      fromAdapter: opts.fromImportedAdapter ? this.imported!.name : null,
-      totalSteps: run.totalSteps,
-      stepsPerEpoch: run.sampler.stepsPerEpoch,
-      trainableLine: run.trainableLine(),
-      train: data.train.length,
-      val: data.val.length,
-      history: [],
-      resumedFrom: null,
-      activeMs: 0,
-      gpuBytes: ctx.allocatedBytes,
-    });
-    void this.session.start();
     return { runId };
   }
 
@@ -494,44 +532,11 @@ export class Studio {
     const blob = await store.dataset(runId);
     await this.loadDataset(blob, rec.dataset.name, rec.dataset.format);
     const h = withDefaults(rec.hparams);
-    const { data } = this.split(h.training);
-    const ctx = await this.context();
-    const run = await this.queue.run(async () => {
-      this.dropSession();
-      await ctx.checked('uploading the base weights', () => useWeights(ctx, m.loaded, m, quantOptions(h).nf4));
-      const r = await ctx.checked('setting up the run', () => new TrainingRun(ctx, m.loaded, m.weights, data, h));
-      if (r.totalSteps !== rec.totalSteps) {
-        r.destroy();
-        throw new Error(
-          `the saved run has ${rec.totalSteps} steps but would now have ${r.totalSteps}; it cannot continue`,
-        );
-      }
-      r.restore(saved.state);
-      return r;
-    });
-    const session = new TrainingSession(runId, run, emit, {
-      queue: this.queue,
-      checkpoints: storeSink(store, runId),
-      resumed: { history: saved.history, activeMs: saved.activeMs },
-    });
-    this.session = session;
-    this.runRecords = this.dataset!.parsed.records;
-    emit({
-      status: 'started',
-      runId,
-      hparams: h,
+    await this.launch(runId, h, emit, {
+      saved: { ...saved, totalSteps: rec.totalSteps },
+      checkpoints: async () => storeSink(store, runId),
       fromAdapter: rec.fromImportedAdapter ? 'an imported adapter' : null,
-      totalSteps: run.totalSteps,
-      stepsPerEpoch: run.sampler.stepsPerEpoch,
-      trainableLine: run.trainableLine(),
-      train: data.train.length,
-      val: data.val.length,
-      history: saved.history,
-      resumedFrom: saved.state.step,
-      activeMs: saved.activeMs,
-      gpuBytes: ctx.allocatedBytes,
     });
-    void session.start();
     return { dataset: this.datasetSummary(), hparams: h };
   }
 
