@@ -57,3 +57,24 @@ export async function writeWhole(folder: FolderSink, name: string, data: string 
   await f.write(typeof data === 'string' ? new TextEncoder().encode(data) : data);
   await f.close();
 }
+
+/**
+ * Collects each file as a Blob (the tab's download fallback where there is no folder picker):
+ * the browser may keep a large Blob on disk, and the parts are let go once the Blob holds them.
+ */
+export class BlobFolder implements FolderSink {
+  readonly files = new Map<string, Blob>();
+
+  async file(name: string): Promise<ByteSink> {
+    let parts: BlobPart[] = [];
+    return {
+      write: async (bytes) => {
+        parts.push(bytes.slice());
+      },
+      close: async () => {
+        this.files.set(name, new Blob(parts, { type: 'application/octet-stream' }));
+        parts = [];
+      },
+    };
+  }
+}

@@ -12,6 +12,7 @@ import { resolveChatTemplate } from '../data/template';
 import { type ExportProgress, type MergeAdapter, exportMerged } from './export-merged';
 import { GGUF_OUTTYPES, type GgufOutType, exportGguf, exportGgufLora } from './export-gguf';
 import { writeModelfile } from './modelfile';
+import type { TrainingRun } from './run';
 
 export type ExportFormat = 'merged' | 'gguf' | 'gguf-lora';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['merged', 'gguf', 'gguf-lora'];
@@ -108,4 +109,11 @@ export async function runExport(
     return { files };
   }
   throw new Error(`format "${String(req.format)}" is not one of ${EXPORT_FORMATS.join(', ')}`);
+}
+
+/** The run's adapter as a MergeAdapter: the current weights, or the best by validation loss. */
+export async function trainedAdapter(run: TrainingRun, which: 'last' | 'best'): Promise<MergeAdapter> {
+  const t = run.trainer;
+  if (which === 'best' && !t.best) throw new Error('no validation loss was computed, so there is no best adapter');
+  return { layout: t.layout, flat: which === 'best' ? t.best!.params : await t.adapterParams() };
 }
