@@ -12,6 +12,7 @@
 
 import { f16ToF32, f32ToBf16, f32ToF16 } from '../util/half';
 import type { ByteSink } from './sink';
+import { writeChunks } from './safetensors';
 import { type ByteSource, IoError } from './source';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
@@ -70,8 +71,8 @@ export interface GgufTensorInfo {
 }
 
 export interface GgufTensor extends GgufTensorInfo {
-  /** The tensor's bytes in `type`, asked for when the writer reaches it. */
-  data: () => Promise<Uint8Array>;
+  /** The tensor's bytes in `type`, whole or in chunks, asked for when the writer reaches it. */
+  data: () => Promise<Uint8Array> | AsyncIterable<Uint8Array>;
 }
 
 export function tensorBytes(t: GgufTensorInfo): number {
@@ -233,11 +234,9 @@ export async function writeGguf(
   const zeros = new Uint8Array(GGUF_ALIGNMENT);
   for (let i = 0; i < tensors.length; i++) {
     const t = tensors[i];
-    const bytes = await t.data();
     const want = tensorBytes(t);
-    if (bytes.byteLength !== want)
-      throw new Error(`GGUF tensor ${t.name}: got ${bytes.byteLength} bytes, ${t.type} [${t.shape}] needs ${want}`);
-    await sink.write(bytes);
+    const n = await writeChunks(sink, t.data());
+    if (n !== want) throw new Error(`GGUF tensor ${t.name}: got ${n} bytes, ${t.type} [${t.shape}] needs ${want}`);
     const p = pad(want) - want;
     if (p) await sink.write(zeros.subarray(0, p));
     onTensor?.(i + 1, tensors.length, t.name);

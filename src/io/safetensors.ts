@@ -441,8 +441,26 @@ export interface TensorToStream {
   name: string;
   dtype: Dtype;
   shape: readonly number[];
-  /** The tensor's bytes in `dtype`, asked for when the writer reaches it. */
-  data: () => Promise<Uint8Array>;
+  /** The tensor's bytes in `dtype`, whole or in chunks, asked for when the writer reaches it. */
+  data: () => Promise<Uint8Array> | AsyncIterable<Uint8Array>;
+}
+
+/** Writes a tensor's bytes (whole or chunked) to `sink`, returning how many were written. */
+export async function writeChunks(
+  sink: { write(b: Uint8Array): Promise<void> },
+  data: Promise<Uint8Array> | AsyncIterable<Uint8Array>,
+): Promise<number> {
+  if (Symbol.asyncIterator in data) {
+    let n = 0;
+    for await (const c of data) {
+      await sink.write(c);
+      n += c.byteLength;
+    }
+    return n;
+  }
+  const b = await data;
+  await sink.write(b);
+  return b.byteLength;
 }
 
 /**
@@ -488,13 +506,12 @@ export async function streamSafetensors(
   head.fill(0x20, 8 + header.byteLength);
   await sink.write(head);
   for (const { t, i } of order) {
-    const bytes = await t.data();
-    if (bytes.byteLength !== sizes[i])
+    const n = await writeChunks(sink, t.data());
+    if (n !== sizes[i])
       throw new Error(
-        `streamSafetensors: tensor "${t.name}" has ${bytes.byteLength} bytes, ${t.dtype} [${t.shape}] needs ${sizes[i]}`,
+        `streamSafetensors: tensor "${t.name}" has ${n} bytes, ${t.dtype} [${t.shape}] needs ${sizes[i]}`,
       );
-    await sink.write(bytes);
-    onTensor?.(t.name, bytes.byteLength);
+    onTensor?.(t.name, n);
   }
   await sink.close();
   return head.byteLength + offset;

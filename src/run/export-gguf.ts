@@ -39,7 +39,16 @@ import type { FolderSink } from '../io/sink';
 import { type FileSet, IoError, readJson, readText } from '../io/source';
 import { ModelTokenizer } from '../data/tokenizer';
 import { resolveChatTemplate } from '../data/template';
-import { type ExportProgress, type MergeAdapter, baseTensors, tensorF32 } from './export-merged';
+import { toF32 } from '../io/safetensors';
+import {
+  type BaseTensor,
+  type ExportProgress,
+  type MergeAdapter,
+  baseTensors,
+  rowChunks,
+  slotFor,
+  tensorF32,
+} from './export-merged';
 
 export type GgufOutType = 'f32' | 'f16' | 'bf16' | 'q8_0';
 export const GGUF_OUTTYPES: readonly GgufOutType[] = ['f32', 'f16', 'bf16', 'q8_0'];
@@ -257,22 +266,47 @@ export async function exportGguf(
     const g = ggufTensorName(w.name);
     if (!t || !g) throw new IoError(`${base.name}: tensor ${w.name} is missing`, w.name);
     const type = tensorType(w.shape, opts.outType);
+    const permute =
+      arch === 'llama' && /self_attn\.(q|k)_proj\.weight$/.test(w.name)
+        ? w.name.includes('q_proj')
+          ? c.numHeads
+          : c.numKvHeads
+        : 0;
+    const merged = adapter !== null && slotFor(adapter.layout, w.name) !== undefined;
     tensors.push({
       name: g,
       type,
       shape: w.shape,
-      data: async () => {
-        let x: Float32Array = await tensorF32(t, adapter);
-        if (arch === 'llama' && /self_attn\.(q|k)_proj\.weight$/.test(w.name))
-          x = permuteRows(x, w.shape[0], w.shape[1], w.name.includes('q_proj') ? c.numHeads : c.numKvHeads);
-        const bad = x.findIndex((v) => !Number.isFinite(v));
-        if (bad >= 0)
-          throw new Error(`GGUF export: ${w.name} holds ${x[bad]} at index ${bad}; nothing usable was exported`);
-        return encodeTensor(x, type);
-      },
+      data:
+        merged || permute
+          ? async () => {
+              let x: Float32Array = await tensorF32(t, adapter);
+              if (permute) x = permuteRows(x, w.shape[0], w.shape[1], permute);
+              return encodeTensor(finite(x, w.name), type);
+            }
+          : () => encodeChunks(t, type),
     });
   }
   return writeTensors(out, fileName, meta, tensors, opts.onProgress);
+}
+
+function finite(x: Float32Array, name: string): Float32Array {
+  const bad = x.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) throw new Error(`GGUF export: ${name} holds ${x[bad]} at index ${bad}; nothing usable was exported`);
+  return x;
+}
+
+/** An untouched tensor converted a few rows at a time, so the largest (the embeddings) is never whole. */
+async function* encodeChunks(t: BaseTensor, type: GgmlType): AsyncGenerator<Uint8Array> {
+  for await (const bytes of rowChunks(t)) {
+    const dt = t.entry.dtype;
+    if (dt !== 'F32' && dt !== 'F16' && dt !== 'BF16')
+      throw new IoError(
+        `${t.entry.name} has dtype ${dt}; only F32, F16 and BF16 weights can be exported`,
+        t.entry.name,
+      );
+    yield encodeTensor(finite(toF32(bytes, dt, t.entry.name), t.entry.name), type);
+  }
 }
 
 async function writeTensors(

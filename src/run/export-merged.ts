@@ -21,7 +21,7 @@ import {
   toF32,
 } from '../io/safetensors';
 import { type FolderSink, writeWhole } from '../io/sink';
-import { type FileSet, IoError, readJson } from '../io/source';
+import { type ByteSource, type FileSet, IoError, readJson } from '../io/source';
 
 /** The adapter to merge: its layout (spec, scaling, slots) and its flat parameters. */
 export interface MergeAdapter {
@@ -57,6 +57,19 @@ export const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
 export interface BaseTensor {
   entry: TensorEntry;
   file: SafetensorsFile;
+  /** The safetensors file's bytes (entry.byteOffset is absolute in it). */
+  src: ByteSource;
+}
+
+/** Chunks of at most this many bytes are what an export holds of an untouched tensor at a time. */
+export const CHUNK_BYTES = 16 * 1024 * 1024;
+
+/** A tensor's stored bytes in chunks of whole rows (at most CHUNK_BYTES unless a row is larger). */
+export async function* rowChunks(t: BaseTensor, maxBytes = CHUNK_BYTES): AsyncGenerator<Uint8Array> {
+  const { byteOffset, byteLength, shape } = t.entry;
+  const rowBytes = byteLength / Math.max(1, shape[0] ?? 1);
+  const step = shape.length < 2 ? byteLength : Math.max(1, Math.floor(maxBytes / rowBytes)) * rowBytes;
+  for (let o = 0; o < byteLength; o += step) yield t.src.read(byteOffset + o, Math.min(step, byteLength - o));
 }
 
 /** Every tensor of the base checkpoint's safetensors files, in the model's module order. */
@@ -69,8 +82,9 @@ export async function baseTensors(files: FileSet, config: ModelConfig): Promise<
   }
   const out: BaseTensor[] = [];
   for (const s of shardNames.sort()) {
-    const file = await openSafetensors(files.require(s));
-    for (const entry of file.tensors.values()) out.push({ entry, file });
+    const src = files.require(s);
+    const file = await openSafetensors(src);
+    for (const entry of file.tensors.values()) out.push({ entry, file, src });
   }
   // State-dict order (embeddings, layer 0..n-1, norm, head), which decides the sharding.
   const key = (name: string): [number, string] => {
@@ -122,10 +136,13 @@ export async function tensorF32(t: BaseTensor, adapter: MergeAdapter | null): Pr
   return slot ? mergeSlot(w, adapter!, slot) : w;
 }
 
-/** The bytes to write for one tensor: merged and rounded to its dtype, or the base's bytes. */
-async function mergedBytes(t: BaseTensor, adapter: MergeAdapter): Promise<Uint8Array> {
-  const slot = slotFor(adapter.layout, t.entry.name);
-  if (!slot) return t.file.read(t.entry.name);
+/** The bytes to write for one tensor: the base's bytes in chunks, or merged and rounded to its dtype. */
+function mergedBytes(t: BaseTensor, adapter: MergeAdapter): Promise<Uint8Array> | AsyncIterable<Uint8Array> {
+  return slotFor(adapter.layout, t.entry.name) ? mergedSlotBytes(t, adapter) : rowChunks(t);
+}
+
+async function mergedSlotBytes(t: BaseTensor, adapter: MergeAdapter): Promise<Uint8Array> {
+  const slot = slotFor(adapter.layout, t.entry.name)!;
   const dt = t.entry.dtype;
   if (dt !== 'F32' && dt !== 'F16' && dt !== 'BF16')
     throw new IoError(`${t.entry.name} has dtype ${dt}; only F32, F16 and BF16 weights can be merged`, t.entry.name);

@@ -14,7 +14,7 @@ import { tinyCheckpoint } from '../io/testing/tiny-checkpoint';
 import { tinyBpeTokenizer } from '../io/testing/bpe-tokenizer';
 import { LoraLayout } from '../engine/model/lora';
 import { Rng } from '../util/rng';
-import { exportMerged, planShards } from './export-merged';
+import { baseTensors, exportMerged, planShards, rowChunks } from './export-merged';
 import { ggufLoraAlpha, ggufTokenizerMetadata, permuteRows } from './export-gguf';
 import { runExport } from './export';
 import { templateFamily, writeModelfile } from './modelfile';
@@ -93,6 +93,18 @@ describe('merged checkpoint folder', () => {
     // the tokenizer and config travel unchanged
     for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json'])
       expect(sharded.files.get(f)).toEqual(t.files.get(f));
+  });
+
+  it('reads an untouched tensor in chunks of whole rows that add up to its bytes', async () => {
+    const t = tinyWithTokenizer();
+    const tensors = await baseTensors(fs(t.files), t.config);
+    const emb = tensors.find((x) => x.entry.name === 'model.embed_tokens.weight')!;
+    const rowBytes = emb.entry.byteLength / emb.entry.shape[0];
+    const chunks: Uint8Array[] = [];
+    for await (const c of rowChunks(emb, 5 * rowBytes + 3)) chunks.push(c);
+    expect(chunks.length).toBe(Math.ceil(emb.entry.shape[0] / 5));
+    expect(chunks[0].byteLength).toBe(5 * rowBytes);
+    expect(Buffer.concat(chunks)).toEqual(Buffer.from(await emb.file.read(emb.entry.name)));
   });
 
   it('plans shards in order, opening a new one when the next tensor would overflow', () => {
