@@ -108,16 +108,18 @@ export function llama3RopeFreqs(c: ModelConfig): Float32Array {
   const lowWavelen = rs.originalMaxPositionEmbeddings / rs.lowFreqFactor;
   const highWavelen = rs.originalMaxPositionEmbeddings / rs.highFreqFactor;
   const out = new Float32Array(dim / 2);
+  const f = Math.fround;
   for (let k = 0; k < dim / 2; k++) {
-    // torch: 1 / base ** (arange(0, dim, 2, float32) / dim), in f32
-    const freq = Math.fround(1 / Math.fround(c.ropeTheta ** Math.fround((2 * k) / dim)));
-    const wavelen = (2 * Math.PI) / freq;
+    // The converter iterates over a float32 tensor, so every step is a float32 operation.
+    const freq = f(1 / f(c.ropeTheta ** f((2 * k) / dim)));
+    const wavelen = f(f(2 * Math.PI) / freq);
     if (wavelen < highWavelen) out[k] = 1;
     else if (wavelen > lowWavelen) out[k] = rs.factor;
     else {
-      const smooth =
-        (rs.originalMaxPositionEmbeddings / wavelen - rs.lowFreqFactor) / (rs.highFreqFactor - rs.lowFreqFactor);
-      out[k] = 1 / ((1 - smooth) / rs.factor + smooth);
+      const smooth = f(
+        f(f(rs.originalMaxPositionEmbeddings / wavelen) - rs.lowFreqFactor) / (rs.highFreqFactor - rs.lowFreqFactor),
+      );
+      out[k] = f(1 / f(f(f(1 - smooth) / rs.factor) + smooth));
     }
   }
   return out;

@@ -10,12 +10,12 @@ import { type TensorToWrite, streamSafetensors, writeSafetensors } from '../io/s
 import { GGUF_ALIGNMENT, dequantizeQ8_0, metaType, metaValue, quantizeQ8_0, readGguf } from '../io/gguf';
 import { MemoryFolder } from '../io/sink';
 import { FileSet, bytesSource } from '../io/source';
-import { tinyCheckpoint } from '../io/testing/tiny-checkpoint';
+import { tinyCheckpoint, tinyHfConfig } from '../io/testing/tiny-checkpoint';
 import { tinyBpeTokenizer } from '../io/testing/bpe-tokenizer';
 import { LoraLayout } from '../engine/model/lora';
 import { Rng } from '../util/rng';
 import { baseTensors, exportMerged, planShards, rowChunks } from './export-merged';
-import { ggufLoraAlpha, ggufTokenizerMetadata, permuteRows } from './export-gguf';
+import { ggufLoraAlpha, ggufTokenizerMetadata, llama3RopeFreqs, permuteRows } from './export-gguf';
 import { runExport } from './export';
 import { templateFamily, writeModelfile } from './modelfile';
 
@@ -93,6 +93,17 @@ describe('merged checkpoint folder', () => {
     // the tokenizer and config travel unchanged
     for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json'])
       expect(sharded.files.get(f)).toEqual(t.files.get(f));
+  });
+
+  it('reads a sharded base through its index', async () => {
+    const t = tinyCheckpoint({ vocab_size: 160 }, { shards: 3, dtype: 'BF16' });
+    const one = tinyCheckpoint({ vocab_size: 160 }, { dtype: 'BF16' });
+    const adapter = randomAdapter(t.config);
+    const a = new MemoryFolder();
+    const b = new MemoryFolder();
+    await exportMerged(fs(t.files), adapter, a);
+    await exportMerged(fs(one.files), adapter, b);
+    expect(a.files.get('model.safetensors')).toEqual(b.files.get('model.safetensors'));
   });
 
   it('reads an untouched tensor in chunks of whole rows that add up to its bytes', async () => {
@@ -178,6 +189,30 @@ describe('GGUF', () => {
     expect(Array.from(permuteRows(Float32Array.from([0, 1, 2, 3, 4, 5, 6, 7]), 8, 1, 2))).toEqual([
       0, 2, 1, 3, 4, 6, 5, 7,
     ]);
+  });
+
+  it('Llama 3 rope_scaling becomes rope_freqs factors: 1 for short wavelengths, factor for long, smoothed between', () => {
+    const c = parseHfConfig(
+      tinyHfConfig({
+        hidden_size: 40,
+        num_attention_heads: 5,
+        num_key_value_heads: 1,
+        rope_theta: 500000,
+        rope_scaling: {
+          rope_type: 'llama3',
+          factor: 8,
+          low_freq_factor: 1,
+          high_freq_factor: 4,
+          original_max_position_embeddings: 256,
+        },
+      }),
+    ).model;
+    const f = llama3RopeFreqs(c); // head_dim 8: wavelengths 6.3, 167, 4443, 118000 against 64 and 256
+    expect(f.length).toBe(4);
+    expect(f[0]).toBe(1);
+    const smooth = (256 / ((2 * Math.PI) / 500000 ** -0.25) - 1) / 3;
+    expect(f[1]).toBeCloseTo(1 / ((1 - smooth) / 8 + smooth), 5);
+    expect([f[2], f[3]]).toEqual([8, 8]);
   });
 
   it('a LoRA GGUF carries alpha so that alpha / r is the adapter scaling (rsLoRA: alpha · sqrt(r))', async () => {
