@@ -34,7 +34,7 @@ test('the Export step streams a GGUF + Modelfile into a picked folder, identical
   await card.getByTestId('runit-format').selectOption('gguf');
   await card.getByTestId('runit-outtype').selectOption('q8_0');
   await card.getByTestId('runit-export').click();
-  await expect(page.getByTestId('runit-result')).toHaveText('Saved merged-q8_0.gguf, Modelfile into picked.');
+  await expect(page.getByTestId('runit-result')).toContainText('Saved merged-q8_0.gguf, Modelfile into picked.');
   const got = await page.evaluate(async () => {
     const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('picked');
     const read = async (n: string) =>
