@@ -9,11 +9,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
-import { bytesOf, downloads, openWithDemo, smallRun, waitFor } from './helpers';
+import { bytesOf, downloads, openWithDemo, screenshot, smallRun, waitFor } from './helpers';
 
 test('the Export step streams a GGUF + Modelfile into a picked folder, identical to the CLI export', async ({
   page,
-}) => {
+}, testInfo) => {
   test.setTimeout(240_000);
   await openWithDemo(page);
   await smallRun(page, { maxSteps: 2, evalSteps: 0 });
@@ -35,6 +35,8 @@ test('the Export step streams a GGUF + Modelfile into a picked folder, identical
   await card.getByTestId('runit-outtype').selectOption('q8_0');
   await card.getByTestId('runit-export').click();
   await expect(page.getByTestId('runit-result')).toContainText('Saved merged-q8_0.gguf, Modelfile into picked.');
+  await card.scrollIntoViewIfNeeded();
+  await screenshot(page, testInfo, 'panel-export-runit');
   const got = await page.evaluate(async () => {
     const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('picked');
     const read = async (n: string) =>

@@ -33,9 +33,9 @@ export function RunItCard(props: { hasBest: boolean; disabled: boolean }) {
   return (
     <Card title="Run it: merged model, GGUF, Ollama" testId="runit-card">
       <p className="small">
-        The merged checkpoint loads in transformers and vLLM like any model. The GGUF runs in llama.cpp (
-        <code>llama-cli -m</code>), LM Studio and Ollama: the folder gets a <code>Modelfile</code>, so{' '}
-        <code>ollama create my-model -f Modelfile</code> is all that is left.
+        The merged checkpoint loads in transformers and vLLM like any model. The GGUF runs in llama.cpp, LM Studio and
+        Ollama: the folder gets a <code>Modelfile</code>, so <code>ollama create my-model -f Modelfile</code> is all
+        that is left. Large models take a while: the files are written one tensor at a time.
       </p>
       <div className="row">
         <label>
