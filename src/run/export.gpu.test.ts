@@ -2,8 +2,10 @@
 // the log-probs of the base with the adapter; and llama.cpp (node-llama-cpp 3.21.1, CPU, F32 KV
 // cache, flash attention off) loading our GGUF files gives our sampler's greedy tokens and
 // log-probs for a 20-token continuation: the base, the merged model, and the base with the LoRA
-// GGUF, for the demo model (llama, tied head, ChatML), a tiny Qwen2 (q/k/v bias, untied head,
-// all seven targets) and a tiny Llama 3 (GQA with one KV head, llama3 rope_scaling, rsLoRA).
+// GGUF, for the demo model (llama, tied head, ChatML; with its reference adapter on q/v, and with a
+// seeded one on all seven modules, so k_proj's lora_b permutation by KV heads is checked too), a
+// tiny Qwen2 (q/k/v bias, untied head, all seven targets) and a tiny Llama 3 (GQA with one KV
+// head, llama3 rope_scaling, rsLoRA).
 // llama.cpp's tokenizer reading our GGUF must give our ids for a chat-formatted text.
 // The llama.cpp half is skipped, saying why, only when node-llama-cpp is not installed
 // (`node scripts/setup.mjs --for test` installs it into .llama/).
@@ -15,6 +17,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../engine/gpu/context';
 import { Arena } from '../engine/gpu/arena';
 import { uploadWeights } from '../engine/model/gpu-weights';
+import { LINEAR_MODULES, type ModelConfig } from '../engine/model/config';
+import { LoraLayout } from '../engine/model/lora';
+import { Rng } from '../util/rng';
 import { Generator } from '../engine/sample/generator';
 import { testContext } from '../engine/testing/gpu';
 import { REPO_ROOT } from '../engine/testing/cases.node';
@@ -81,20 +86,20 @@ interface Case {
 }
 
 async function loadExportCase(name: string): Promise<Case> {
-  const dir =
-    name === 'demo' ? join(REPO_ROOT, 'public/demo/model') : join(REPO_ROOT, 'reference/cases', name, 'model');
+  const demo = name.startsWith('demo');
+  const dir = demo ? join(REPO_ROOT, 'public/demo/model') : join(REPO_ROOT, 'reference/cases', name, 'model');
   const files = await folderBytes(await fileSetFromDir(dir));
-  if (name !== 'demo') {
+  if (!demo) {
     const cfg = JSON.parse(new TextDecoder().decode(files.get('config.json')));
     const t = tinyBpeTokenizer(name === 'tiny-qwen2' ? 'qwen2' : 'llama3', cfg.vocab_size);
     files.set('tokenizer.json', enc.encode(JSON.stringify(t.tokenizerJson)));
     files.set('tokenizer_config.json', enc.encode(JSON.stringify(t.tokenizerConfig)));
   }
   const ck = await openCheckpoint(fileSet(files, name));
-  const adapter = await readAdapter(
-    await fileSetFromDir(join(REPO_ROOT, 'reference/cases', name, 'adapter_init')),
-    ck.config,
-  );
+  const adapter =
+    name === 'demo-all-linear'
+      ? allLinearAdapter(ck.config)
+      : await readAdapter(await fileSetFromDir(join(REPO_ROOT, 'reference/cases', name, 'adapter_init')), ck.config);
   const tcfg = JSON.parse(new TextDecoder().decode(files.get('tokenizer_config.json')));
   const tok = ModelTokenizer.load(new TextDecoder().decode(files.get('tokenizer.json')), tcfg);
   const chat = new ChatTemplate(tcfg.chat_template, tok).render(
@@ -107,6 +112,15 @@ async function loadExportCase(name: string): Promise<Case> {
   let prompt = tok.encode(chat, { addSpecialTokens: false }).slice(0, 10);
   if (tok.addBosToken && tok.bos && prompt[0] !== tok.bos.id) prompt = [tok.bos.id, ...prompt];
   return { name, files, adapter, prompt, chat };
+}
+
+/** A seeded adapter on all seven modules, so k_proj (permuted with the KV head count) is adapted too. */
+function allLinearAdapter(config: ModelConfig): Adapter {
+  const spec = { r: 8, lora_alpha: 16, lora_dropout: 0, target_modules: [...LINEAR_MODULES], use_rslora: false };
+  const layout = new LoraLayout(config, spec);
+  const rng = new Rng(17);
+  const flat = Float32Array.from({ length: layout.size }, () => rng.uniform(-0.05, 0.05));
+  return { spec, layout, flat, config: {} };
 }
 
 let ctx: GpuContext;
@@ -147,7 +161,7 @@ function maxDiff(a: number[], b: number[]): number {
   return Math.max(...a.map((x, i) => Math.abs(x - b[i])));
 }
 
-const cases = ['demo', 'tiny-qwen2', 'tiny-llama3'];
+const cases = ['demo', 'demo-all-linear', 'tiny-qwen2', 'tiny-llama3'];
 
 describe('merged checkpoint on our engine', () => {
   for (const name of cases) {
