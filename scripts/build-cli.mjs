@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const CLI_ENTRIES = ['train', 'sample', 'bench'];
+export const CLI_ENTRIES = ['train', 'sample', 'bench', 'export'];
 
 const rawPlugin = {
   name: 'raw',

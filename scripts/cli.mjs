@@ -12,7 +12,7 @@ import { gpuEnv } from './gpu-env.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const [name, ...args] = process.argv.slice(2);
 if (!name) {
-  console.error('usage: node scripts/cli.mjs <train|sample|bench> [flags]');
+  console.error('usage: node scripts/cli.mjs <train|sample|bench|export> [flags]');
   process.exit(2);
 }
 const setup = spawnSync(process.execPath, [join(root, 'scripts/setup.mjs'), '--for', 'start'], { stdio: 'inherit' });

@@ -3,11 +3,13 @@
 // runs before `npm install`. It installs the npm dependencies when they are missing or stale and,
 // for tests, Debian's chromium (the only browser the tests use; its SwiftShader driver and Vulkan
 // loader also serve Dawn in Node), python3-torch (the independent PyTorch reference) and
-// python3-jinja2 (the exported training recipe's chat-template tests).
+// python3-jinja2 (the exported training recipe's chat-template tests); and, for tests only,
+// node-llama-cpp (llama.cpp with prebuilt CPU binaries, the referee of the GGUF exports) pinned
+// to LLAMA_CPP_VERSION in its own prefix .llama/, so `npm start` never downloads it.
 //   node scripts/setup.mjs [--for start|test]
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -65,6 +67,16 @@ function hasPythonModules() {
   return spawnSync('/usr/bin/python3', ['-c', 'import torch, numpy, jinja2'], { stdio: 'ignore' }).status === 0;
 }
 
+const LLAMA_CPP_VERSION = '3.21.1'; // keep equal to src/run/testing/llama-cpp.node.ts
+function nodeLlamaCpp() {
+  const prefix = process.env.LORA_STUDIO_LLAMA_CPP ?? join(root, '.llama');
+  const pkg = join(prefix, 'node_modules', 'node-llama-cpp', 'package.json');
+  if (existsSync(pkg) && JSON.parse(readFileSync(pkg, 'utf8')).version === LLAMA_CPP_VERSION) return;
+  log(`installing node-llama-cpp ${LLAMA_CPP_VERSION} into ${prefix} (the GGUF tests' llama.cpp)…`);
+  mkdirSync(prefix, { recursive: true });
+  run('npm', ['install', '--prefix', prefix, '--no-audit', '--no-fund', `node-llama-cpp@${LLAMA_CPP_VERSION}`]);
+}
+
 try {
   npmDeps();
   if (mode === 'test') {
@@ -74,6 +86,7 @@ try {
     if (missing.length) aptInstall(missing, 'The test suite (browser tests and the PyTorch reference)');
     const v = execFileSync('/usr/bin/chromium', ['--version'], { encoding: 'utf8' }).trim();
     log(`using ${v}`);
+    nodeLlamaCpp();
   }
 } catch (e) {
   process.stderr.write(`\nSet-up failed: ${e instanceof Error ? e.message : e}\n`);

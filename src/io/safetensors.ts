@@ -436,3 +436,83 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
   return a.length - b.length;
 }
+
+export interface TensorToStream {
+  name: string;
+  dtype: Dtype;
+  shape: readonly number[];
+  /** The tensor's bytes in `dtype`, whole or in chunks, asked for when the writer reaches it. */
+  data: () => Promise<Uint8Array> | AsyncIterable<Uint8Array>;
+}
+
+/** Writes a tensor's bytes (whole or chunked) to `sink`, returning how many were written. */
+export async function writeChunks(
+  sink: { write(b: Uint8Array): Promise<void> },
+  data: Promise<Uint8Array> | AsyncIterable<Uint8Array>,
+): Promise<number> {
+  if (Symbol.asyncIterator in data) {
+    let n = 0;
+    for await (const c of data) {
+      await sink.write(c);
+      n += c.byteLength;
+    }
+    return n;
+  }
+  const b = await data;
+  await sink.write(b);
+  return b.byteLength;
+}
+
+/**
+ * writeSafetensors' exact bytes, streamed: the header is computed from names, dtypes and shapes,
+ * then each tensor's bytes are asked for one at a time in the reference's order, so a large
+ * checkpoint is never held whole. Returns the file's size.
+ */
+export async function streamSafetensors(
+  sink: { write(b: Uint8Array): Promise<void>; close(): Promise<void> },
+  tensors: readonly TensorToStream[],
+  metadata?: Record<string, string>,
+  onTensor?: (name: string, bytes: number) => void,
+): Promise<number> {
+  const sizes = tensors.map((t) => t.shape.reduce((a, b) => a * b, 1) * DTYPE_SIZE[t.dtype]);
+  // The header: writeSafetensors over empty stand-ins of the right length would cost the data
+  // itself, so the same ordering and JSON are built here from the sizes alone.
+  const enc = new TextEncoder();
+  const order = tensors.map((t, i) => ({ t, i, key: enc.encode(t.name) }));
+  const rank = (d: Dtype) => DTYPES.indexOf(d);
+  order.sort((a, b) => rank(b.t.dtype) - rank(a.t.dtype) || compareBytes(a.key, b.key));
+  const parts: string[] = [];
+  if (metadata) {
+    const keys = Object.keys(metadata).sort((a, b) => compareBytes(enc.encode(a), enc.encode(b)));
+    parts.push(
+      `"__metadata__":{${keys.map((k) => `${JSON.stringify(k)}:${JSON.stringify(String(metadata[k]))}`).join(',')}}`,
+    );
+  }
+  let offset = 0;
+  for (const { t, i } of order) {
+    const end = offset + sizes[i];
+    parts.push(
+      `${JSON.stringify(t.name)}:{"dtype":"${t.dtype}","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${end}]}`,
+    );
+    offset = end;
+  }
+  const header = enc.encode(`{${parts.join(',')}}`);
+  const n = Math.ceil(header.byteLength / 8) * 8;
+  const head = new Uint8Array(8 + n);
+  const dv = new DataView(head.buffer);
+  dv.setUint32(0, n % 2 ** 32, true);
+  dv.setUint32(4, Math.floor(n / 2 ** 32), true);
+  head.set(header, 8);
+  head.fill(0x20, 8 + header.byteLength);
+  await sink.write(head);
+  for (const { t, i } of order) {
+    const n = await writeChunks(sink, t.data());
+    if (n !== sizes[i])
+      throw new Error(
+        `streamSafetensors: tensor "${t.name}" has ${n} bytes, ${t.dtype} [${t.shape}] needs ${sizes[i]}`,
+      );
+    onTensor?.(t.name, n);
+  }
+  await sink.close();
+  return head.byteLength + offset;
+}

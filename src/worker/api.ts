@@ -213,6 +213,12 @@ export interface ExportedAdapterFiles {
   evalLoss: number | null;
 }
 
+/** A merged / GGUF export: the files written into the picked folder, or Blobs to download. */
+export interface ExportedModel {
+  files: string[];
+  downloads: { name: string; blob: Blob }[] | null;
+}
+
 export interface ImportedAdapterSummary {
   name: string;
   lora: Pick<LoraHparams, 'r' | 'lora_alpha' | 'use_rslora'> & { target_modules: LinearModule[] };

@@ -33,6 +33,8 @@ import {
 import { TrainingRun } from '../run/run';
 import { quantOptions, useWeights } from '../run/quant';
 import { zipRecipe } from '../recipe/recipe';
+import { type ExportProgress, type ExportRequest, runExport, trainedAdapter } from '../run/export-model';
+import { BlobFolder, directoryHandleSink } from '../io/sink';
 import { benchMemoryInput, benchTraining, type TrainBenchOptions } from '../bench/train';
 import { describeEstimate, estimateMemory, fitProblem } from '../engine/model/memory';
 import type {
@@ -44,6 +46,7 @@ import type {
   Estimate,
   ExportedRecipe,
   ExportedAdapterFiles,
+  ExportedModel,
   GpuInfo,
   ImportedAdapterSummary,
   LoadStatus,
@@ -70,6 +73,7 @@ import { TrainingSession, type CheckpointSink } from '../run/session';
 type OnStatus = (s: LoadStatus) => void;
 
 interface ModelState {
+  files: FileSet;
   loaded: LoadedModel;
   weights: GpuWeights;
   summary: ModelSummary;
@@ -220,7 +224,7 @@ export class Studio {
         uploadModel(ctx, loaded, (p) => report({ status: 'upload', ...p })),
       );
       const summary = summarize(loaded, source, files, weights.arena.allocatedBytes);
-      this.model = { loaded, weights, summary };
+      this.model = { files, loaded, weights, summary };
       return summary;
     });
     this.encoded = null;
@@ -670,6 +674,24 @@ export class Studio {
     if (!s) throw new Error('there is no trained adapter to export yet');
     const a = await this.queue.run(() => s.run.exportAdapter(which));
     return { safetensors: a.safetensors, config: a.config, step: a.step, evalLoss: a.evalLoss };
+  }
+
+  /** Merged / GGUF / GGUF LoRA export (src/run/export.ts) into the folder the page picked, else as Blobs to download. */
+  async exportModel(
+    which: 'last' | 'best',
+    req: ExportRequest,
+    dir: FileSystemDirectoryHandle | null,
+    onProgress?: (p: ExportProgress) => void,
+  ): Promise<ExportedModel> {
+    const m = this.requireModel('an export starts from the base model');
+    const s = this.session;
+    const adapter = s ? await this.queue.run(() => trainedAdapter(s.run, which)) : (this.imported?.adapter ?? null);
+    const out = dir ? directoryHandleSink(dir) : new BlobFolder();
+    const res = await runExport(m.files, adapter, out, req, onProgress);
+    return {
+      files: res.files,
+      downloads: out instanceof BlobFolder ? [...out.files].map(([name, blob]) => ({ name, blob })) : null,
+    };
   }
 
   async importAdapter(entries: FileEntry[]): Promise<ImportedAdapterSummary> {

@@ -16,6 +16,7 @@ import type {
   TrainEvent,
 } from './api';
 import { Studio, type FileEntry } from './studio';
+import type { ExportProgress, ExportRequest } from '../run/export-model';
 
 const studio = new Studio(new URL(import.meta.env.BASE_URL, self.location.origin).href);
 
@@ -43,6 +44,12 @@ export const api = {
   evaluate: () => studio.evaluate(),
   validationPrompts: (o: PrepareOptions, limit?: number) => studio.validationPrompts(o, limit),
   sample: (req: SampleRequest, onToken?: SampleToken) => studio.sample(req, onToken),
+  exportModel: (
+    which: 'last' | 'best',
+    req: ExportRequest,
+    dir: FileSystemDirectoryHandle | null,
+    onProgress?: (p: ExportProgress) => void,
+  ) => studio.exportModel(which, req, dir, onProgress),
   async exportAdapter(which: 'last' | 'best') {
     const a = await studio.exportAdapter(which);
     return Comlink.transfer(a, [a.safetensors.buffer as ArrayBuffer]);

@@ -16,6 +16,7 @@ import {
 import { Alert, Card, EmptyState } from '../components/common';
 import { LossChart } from './TrainingPanel';
 import { RecipeCard } from './RecipeCard';
+import { RunItCard } from './RunItCard';
 import { fmtLoss } from '../lib/format';
 
 function AdapterRow(props: {
@@ -108,6 +109,7 @@ export function ExportPanel() {
               <code>adapter_config.json</code>. "Save to a folder" writes both into a new folder for you.
             </p>
           </Card>
+          <RunItCard hasBest={!!t.best} disabled={running} />
           <Card title="Run report">
             <div className="row">
               <button type="button" className="button" onClick={exportMetrics} data-testid="download-metrics">

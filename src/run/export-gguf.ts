@@ -1,0 +1,388 @@
+// GGUF exports for llama.cpp, Ollama and LM Studio, as llama.cpp's own converters write them:
+//   - the model (merged with an adapter, or the base alone) as one file, F32, F16, BF16 or Q8_0
+//     (convert_hf_to_gguf.py: 1-D tensors stay F32; a row length that is not a multiple of 32
+//     falls back from Q8_0 to F16), with the byte-level BPE tokenizer and the chat template inside;
+//   - the adapter alone as a LoRA GGUF (convert_lora_to_gguf.py) for `--lora` and Ollama's ADAPTER.
+// Facts the converters encode and llama.cpp needs (checked by loading these files into llama.cpp
+// in src/run/export.gpu.test.ts):
+//   - scalar hyperparameters are u32 / f32; head_count_kv, context_length, the RMS epsilon and
+//     tokenizer.ggml.merges are required; rope.freq_base and tokenizer.ggml.pre silently matter;
+//     an untied model must carry output.weight or llama.cpp ties the head without a word.
+//   - the token list is padded to vocab_size with "[PAD<i>]" (type 5, unused); special added
+//     tokens are type 3 (control), other added tokens 4 (user-defined), the rest 1 (normal).
+//   - llama architecture (llama, mistral; not qwen2): q_proj and k_proj rows go from Hugging
+//     Face's rotate-half order to llama.cpp's interleaved one (LlamaModel.permute), k with the KV
+//     head count; a LoRA's lora_b rows of q and k get the same permutation.
+//   - Llama 3 rope_scaling is a rope_freqs.weight tensor of head_dim/2 factors, not metadata.
+//   - a LoRA GGUF's scale is adapter.lora.alpha / r (r from the tensors), so rsLoRA, whose scale
+//     is alpha / sqrt(r), is written with alpha · sqrt(r).
+
+import { type ModelConfig, expectedWeights, linearPrefix } from '../engine/model/config';
+import type { LoraSlot } from '../engine/model/lora';
+import {
+  type GgmlType,
+  type GgufTensor,
+  type GgufValue,
+  Q8_0_BLOCK,
+  bool,
+  encodeTensor,
+  f32,
+  i32s,
+  str,
+  strs,
+  tensorBytes,
+  u32,
+  writeGguf,
+} from '../io/gguf';
+import { parseHfConfig } from '../io/hf-config';
+import type { FolderSink } from '../io/sink';
+import { type FileSet, IoError, readJson, readText } from '../io/source';
+import { ModelTokenizer } from '../data/tokenizer';
+import { resolveChatTemplate } from '../data/template';
+import { toF32 } from '../io/safetensors';
+import {
+  type BaseTensor,
+  type ExportProgress,
+  type MergeAdapter,
+  baseTensors,
+  rowChunks,
+  slotFor,
+  tensorF32,
+} from './export-merged';
+
+export type GgufOutType = 'f32' | 'f16' | 'bf16' | 'q8_0';
+export const GGUF_OUTTYPES: readonly GgufOutType[] = ['f32', 'f16', 'bf16', 'q8_0'];
+const TYPE_OF: Record<GgufOutType, GgmlType> = { f32: 'F32', f16: 'F16', bf16: 'BF16', q8_0: 'Q8_0' };
+/** llama_ftype (general.file_type) per outtype. */
+const FILE_TYPE: Record<GgufOutType, number> = { f32: 0, f16: 1, q8_0: 7, bf16: 32 };
+
+/** llama.cpp's architecture name: Mistral runs as llama (MistralForCausalLM -> LlamaModel). */
+export function ggufArch(c: ModelConfig): 'llama' | 'qwen2' {
+  return c.modelType === 'qwen2' ? 'qwen2' : 'llama';
+}
+
+/** The GGUF name of a Hugging Face tensor (gguf-py's tensor_mapping for llama and qwen2). */
+export function ggufTensorName(hf: string): string | null {
+  if (hf === 'model.embed_tokens.weight') return 'token_embd.weight';
+  if (hf === 'model.norm.weight') return 'output_norm.weight';
+  if (hf === 'lm_head.weight') return 'output.weight';
+  const m = /^model\.layers\.(\d+)\.(.+)\.(weight|bias)$/.exec(hf);
+  if (!m) return null;
+  const part: Record<string, string> = {
+    input_layernorm: 'attn_norm',
+    'self_attn.q_proj': 'attn_q',
+    'self_attn.k_proj': 'attn_k',
+    'self_attn.v_proj': 'attn_v',
+    'self_attn.o_proj': 'attn_output',
+    post_attention_layernorm: 'ffn_norm',
+    'mlp.gate_proj': 'ffn_gate',
+    'mlp.up_proj': 'ffn_up',
+    'mlp.down_proj': 'ffn_down',
+  };
+  const p = part[m[2]];
+  return p ? `blk.${m[1]}.${p}.${m[3]}` : null;
+}
+
+/**
+ * LlamaModel.permute: per head, rows reshaped as (2, head_dim / 2) and swapped, so rotate-half
+ * pairs (i, i + d/2) become adjacent (2i, 2i + 1). x is [rows, cols] row-major.
+ */
+export function permuteRows(x: Float32Array, rows: number, cols: number, nHead: number): Float32Array {
+  const hd = rows / nHead;
+  const half = hd / 2;
+  const out = new Float32Array(x.length);
+  for (let h = 0; h < nHead; h++)
+    for (let i = 0; i < 2; i++)
+      for (let j = 0; j < half; j++) {
+        const from = (h * hd + i * half + j) * cols;
+        const to = (h * hd + 2 * j + i) * cols;
+        out.set(x.subarray(from, from + cols), to);
+      }
+  return out;
+}
+
+/** LlamaModel.generate_extra_tensors: the Llama 3 rope_scaling factors per frequency. */
+export function llama3RopeFreqs(c: ModelConfig): Float32Array {
+  const rs = c.ropeScaling!;
+  const dim = c.headDim;
+  const lowWavelen = rs.originalMaxPositionEmbeddings / rs.lowFreqFactor;
+  const highWavelen = rs.originalMaxPositionEmbeddings / rs.highFreqFactor;
+  const out = new Float32Array(dim / 2);
+  const f = Math.fround;
+  for (let k = 0; k < dim / 2; k++) {
+    // The converter iterates over a float32 tensor, so every step is a float32 operation.
+    const freq = f(1 / f(c.ropeTheta ** f((2 * k) / dim)));
+    const wavelen = f(f(2 * Math.PI) / freq);
+    if (wavelen < highWavelen) out[k] = 1;
+    else if (wavelen > lowWavelen) out[k] = rs.factor;
+    else {
+      const smooth = f(
+        f(f(rs.originalMaxPositionEmbeddings / wavelen) - rs.lowFreqFactor) / (rs.highFreqFactor - rs.lowFreqFactor),
+      );
+      out[k] = f(1 / f(f(f(1 - smooth) / rs.factor) + smooth));
+    }
+  }
+  return out;
+}
+
+/** The storage type of one tensor for an outtype, as convert_hf_to_gguf.py chooses it. */
+export function tensorType(shape: readonly number[], out: GgufOutType): GgmlType {
+  if (shape.length <= 1) return 'F32';
+  if (out === 'q8_0' && shape[shape.length - 1] % Q8_0_BLOCK !== 0) return 'F16';
+  return TYPE_OF[out];
+}
+
+interface TokenizerFiles {
+  tokenizerJson: Record<string, unknown>;
+  tokenizerConfig: Record<string, unknown>;
+  chatTemplate: string | null;
+}
+
+async function tokenizerFiles(files: FileSet): Promise<TokenizerFiles> {
+  const tokenizerJson = (await readJson(
+    files.require('tokenizer.json', 'a GGUF carries the tokenizer: the model needs its tokenizer.json'),
+  )) as Record<string, unknown>;
+  const tokenizerConfig = (await readJson(files.require('tokenizer_config.json'))) as Record<string, unknown>;
+  const jinja = files.get('chat_template.jinja');
+  const chatTemplate = resolveChatTemplate(tokenizerConfig, jinja ? await readText(jinja) : null);
+  return { tokenizerJson, tokenizerConfig, chatTemplate };
+}
+
+/** llama.cpp's pre-tokenizer name from tokenizer.json's pre_tokenizer (the split regex). */
+export function ggufPreTokenizer(tokenizerJson: Record<string, unknown>): string {
+  const pre = JSON.stringify(tokenizerJson.pre_tokenizer ?? null);
+  if (pre.includes('\\\\p{N}{1,3}')) return 'llama-bpe';
+  if (pre.includes('\\\\p{N}')) return 'qwen2';
+  const p = tokenizerJson.pre_tokenizer as { type?: string; use_regex?: boolean } | null;
+  if (p?.type === 'ByteLevel' && p.use_regex !== false) return 'gpt-2';
+  throw new Error(
+    `tokenizer.json's pre_tokenizer (${pre.slice(0, 120)}) is not one llama.cpp knows here (Llama 3, Qwen2 or GPT-2 byte-level BPE)`,
+  );
+}
+
+/** tokenizer.ggml.* and the chat template, from the Hugging Face tokenizer files. */
+export function ggufTokenizerMetadata(c: ModelConfig, t: TokenizerFiles): Map<string, GgufValue> {
+  const model = t.tokenizerJson.model as {
+    type?: string;
+    vocab?: Record<string, number>;
+    merges?: (string | [string, string])[];
+  };
+  if (model?.type !== 'BPE' || !model.vocab || !model.merges)
+    throw new Error(
+      `tokenizer.json has a ${model?.type ?? 'missing'} model; GGUF export supports byte-level BPE tokenizers (Llama 3, Qwen2, GPT-2 style)`,
+    );
+  const tok = ModelTokenizer.load(t.tokenizerJson, t.tokenizerConfig);
+  const byId = new Map<number, { text: string; type: number }>();
+  for (const [text, id] of Object.entries(model.vocab)) byId.set(id, { text, type: 1 });
+  for (const a of (t.tokenizerJson.added_tokens ?? []) as { id: number; content: string; special?: boolean }[])
+    byId.set(a.id, { text: a.content, type: a.special ? 3 : 4 });
+  const n = c.vocabSize;
+  if (tok.vocabSize > n)
+    throw new Error(`the tokenizer has ${tok.vocabSize} tokens but config.json's vocab_size is ${n}`);
+  const tokens: string[] = [];
+  const types: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const e = byId.get(i);
+    tokens.push(e ? e.text : `[PAD${i}]`);
+    types.push(e ? e.type : 5);
+  }
+  const merges = model.merges.map((m) => (Array.isArray(m) ? m.join(' ') : m));
+  const meta = new Map<string, GgufValue>([
+    ['tokenizer.ggml.model', str('gpt2')],
+    ['tokenizer.ggml.pre', str(ggufPreTokenizer(t.tokenizerJson))],
+    ['tokenizer.ggml.tokens', strs(tokens)],
+    ['tokenizer.ggml.token_type', i32s(types)],
+    ['tokenizer.ggml.merges', strs(merges)],
+  ]);
+  const bosId = tok.bos?.id ?? c.bosTokenId;
+  if (bosId !== null) meta.set('tokenizer.ggml.bos_token_id', u32(bosId));
+  const eosId = tok.eos?.id ?? c.eosTokenIds[0];
+  if (eosId !== undefined) meta.set('tokenizer.ggml.eos_token_id', u32(eosId));
+  if (tok.pad) meta.set('tokenizer.ggml.padding_token_id', u32(tok.pad.id));
+  meta.set('tokenizer.ggml.add_bos_token', bool(tok.addBosToken));
+  meta.set('tokenizer.ggml.add_eos_token', bool(tok.addEosToken));
+  if (t.chatTemplate) meta.set('tokenizer.chat_template', str(t.chatTemplate));
+  return meta;
+}
+
+/** general.* and <arch>.* hyperparameters (TextModel / LlamaModel / Qwen2Model set_gguf_parameters). */
+export function ggufModelMetadata(c: ModelConfig, name: string, fileType: number): Map<string, GgufValue> {
+  const a = ggufArch(c);
+  return new Map<string, GgufValue>([
+    ['general.architecture', str(a)],
+    ['general.type', str('model')],
+    ['general.name', str(name)],
+    ['general.file_type', u32(fileType)],
+    [`${a}.vocab_size`, u32(c.vocabSize)],
+    [`${a}.block_count`, u32(c.numLayers)],
+    [`${a}.context_length`, u32(c.maxPositionEmbeddings)],
+    [`${a}.embedding_length`, u32(c.hiddenSize)],
+    [`${a}.feed_forward_length`, u32(c.intermediateSize)],
+    [`${a}.attention.head_count`, u32(c.numHeads)],
+    [`${a}.attention.head_count_kv`, u32(c.numKvHeads)],
+    [`${a}.attention.key_length`, u32(c.headDim)],
+    [`${a}.attention.value_length`, u32(c.headDim)],
+    [`${a}.rope.dimension_count`, u32(c.headDim)],
+    [`${a}.rope.freq_base`, f32(c.ropeTheta)],
+    [`${a}.attention.layer_norm_rms_epsilon`, f32(c.rmsNormEps)],
+  ]);
+}
+
+export interface GgufExportOptions {
+  outType: GgufOutType;
+  /** general.name (default: the base folder's name). */
+  name?: string;
+  onProgress?: (p: ExportProgress) => void;
+}
+
+/** The model (merged with `adapter` when given) as one GGUF file named `fileName` in `out`. */
+export async function exportGguf(
+  base: FileSet,
+  adapter: MergeAdapter | null,
+  out: FolderSink,
+  fileName: string,
+  opts: GgufExportOptions,
+): Promise<{ bytes: number }> {
+  const hf = parseHfConfig(await readJson(base.require('config.json')), 'config.json');
+  const c = hf.model;
+  if (c.ropeScaling && c.ropeScaling.ropeType !== 'llama3')
+    throw new Error(`rope_scaling type ${c.ropeScaling.ropeType} cannot be exported to GGUF here`);
+  const meta = ggufModelMetadata(c, opts.name ?? base.name, FILE_TYPE[opts.outType]);
+  for (const [k, v] of ggufTokenizerMetadata(c, await tokenizerFiles(base))) meta.set(k, v);
+
+  const all = await baseTensors(base, c);
+  const byName = new Map(all.map((t) => [t.entry.name, t]));
+  const arch = ggufArch(c);
+  const tensors: GgufTensor[] = [];
+  if (c.ropeScaling?.ropeType === 'llama3') {
+    const freqs = llama3RopeFreqs(c);
+    tensors.push({
+      name: 'rope_freqs.weight',
+      type: 'F32',
+      shape: [freqs.length],
+      data: async () => encodeTensor(freqs, 'F32'),
+    });
+  }
+  for (const w of expectedWeights(c)) {
+    const t = byName.get(w.name);
+    const g = ggufTensorName(w.name);
+    if (!t || !g) throw new IoError(`${base.name}: tensor ${w.name} is missing`, w.name);
+    const type = tensorType(w.shape, opts.outType);
+    const permute =
+      arch === 'llama' && /self_attn\.(q|k)_proj\.weight$/.test(w.name)
+        ? w.name.includes('q_proj')
+          ? c.numHeads
+          : c.numKvHeads
+        : 0;
+    const merged = adapter !== null && slotFor(adapter.layout, w.name) !== undefined;
+    tensors.push({
+      name: g,
+      type,
+      shape: w.shape,
+      data:
+        merged || permute
+          ? async () => {
+              let x: Float32Array = await tensorF32(t, adapter);
+              if (permute) x = permuteRows(x, w.shape[0], w.shape[1], permute);
+              return encodeTensor(finite(x, w.name), type);
+            }
+          : () => encodeChunks(t, type),
+    });
+  }
+  return writeTensors(out, fileName, meta, tensors, opts.onProgress);
+}
+
+function finite(x: Float32Array, name: string): Float32Array {
+  const bad = x.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) throw new Error(`GGUF export: ${name} holds ${x[bad]} at index ${bad}; nothing usable was exported`);
+  return x;
+}
+
+/** An untouched tensor converted a few rows at a time, so the largest (the embeddings) is never whole. */
+async function* encodeChunks(t: BaseTensor, type: GgmlType): AsyncGenerator<Uint8Array> {
+  for await (const bytes of rowChunks(t)) {
+    const dt = t.entry.dtype;
+    if (dt !== 'F32' && dt !== 'F16' && dt !== 'BF16')
+      throw new IoError(
+        `${t.entry.name} has dtype ${dt}; only F32, F16 and BF16 weights can be exported`,
+        t.entry.name,
+      );
+    yield encodeTensor(finite(toF32(bytes, dt, t.entry.name), t.entry.name), type);
+  }
+}
+
+async function writeTensors(
+  out: FolderSink,
+  fileName: string,
+  meta: Map<string, GgufValue>,
+  tensors: GgufTensor[],
+  onProgress?: (p: ExportProgress) => void,
+): Promise<{ bytes: number }> {
+  const sink = await out.file(fileName);
+  let done = 0;
+  const sizes = new Map<string, number>();
+  for (const t of tensors) sizes.set(t.name, tensorBytes(t));
+  const total = [...sizes.values()].reduce((a, b) => a + b, 0);
+  const bytes = await writeGguf(sink, meta, tensors, (_i, _n, name) => {
+    done += sizes.get(name)!;
+    onProgress?.({ file: fileName, bytesDone: done, bytesTotal: total });
+  });
+  return { bytes };
+}
+
+/** The LoRA alpha to write so that llama.cpp's alpha / r equals the adapter's scaling. */
+export function ggufLoraAlpha(adapter: MergeAdapter): number {
+  return adapter.layout.scaling * adapter.layout.spec.r;
+}
+
+/** The adapter alone as a GGUF LoRA (F32 tensors, as PEFT saved them). */
+export async function exportGgufLora(
+  adapter: MergeAdapter,
+  out: FolderSink,
+  fileName: string,
+  opts: { name?: string; onProgress?: (p: ExportProgress) => void } = {},
+): Promise<{ bytes: number }> {
+  const c = adapter.layout.config;
+  const arch = ggufArch(c);
+  const meta = new Map<string, GgufValue>([
+    ['general.architecture', str(arch)],
+    ['general.type', str('adapter')],
+    ['general.name', str(opts.name ?? 'adapter')],
+    ['adapter.type', str('lora')],
+    ['adapter.lora.alpha', f32(ggufLoraAlpha(adapter))],
+  ]);
+  const r = adapter.layout.spec.r;
+  const tensors: GgufTensor[] = [];
+  for (const s of adapter.layout.slots) {
+    const base = ggufTensorName(slotTensorName(s))!;
+    const a = adapter.flat.slice(s.offsetA, s.offsetA + r * s.inFeatures);
+    let b: Float32Array = adapter.flat.slice(s.offsetB, s.offsetB + s.outFeatures * r);
+    if (arch === 'llama' && (s.module === 'q_proj' || s.module === 'k_proj'))
+      b = permuteRows(b, s.outFeatures, r, s.module === 'q_proj' ? c.numHeads : c.numKvHeads);
+    for (const [v, name] of [
+      [a, `${base}.lora_a`],
+      [b, `${base}.lora_b`],
+    ] as const) {
+      const bad = v.findIndex((x) => !Number.isFinite(x));
+      if (bad >= 0)
+        throw new Error(`GGUF LoRA: ${name} holds ${v[bad]}; the adapter is not finite and was not exported`);
+    }
+    tensors.push({
+      name: `${base}.lora_a`,
+      type: 'F32',
+      shape: [r, s.inFeatures],
+      data: async () => encodeTensor(a, 'F32'),
+    });
+    tensors.push({
+      name: `${base}.lora_b`,
+      type: 'F32',
+      shape: [s.outFeatures, r],
+      data: async () => encodeTensor(b, 'F32'),
+    });
+  }
+  return writeTensors(out, fileName, meta, tensors, opts.onProgress);
+}
+
+function slotTensorName(s: LoraSlot): string {
+  return `model.layers.${s.layer}.${linearPrefix(s.module)}.${s.module}.weight`;
+}

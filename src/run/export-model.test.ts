@@ -1,0 +1,260 @@
+// The export files' bytes and structure, without a GPU or llama.cpp (those referee the numbers
+// in export.gpu.test.ts): the streamed safetensors writer, sharding as transformers does it,
+// GGUF layout and metadata types, Q8_0 blocks, the q/k row permutation, the token list padding,
+// the LoRA alpha for rsLoRA, and the Modelfile.
+
+import { describe, expect, it } from 'vitest';
+import { parseHfConfig } from '../io/hf-config';
+import { openCheckpoint } from '../io/checkpoint';
+import { type TensorToWrite, streamSafetensors, writeSafetensors } from '../io/safetensors';
+import { GGUF_ALIGNMENT, dequantizeQ8_0, metaType, metaValue, quantizeQ8_0, readGguf } from '../io/gguf';
+import { MemoryFolder } from '../io/sink';
+import { FileSet, bytesSource } from '../io/source';
+import { tinyCheckpoint, tinyHfConfig } from '../io/testing/tiny-checkpoint';
+import { tinyBpeTokenizer } from '../io/testing/bpe-tokenizer';
+import { LoraLayout } from '../engine/model/lora';
+import { Rng } from '../util/rng';
+import { baseTensors, exportMerged, planShards, rowChunks } from './export-merged';
+import { ggufLoraAlpha, ggufTokenizerMetadata, llama3RopeFreqs, permuteRows } from './export-gguf';
+import { runExport } from './export-model';
+import { templateFamily, writeModelfile } from './modelfile';
+
+const enc = new TextEncoder();
+const fs = (files: Map<string, Uint8Array>, name = 'tiny') =>
+  new FileSet(
+    [...files].map(([p, b]) => [p, bytesSource(b, p)] as [string, ReturnType<typeof bytesSource>]),
+    name,
+  );
+
+function tinyWithTokenizer(overrides: Record<string, unknown> = {}) {
+  const t = tinyCheckpoint({ vocab_size: 160, hidden_size: 32, intermediate_size: 64, ...overrides });
+  const tok = tinyBpeTokenizer('qwen2', 160);
+  t.files.set('tokenizer.json', enc.encode(JSON.stringify(tok.tokenizerJson)));
+  t.files.set('tokenizer_config.json', enc.encode(JSON.stringify(tok.tokenizerConfig)));
+  return t;
+}
+
+function randomAdapter(config: ReturnType<typeof parseHfConfig>['model'], rslora = false) {
+  const layout = new LoraLayout(config, {
+    r: 4,
+    lora_alpha: 8,
+    lora_dropout: 0,
+    target_modules: ['q_proj', 'k_proj', 'down_proj'],
+    use_rslora: rslora,
+  });
+  const rng = new Rng(3);
+  const flat = Float32Array.from({ length: layout.size }, () => rng.uniform(-0.2, 0.2));
+  return { layout, flat };
+}
+
+describe('streamed safetensors', () => {
+  it('writes exactly the bytes writeSafetensors writes', async () => {
+    const rng = new Rng(1);
+    const tensors: TensorToWrite[] = [
+      { name: 'b', dtype: 'F32', shape: [3, 5], data: Float32Array.from({ length: 15 }, () => rng.uniform(-1, 1)) },
+      { name: 'a', dtype: 'BF16', shape: [7], data: Float32Array.from({ length: 7 }, () => rng.uniform(-1, 1)) },
+      { name: 'c', dtype: 'U8', shape: [3], data: new Uint8Array([1, 2, 3]) },
+    ];
+    const whole = writeSafetensors(tensors, { format: 'pt' });
+    const out = new MemoryFolder();
+    const { fromF32 } = await import('../io/safetensors');
+    const size = await streamSafetensors(
+      await out.file('x'),
+      tensors.map((t) => ({
+        ...t,
+        data: async () => (t.data instanceof Float32Array ? fromF32(t.data, t.dtype as 'F32') : t.data),
+      })),
+      { format: 'pt' },
+    );
+    expect(size).toBe(whole.byteLength);
+    expect(out.files.get('x')).toEqual(whole);
+  });
+});
+
+describe('merged checkpoint folder', () => {
+  it('shards past max_shard_size with an index as transformers writes it, and reads back with the same weights', async () => {
+    const t = tinyWithTokenizer();
+    const adapter = randomAdapter(t.config);
+    const single = new MemoryFolder();
+    await exportMerged(fs(t.files), adapter, single);
+    expect([...single.files.keys()].filter((f) => f.endsWith('.safetensors'))).toEqual(['model.safetensors']);
+    const sharded = new MemoryFolder();
+    const res = await exportMerged(fs(t.files), adapter, sharded, { maxShardBytes: 40_000 });
+    const shardNames = res.files.filter((f) => f.endsWith('.safetensors'));
+    expect(shardNames.length).toBeGreaterThan(1);
+    expect(shardNames[0]).toBe(`model-00001-of-${String(shardNames.length).padStart(5, '0')}.safetensors`);
+    const index = JSON.parse(new TextDecoder().decode(sharded.files.get('model.safetensors.index.json')));
+    expect(Object.keys(index)).toEqual(['metadata', 'weight_map']);
+    expect(Object.keys(index.weight_map)).toEqual(Object.keys(index.weight_map).sort());
+    const a = await openCheckpoint(fs(single.files));
+    const b = await openCheckpoint(fs(sharded.files));
+    expect(index.metadata.total_size).toBe(a.totalBytes);
+    for (const w of a.list()) expect(await b.read(w.name)).toEqual(await a.read(w.name));
+    // the tokenizer and config travel unchanged
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json'])
+      expect(sharded.files.get(f)).toEqual(t.files.get(f));
+  });
+
+  it('reads a sharded base through its index', async () => {
+    const t = tinyCheckpoint({ vocab_size: 160 }, { shards: 3, dtype: 'BF16' });
+    const one = tinyCheckpoint({ vocab_size: 160 }, { dtype: 'BF16' });
+    const adapter = randomAdapter(t.config);
+    const a = new MemoryFolder();
+    const b = new MemoryFolder();
+    await exportMerged(fs(t.files), adapter, a);
+    await exportMerged(fs(one.files), adapter, b);
+    expect(a.files.get('model.safetensors')).toEqual(b.files.get('model.safetensors'));
+  });
+
+  it('reads an untouched tensor in chunks of whole rows that add up to its bytes', async () => {
+    const t = tinyWithTokenizer();
+    const tensors = await baseTensors(fs(t.files), t.config);
+    const emb = tensors.find((x) => x.entry.name === 'model.embed_tokens.weight')!;
+    const rowBytes = emb.entry.byteLength / emb.entry.shape[0];
+    const chunks: Uint8Array[] = [];
+    for await (const c of rowChunks(emb, 5 * rowBytes + 3)) chunks.push(c);
+    expect(chunks.length).toBe(Math.ceil(emb.entry.shape[0] / 5));
+    expect(chunks[0].byteLength).toBe(5 * rowBytes);
+    expect(Buffer.concat(chunks)).toEqual(Buffer.from(await emb.file.read(emb.entry.name)));
+  });
+
+  it('plans shards in order, opening a new one when the next tensor would overflow', () => {
+    expect(planShards([4, 4, 4, 10, 1], 8)).toEqual([[0, 1], [2], [3], [4]]);
+  });
+
+  it('refuses an adapter made for another model, writing nothing', async () => {
+    const t = tinyWithTokenizer();
+    const other = tinyCheckpoint({ hidden_size: 24, vocab_size: 160 });
+    const out = new MemoryFolder();
+    await expect(exportMerged(fs(t.files), randomAdapter(other.config), out)).rejects.toThrow(/different model/);
+    expect(out.files.size).toBe(0);
+  });
+});
+
+describe('GGUF', () => {
+  it('writes v3 with u32/f32 hyperparameters, reversed dims, 32-byte aligned data, and pads the vocabulary', async () => {
+    const t = tinyWithTokenizer({ vocab_size: 170 });
+    const out = new MemoryFolder();
+    await runExport(fs(t.files), randomAdapter(t.config), out, { format: 'gguf', outType: 'q8_0' });
+    const g = await readGguf(bytesSource(out.files.get('merged-q8_0.gguf')!, 'x.gguf'));
+    expect(g.version).toBe(3);
+    expect(g.dataStart % GGUF_ALIGNMENT).toBe(0);
+    expect(metaValue(g, 'general.architecture')).toBe('llama');
+    for (const k of ['llama.context_length', 'llama.attention.head_count_kv', 'llama.block_count'])
+      expect(metaType(g, k), k).toBe(4); // u32
+    expect(metaType(g, 'llama.attention.layer_norm_rms_epsilon')).toBe(6); // f32
+    expect(metaType(g, 'llama.rope.freq_base')).toBe(6);
+    expect(metaValue(g, 'llama.attention.head_count_kv')).toBe(2);
+    expect(metaValue(g, 'tokenizer.ggml.pre')).toBe('qwen2');
+    const tokens = metaValue(g, 'tokenizer.ggml.tokens') as string[];
+    const types = metaValue(g, 'tokenizer.ggml.token_type') as number[];
+    expect(tokens.length).toBe(170);
+    expect(tokens.at(-1)).toBe('[PAD169]');
+    expect(types.at(-1)).toBe(5);
+    expect(tokens[1]).toBe('<|im_start|>');
+    expect(types[1]).toBe(3);
+    expect((metaValue(g, 'tokenizer.ggml.merges') as string[])[0]).toBe('Ġ e');
+    expect(metaValue(g, 'tokenizer.chat_template')).toContain('<|im_start|>');
+    const q = g.tensors.get('blk.0.attn_q.weight')!;
+    expect(q.type).toBe('Q8_0'); // rows of 32
+    expect(q.shape).toEqual([32, 32]);
+    expect(g.tensors.get('blk.0.attn_norm.weight')!.type).toBe('F32');
+    expect(g.tensors.get('output.weight')).toBeDefined(); // untied head
+    for (const e of g.tensors.values()) expect(e.offset % GGUF_ALIGNMENT).toBe(0);
+    const modelfile = new TextDecoder().decode(out.files.get('Modelfile'));
+    expect(modelfile).toContain('FROM ./merged-q8_0.gguf');
+    expect(modelfile).toContain('PARAMETER stop "<|im_end|>"');
+  });
+
+  it('Q8_0 blocks: d = max|x| / 127 as f16, q = round half away from zero', () => {
+    const x = new Float32Array(64);
+    for (let i = 0; i < 32; i++) x[i] = (i - 16) / 8; // max |x| = 2
+    x[40] = -0.5;
+    const b = quantizeQ8_0(x);
+    expect(b.byteLength).toBe(68);
+    const q = new Int8Array(b.buffer, 2, 32);
+    expect(q[0]).toBe(-127); // -2
+    expect(q[24]).toBe(64); // 1 * 127/2 = 63.5 -> 64
+    expect(q[8]).toBe(-64); // -1 -> -63.5 -> -64
+    const d2 = new DataView(b.buffer).getUint16(34, true);
+    expect(d2).not.toBe(0);
+    const back = dequantizeQ8_0(b, 64);
+    expect(new Int8Array(b.buffer, 36, 32)[8]).toBe(-127); // the block's only value is its max
+    expect(back[40]).toBeCloseTo(-0.5, 4); // up to the f16 scale's rounding
+    for (let i = 0; i < 32; i++) expect(Math.abs(back[i] - x[i])).toBeLessThan(2 / 127);
+  });
+
+  it('permutes q/k rows from rotate-half to interleaved per head', () => {
+    // 2 heads of head_dim 4, one column: rows [h0: 0 1 2 3 | h1: 4 5 6 7] -> [0 2 1 3 | 4 6 5 7]
+    expect(Array.from(permuteRows(Float32Array.from([0, 1, 2, 3, 4, 5, 6, 7]), 8, 1, 2))).toEqual([
+      0, 2, 1, 3, 4, 6, 5, 7,
+    ]);
+  });
+
+  it('Llama 3 rope_scaling becomes rope_freqs factors: 1 for short wavelengths, factor for long, smoothed between', () => {
+    const c = parseHfConfig(
+      tinyHfConfig({
+        hidden_size: 40,
+        num_attention_heads: 5,
+        num_key_value_heads: 1,
+        rope_theta: 500000,
+        rope_scaling: {
+          rope_type: 'llama3',
+          factor: 8,
+          low_freq_factor: 1,
+          high_freq_factor: 4,
+          original_max_position_embeddings: 256,
+        },
+      }),
+    ).model;
+    const f = llama3RopeFreqs(c); // head_dim 8: wavelengths 6.3, 167, 4443, 118000 against 64 and 256
+    expect(f.length).toBe(4);
+    expect(f[0]).toBe(1);
+    const smooth = (256 / ((2 * Math.PI) / 500000 ** -0.25) - 1) / 3;
+    expect(f[1]).toBeCloseTo(1 / ((1 - smooth) / 8 + smooth), 5);
+    expect([f[2], f[3]]).toEqual([8, 8]);
+  });
+
+  it('a LoRA GGUF carries alpha so that alpha / r is the adapter scaling (rsLoRA: alpha · sqrt(r))', async () => {
+    const t = tinyWithTokenizer();
+    expect(ggufLoraAlpha(randomAdapter(t.config))).toBe(8);
+    expect(ggufLoraAlpha(randomAdapter(t.config, true))).toBeCloseTo(8 * 2, 12);
+    const out = new MemoryFolder();
+    await runExport(fs(t.files), randomAdapter(t.config, true), out, { format: 'gguf-lora', outType: 'f32' });
+    expect([...out.files.keys()].sort()).toEqual(['Modelfile', 'adapter.gguf', 'base-f32.gguf']);
+    const g = await readGguf(bytesSource(out.files.get('adapter.gguf')!, 'adapter.gguf'));
+    expect(metaValue(g, 'general.type')).toBe('adapter');
+    expect(metaValue(g, 'adapter.type')).toBe('lora');
+    expect(metaType(g, 'adapter.lora.alpha')).toBe(6);
+    expect(metaValue(g, 'adapter.lora.alpha')).toBeCloseTo(16, 5);
+    expect(g.tensors.get('blk.1.attn_q.weight.lora_a')!.shape).toEqual([4, 32]);
+    expect(g.tensors.get('blk.1.ffn_down.weight.lora_b')!.shape).toEqual([32, 4]);
+    const mf = new TextDecoder().decode(out.files.get('Modelfile'));
+    expect(mf).toContain('FROM ./base-f32.gguf\nADAPTER ./adapter.gguf\n');
+  });
+
+  it('names a tokenizer it cannot export', () => {
+    const t = tinyCheckpoint();
+    expect(() =>
+      ggufTokenizerMetadata(t.config, {
+        tokenizerJson: JSON.parse(new TextDecoder().decode(t.files.get('tokenizer.json'))),
+        tokenizerConfig: {},
+        chatTemplate: null,
+      }),
+    ).toThrow(/WordLevel model; GGUF export supports byte-level BPE/);
+  });
+});
+
+describe('Modelfile', () => {
+  it('recognises ChatML, Llama 3 and Mistral templates and writes their stops', () => {
+    expect(templateFamily("{{ '<|im_start|>' + m.role }}")).toBe('chatml');
+    expect(templateFamily("{{ '<|start_header_id|>' }}")).toBe('llama3');
+    expect(templateFamily("{{ '[INST] ' + m.content }}")).toBe('mistral');
+    const l3 = writeModelfile({ from: './m.gguf', chatTemplate: '<|start_header_id|>', eosTokens: ['<|eot_id|>'] });
+    expect(l3).toContain('TEMPLATE """{{ if .System }}<|start_header_id|>system<|end_header_id|>');
+    expect(l3.match(/PARAMETER stop "<\|eot_id\|>"/g)).toHaveLength(1);
+    const none = writeModelfile({ from: 'llama3.2:1b', chatTemplate: '{{ messages }}' });
+    expect(none).not.toMatch(/^TEMPLATE/m);
+    expect(none).toContain('FROM llama3.2:1b');
+  });
+});
