@@ -4,9 +4,11 @@
 // block's keys and values are in the cache already (kv_cache.wgsl runs first).
 //   out[r, h, :] = softmax(q[r, h] . K[0..p]^T / sqrt(hd)) V[0..p]
 //   q, out [n, nH*hd]; kc, vc [maxLen, nKV*hd]; pos [1] u32 (the block's start, read on the GPU)
-// Grid (nH, n): one workgroup per (query head h, row r), kv head h / (nH/nKV). The row's scores
-// live in workgroup memory (8 KiB), so positions are limited to MAX_LEN = 2048; positions past
-// maxLen (padding) are clamped to the last one. Three barriers per workgroup.
+// Grid (nH, n): one workgroup of WG invocations per (query head h, row r), kv head h / (nH/nKV),
+// parallel over the keys. The row's scores live in workgroup memory (8 KiB), so positions are
+// limited to MAX_LEN = 2048; positions past maxLen (padding) are clamped to the last one. Three
+// barriers per workgroup. Used for one generated token on a GPU; attention_decode_rows.wgsl
+// computes the same without barriers for the prompt's blocks and on CPU drivers.
 
 struct Params {
   n: u32,
@@ -81,3 +83,4 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     out[qo + d] = acc * inv;
   }
 }
+

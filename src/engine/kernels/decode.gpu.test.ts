@@ -4,7 +4,8 @@
 // writes nothing past maxLen, and attention_decode equals causal attention over the whole
 // sequence for the block's rows. Block lengths 1, 7, 37 and starts 0, 5, 130 are not multiples of
 // the kernels' workgroups (64 invocations, 128 per attention row); head_dim 12 and 10 are not
-// multiples of 4.
+// multiples of 4 (attention_decode_rows takes multiples of 4: 8, 12, 16, 128). Both attention
+// kernels (a workgroup per row, an invocation per row) are checked.
 
 import { describe, expect, it } from 'vitest';
 import { Program } from '../gpu/program';
@@ -62,14 +63,20 @@ describe('rope_decode', () => {
 });
 
 describe('kv_write + attention_decode', () => {
-  for (const [n, start, nH, nKV, hd] of [
-    [1, 0, 4, 2, 16],
-    [1, 130, 6, 2, 12],
-    [7, 0, 3, 3, 10],
-    [7, 5, 5, 1, 16],
-    [37, 130, 6, 2, 12],
+  for (const [n, start, nH, nKV, hd, rows] of [
+    [1, 0, 4, 2, 16, 0],
+    [1, 0, 4, 2, 16, 1],
+    [1, 130, 6, 2, 12, 0],
+    [1, 130, 6, 2, 12, 1],
+    [7, 0, 3, 3, 10, 0],
+    [7, 0, 3, 3, 8, 1],
+    [7, 5, 5, 1, 16, 1],
+    [37, 130, 6, 2, 12, 0],
+    [37, 130, 6, 2, 12, 1],
+    [3, 40, 2, 1, 128, 1],
   ]) {
-    it(`a block of ${n} from position ${start} (${nH}/${nKV} heads of ${hd}) equals causal attention`, async () => {
+    const kind = rows ? 'attention_decode_rows' : 'attention_decode';
+    it(`${kind}: a block of ${n} from position ${start} (${nH}/${nKV} heads of ${hd}) equals causal attention`, async () => {
       const ctx = await testContext();
       const rng = new Rng(n * 7919 + start * 31 + hd);
       const T = start + n;
@@ -92,7 +99,7 @@ describe('kv_write + attention_decode', () => {
       const Pos = ctx.tensor([1], 'u32', 'pos', new Uint32Array([start]));
       const p = new Program(ctx, 'attention decode test');
       kvWrite(p, kc, vc, K, V, Pos, n, kvd, maxLen);
-      attentionDecode(p, O, Q, kc, vc, Pos, n, nH, nKV, hd, maxLen);
+      attentionDecode(p, O, Q, kc, vc, Pos, n, nH, nKV, hd, maxLen, rows === 1);
       await p.run();
       const out = new Float64Array(T * qd);
       attentionForwardRef(out, new Float64Array(nH * T), qAll, kAll, vAll, 1, T, nH, nKV, hd);
@@ -110,8 +117,18 @@ describe('kv_write + attention_decode', () => {
     const [n, start, maxLen, kvd] = [8, 10, 13, 6];
     const kc = ctx.tensor([maxLen * kvd + 64], 'f32', 'kc', new Float32Array(maxLen * kvd + 64).fill(-1));
     const vc = ctx.tensor([maxLen * kvd + 64], 'f32', 'vc', new Float32Array(maxLen * kvd + 64).fill(-1));
-    const K = ctx.tensor([n * kvd], 'f32', 'k', Float32Array.from({ length: n * kvd }, (_, i) => i));
-    const V = ctx.tensor([n * kvd], 'f32', 'v', Float32Array.from({ length: n * kvd }, (_, i) => -i));
+    const K = ctx.tensor(
+      [n * kvd],
+      'f32',
+      'k',
+      Float32Array.from({ length: n * kvd }, (_, i) => i),
+    );
+    const V = ctx.tensor(
+      [n * kvd],
+      'f32',
+      'v',
+      Float32Array.from({ length: n * kvd }, (_, i) => -i),
+    );
     const Pos = ctx.tensor([1], 'u32', 'pos', new Uint32Array([start]));
     const p = new Program(ctx, 'kv write past the end');
     kvWrite(p, kc, vc, K, V, Pos, n, kvd, maxLen);

@@ -1,11 +1,12 @@
 // Launchers for generation with a KV cache (shaders/rope_decode.wgsl, kv_cache.wgsl,
-// attention_decode.wgsl), on a block of n consecutive tokens: n = 1 for each generated token, a
-// chunk of the prompt for the prefill. `pos` is a u32 Tensor [1], the block's first position,
-// that the generator rewrites before each replay.
+// attention_decode.wgsl, attention_decode_rows.wgsl), on a block of n consecutive tokens: n = 1
+// for each generated token, a chunk of the prompt for the prefill. `pos` is a u32 Tensor [1], the
+// block's first position, that the generator rewrites before each replay.
 
 import ropeDecodeWgsl from '../../../shaders/rope_decode.wgsl?raw';
 import kvWgsl from '../../../shaders/kv_cache.wgsl?raw';
 import attnWgsl from '../../../shaders/attention_decode.wgsl?raw';
+import attnRowsWgsl from '../../../shaders/attention_decode_rows.wgsl?raw';
 import { Params, type Program } from '../gpu/program';
 import { type Tensor, numel } from '../gpu/tensor';
 import { dims } from './launch';
@@ -68,9 +69,14 @@ export function kvWrite(
   p.dispatch(kern, [kc, vc, k, v, pos], new Params().u32(n, width, maxLen), [g], 'kv write');
 }
 
+/** The largest head dimension attention_decode_rows.wgsl holds in registers. */
+const ROWS_MAX_HD = 128;
+
 /**
  * out [n, nH*hd]: row r (position pos[0] + r) attends causally over cache rows 0..pos[0] + r;
- * q [n, nH*hd] rotated, the block's own keys and values already written by kvWrite.
+ * q [n, nH*hd] rotated, the block's own keys and values already written by kvWrite. A block of
+ * prompt tokens, or any block on a CPU driver, runs the barrier-free kernel (one invocation per
+ * row and head); one token on a GPU the workgroup-parallel one. `rows` forces the choice (tests).
  */
 export function attentionDecode(
   p: Program,
@@ -84,6 +90,7 @@ export function attentionDecode(
   nKV: number,
   hd: number,
   maxLen: number,
+  rows = (n > 1 || p.ctx.caps.isCpu) && hd % 4 === 0 && hd <= ROWS_MAX_HD,
 ): void {
   dims('attentionDecode', { n, nH, nKV, hd, maxLen }, 1);
   if (maxLen > DECODE_MAX_LEN) throw new Error(`attentionDecode: maxLen ${maxLen} > ${DECODE_MAX_LEN}`);
@@ -92,6 +99,16 @@ export function attentionDecode(
   check(q, n * nH * hd, 'attentionDecode');
   check(kc, maxLen * nKV * hd, 'attentionDecode');
   check(vc, maxLen * nKV * hd, 'attentionDecode');
-  const k = p.ctx.kernel([attnWgsl]);
-  p.dispatch(k, [out, q, kc, vc, pos], new Params().u32(n, nH, nKV, hd, maxLen), [nH, n], 'attention decode');
+  const params = new Params().u32(n, nH, nKV, hd, maxLen);
+  if (rows) {
+    if (hd > ROWS_MAX_HD || hd % 4 !== 0) {
+      throw new Error(`attentionDecode: head_dim ${hd} is not supported (a multiple of 4 up to ${ROWS_MAX_HD})`);
+    }
+    const k = p.ctx.kernel([attnRowsWgsl], 'main', { H4: hd / 4 });
+    const g = groups('attentionDecode', n * nH, 64, p.ctx.caps.maxComputeWorkgroupsPerDimension);
+    p.dispatch(k, [out, q, kc, vc, pos], params, [g], 'attention decode');
+  } else {
+    const k = p.ctx.kernel([attnWgsl]);
+    p.dispatch(k, [out, q, kc, vc, pos], params, [nH, n], 'attention decode');
+  }
 }

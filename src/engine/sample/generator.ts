@@ -182,9 +182,9 @@ export class Generator {
 
   /**
    * The model on a block of n tokens ids[0..n) at positions pos[0]..pos[0]+n-1: fills those cache
-   * rows and leaves the final residual stream [n, C] in `out`.
+   * rows and leaves the final residual stream [n, C] in `out`. Public for the benchmark's profile.
    */
-  private block(withAdapter: boolean, n: number): { p: Program; out: Tensor } {
+  block(withAdapter: boolean, n: number): { p: Program; out: Tensor } {
     const key = `${withAdapter}:${n}`;
     const have = this.programs.get(key);
     if (have) return have;
