@@ -59,6 +59,7 @@ import { estimateRunMemory } from './memory';
 import { DEMO_DATASET, demoFileSet, fetchOwn, fingerprint, stopIds, summarize } from './model-files';
 import { opfsRoot } from './storage';
 import { TrainingSession } from './training';
+import { chatRecord } from '../run/chat';
 
 type OnStatus = (s: LoadStatus) => void;
 
@@ -140,6 +141,7 @@ export class Studio {
   private dataset: DatasetState | null = null;
   private encoded: EncodedCache | null = null;
   private imported: { name: string; adapter: Adapter } | null = null;
+  private sampleAbort: AbortController | null = null;
   private session: TrainingSession | null = null;
   private hubAbort: AbortController | null = null;
   private storeP: Promise<CheckpointStore | null> | null = null;
@@ -690,11 +692,18 @@ export class Studio {
     return undefined;
   }
 
+  /** Stops the generation in progress (its result says 'aborted'); nothing when none runs. */
+  cancelSample(): void {
+    this.sampleAbort?.abort();
+  }
+
   async sample(req: SampleRequest, onToken?: SampleToken): Promise<SampleResult> {
     const m = this.requireModel('there is nothing to sample from');
     let record: NormalizedRecord;
     let reference: string | null = null;
-    if (req.record !== undefined) {
+    if (req.turns) {
+      record = chatRecord(req.turns, req.system);
+    } else if (req.record !== undefined) {
       const r = this.recordAt(req.record);
       if (!r) throw new Error(`record #${req.record} is not in the dataset`);
       record = r;
@@ -716,6 +725,9 @@ export class Studio {
     if (loaded.tokenizer.addBosToken && bos && ids[0] !== bos.id) ids = [bos.id, ...ids];
     const ctx = await this.context();
     const session = this.session;
+    // Created before the queue: a Stop while training holds the GPU still lands.
+    const abort = new AbortController();
+    this.sampleAbort = abort;
     return this.queue.run(async () => {
       let adapter: { layout: LoraLayout; flat: Float32Array; label: string } | null = null;
       if (session) {
@@ -740,12 +752,17 @@ export class Studio {
         ctx.upload(params, adapter.flat);
         lora = { layout: adapter.layout, params };
       }
+      const models = req.models ?? 'both';
+      if (models === 'adapter' && !adapter) {
+        throw new Error('there is no adapter yet: start training or import one, or switch the adapter off');
+      }
       const gen = new Generator(ctx, c, m.weights, lora, maxLen);
       const one = async (withAdapter: boolean): Promise<SampleOutput> => {
         const t0 = performance.now();
         const out: number[] = [];
         let lastSent = 0;
         const r = await gen.generate(ids, {
+          signal: abort.signal,
           maxNewTokens: req.maxNewTokens,
           temperature: req.temperature,
           topP: req.topP,
@@ -763,16 +780,19 @@ export class Studio {
         });
         return {
           text: loaded.tokenizer.decode(r.ids, { skipSpecialTokens: false }),
+          reply: loaded.tokenizer.decode(r.ids, { skipSpecialTokens: true }).trim(),
           tokens: r.ids.length,
           stoppedBy: r.stoppedBy,
           ms: performance.now() - t0,
         };
       };
       try {
-        const base = await ctx.checked('generating with the base model', () => one(false));
-        const tuned = adapter ? await ctx.checked('generating with the adapter', () => one(true)) : null;
+        const base =
+          models !== 'adapter' ? await ctx.checked('generating with the base model', () => one(false)) : null;
+        const tuned =
+          adapter && models !== 'base' ? await ctx.checked('generating with the adapter', () => one(true)) : null;
         return {
-          prompt: firstUserContent(record),
+          prompt: req.turns ? req.turns[req.turns.length - 1].content : firstUserContent(record),
           rendered,
           reference,
           base,
@@ -780,6 +800,7 @@ export class Studio {
           adapterLabel: adapter?.label ?? null,
         };
       } finally {
+        if (this.sampleAbort === abort) this.sampleAbort = null;
         gen.destroy();
         arena?.destroy();
       }

@@ -43,6 +43,7 @@ export const api = {
   evaluate: () => studio.evaluate(),
   validationPrompts: (o: PrepareOptions, limit?: number) => studio.validationPrompts(o, limit),
   sample: (req: SampleRequest, onToken?: SampleToken) => studio.sample(req, onToken),
+  cancelSample: () => studio.cancelSample(),
   async exportAdapter(which: 'last' | 'best') {
     const a = await studio.exportAdapter(which);
     return Comlink.transfer(a, [a.safetensors.buffer as ArrayBuffer]);
