@@ -739,6 +739,10 @@ export class Studio {
       } else if (this.imported) {
         adapter = { layout: this.imported.adapter.layout, flat: this.imported.adapter.flat, label: this.imported.name };
       }
+      const models = req.models ?? 'both';
+      if (models === 'adapter' && !adapter) {
+        throw new Error('there is no adapter yet: start training or import one, or switch the adapter off');
+      }
       const c = loaded.checkpoint.config;
       const maxLen = Math.min(2048, c.maxPositionEmbeddings, ids.length + req.maxNewTokens + 1);
       if (ids.length >= maxLen)
@@ -751,10 +755,6 @@ export class Studio {
         arena.allocate();
         ctx.upload(params, adapter.flat);
         lora = { layout: adapter.layout, params };
-      }
-      const models = req.models ?? 'both';
-      if (models === 'adapter' && !adapter) {
-        throw new Error('there is no adapter yet: start training or import one, or switch the adapter off');
       }
       const gen = new Generator(ctx, c, m.weights, lora, maxLen);
       const one = async (withAdapter: boolean): Promise<SampleOutput> => {

@@ -4,6 +4,7 @@
 // reading the whole history. Text streams in as it is generated, and Stop ends a generation
 // early. Works during training too: the worker runs the generation between two steps.
 
+import { useEffect, useRef } from 'react';
 import { useStudio } from '../store/store';
 import { adapterAvailable, generateSample, sendChatMessage, stopGeneration } from '../store/samples.actions';
 import type { ChatMessage } from '../store/samples';
@@ -189,6 +190,13 @@ function Chat() {
   const reset = useStudio((s) => s.resetChat);
   const withAdapter = chat.adapter && hasAdapter;
   const send = () => void sendChatMessage();
+  // Follow the conversation: the newest message (or the streamed answer) stays in view.
+  const log = useRef<HTMLDivElement>(null);
+  const partial = withAdapter ? streaming.tuned : streaming.base;
+  useEffect(() => {
+    const el = log.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, [chat.messages.length, partial, running]);
   return (
     <div className="sample-form" data-testid="chat">
       <label className="field-compact">
@@ -217,7 +225,7 @@ function Chat() {
           {!hasAdapter && ' (no adapter yet: start training or import one)'}
         </span>
       </div>
-      <div className="chat-log" data-testid="chat-log">
+      <div className="chat-log" ref={log} data-testid="chat-log">
         {chat.messages.length === 0 && !running && (
           <p className="muted small">
             Type a message. Each answer reads the whole conversation, rendered with the model's chat template.
@@ -230,7 +238,7 @@ function Chat() {
           <div className="chat-msg assistant" data-testid="chat-streaming">
             <div className="muted small">{withAdapter ? 'With the adapter' : 'Base model'}</div>
             <pre className="sample-text streaming" data-testid="chat-streaming-text">
-              {(withAdapter ? streaming.tuned : streaming.base) || '…'}
+              {partial || '…'}
             </pre>
           </div>
         )}
