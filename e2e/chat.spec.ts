@@ -1,8 +1,8 @@
 // Chat in the Samples step on the demo model with an imported adapter: two turns, the second
 // answer reading the first exchange (the prompt the worker rendered holds both user turns and
-// the first answer), the adapter toggle naming who answers, and the second answer equal to what
-// `npm run sample` generates from the same rendered prompt (the same engine, fed in one batched
-// prefill in both).
+// the first answer), the adapter toggle naming who answers, the second answer's text streaming in
+// before it is complete, and that answer equal to what `npm run sample` generates from the same
+// rendered prompt (the same engine, the prompt read in batched chunks in both).
 
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -49,8 +49,11 @@ test('a two-turn chat keeps its history, with the adapter on and then off', asyn
   await page.getByTestId('chat-adapter').uncheck();
   const second = 'Only those from Toronto.';
   await page.getByTestId('chat-input').fill(second);
+  // A longer answer, so that its text is seen streaming in before it is complete (the streamed
+  // bubble exists only while the answer is generated).
+  await page.locator('[data-testid=chat] input[type=number]').first().fill('160');
   await page.getByTestId('chat-send').click();
-  await expect(page.getByTestId('chat-streaming')).toBeVisible();
+  await expect(page.getByTestId('chat-streaming-text')).toHaveText(/[^…\s]/);
   await expect(messages).toHaveCount(4, { timeout: 240_000 });
   await expect(messages.nth(3)).toContainText('Base model');
   expect(await messages.nth(0).getByTestId('chat-message-text').textContent()).toBe(first);
@@ -81,7 +84,7 @@ test('a two-turn chat keeps its history, with the adapter on and then off', asyn
     [
       join(ROOT, 'dist-cli/sample.mjs'),
       ...['--model', join(ROOT, 'public/demo/model'), '--raw', '--prompt', rendered],
-      ...['--max_new_tokens', '64', '--temperature', '0'],
+      ...['--max_new_tokens', '160', '--temperature', '0'],
     ],
     { encoding: 'utf8', env: gpuEnv(), cwd: ROOT },
   );
