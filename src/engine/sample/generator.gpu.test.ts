@@ -178,6 +178,23 @@ for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3']) {
       weights?.arena.destroy();
     });
 
+    it('Stop (the abort signal) ends the generation after the tokens already made', async () => {
+      const stop = new AbortController();
+      const seen: number[] = [];
+      const prompt = Array.from({ length: 9 }, (_, i) => (i * 37) % c.checkpoint.config.vocabSize);
+      const o = { maxNewTokens: 10, temperature: 0, topP: 1, seed: 0, stopIds: [], withAdapter: true };
+      const full = await gen.generate(prompt, o);
+      const r = await gen.generate(prompt, {
+        ...o,
+        signal: stop.signal,
+        onToken: (id) => {
+          if (seen.push(id) === 3) stop.abort();
+        },
+      });
+      expect(r.stoppedBy).toBe('aborted');
+      expect(r.ids).toEqual(full.ids.slice(0, 3));
+    });
+
     for (const withAdapter of [false, true]) {
       for (const T of [1, 7, 37, 130]) {
         it(`${T} prompt tokens ${withAdapter ? 'with' : 'without'} the adapter`, async () => {
