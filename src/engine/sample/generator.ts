@@ -7,7 +7,7 @@
 //     causal attention over everything before it; only the last real row's logits are read back;
 //   - then each generated token is one pass of the n = 1 program and one read-back of its logits.
 // Padded rows past the prompt's end write cache rows that the next token overwrites before any
-// query reads them (kv_cache.wgsl runs before attention_decode.wgsl at every position).
+// query reads them (every block writes its cache rows before its attention reads the cache).
 // `feed: 'token'` keeps the old path (the prompt fed one token at a time with a read-back each),
 // for the tests and the benchmark that compare the two.
 
