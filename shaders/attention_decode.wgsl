@@ -1,10 +1,17 @@
-// attention_decode.wgsl: one query token against the KV cache, for generation.
-//   out[h, :] = softmax(q_h . K[0..pos]^T / sqrt(hd)) V[0..pos]
-//   q, out [nH*hd]; kc, vc [maxLen, nKV*hd]; pos [1] u32 (the query's position, read on the GPU)
-// One workgroup per query head h (kv head h / (nH/nKV)). The head's scores live in workgroup
-// memory (8 KiB), so positions are limited to MAX_LEN = 2048; three barriers per head.
+// attention_decode.wgsl: a block of n consecutive query tokens against the KV cache, for
+// generation (n = 1) and the prompt's prefill (n = a chunk). Row r of the block sits at position
+// p = pos[0] + r and sees the keys at positions 0..p (causal), its own block's included: the
+// block's keys and values are in the cache already (kv_cache.wgsl runs first).
+//   out[r, h, :] = softmax(q[r, h] . K[0..p]^T / sqrt(hd)) V[0..p]
+//   q, out [n, nH*hd]; kc, vc [maxLen, nKV*hd]; pos [1] u32 (the block's start, read on the GPU)
+// Grid (nH, n): one workgroup of WG invocations per (query head h, row r), kv head h / (nH/nKV),
+// parallel over the keys. The row's scores live in workgroup memory (8 KiB), so positions are
+// limited to MAX_LEN = 2048; positions past maxLen (padding) are clamped to the last one. Three
+// barriers per workgroup. Used for one generated token on a GPU; attention_decode_rows.wgsl
+// computes the same without barriers for the prompt's blocks and on CPU drivers.
 
 struct Params {
+  n: u32,
   nH: u32,
   nKV: u32,
   hd: u32,
@@ -27,17 +34,19 @@ var<workgroup> red: array<f32, WG>;
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let h = wid.x;
-  if (h >= P.nH) { return; }
+  let row = wid.y;
+  if (h >= P.nH || row >= P.n) { return; }
   let kvh = h / (P.nH / P.nKV);
   let width = P.nKV * P.hd;
-  let n = min(pos[0], min(P.maxLen, MAX_LEN) - 1u) + 1u; // keys 0..pos
+  let qo = (row * P.nH + h) * P.hd;
+  let n = min(pos[0] + row, min(P.maxLen, MAX_LEN) - 1u) + 1u; // keys 0..p
   let scale = 1.0 / sqrt(f32(P.hd));
   // 1. scores and the local maximum
   var m = -3.4e38;
   for (var j = tid; j < n; j += WG) {
     var s = 0.0;
     for (var d = 0u; d < P.hd; d++) {
-      s += q[h * P.hd + d] * kc[j * width + kvh * P.hd + d];
+      s += q[qo + d] * kc[j * width + kvh * P.hd + d];
     }
     s *= scale;
     scores[j] = s;
@@ -71,6 +80,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var j = 0u; j < n; j++) {
       acc += scores[j] * vc[j * width + kvh * P.hd + d];
     }
-    out[h * P.hd + d] = acc * inv;
+    out[qo + d] = acc * inv;
   }
 }
+

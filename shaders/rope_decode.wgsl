@@ -1,11 +1,14 @@
-// rope_decode.wgsl: rotary embedding of ONE token for generation with a KV cache, as HF's
-// rotate_half. The position is read from a storage buffer (pos[0]), not the uniform, so one
-// recorded decode program is replayed for every generated token.
-//   x [nH, hd] rotated in place; cos/sin [maxLen, hd/2]; pos [1] u32
+// rope_decode.wgsl: rotary embedding of a block of n consecutive tokens for generation with a KV
+// cache, as HF's rotate_half. Row r of the block sits at position pos[0] + r; the start position is
+// read from a storage buffer, not the uniform, so one recorded program serves every block (n = 1:
+// one generated token; n > 1: a chunk of the prompt).
+//   x [n, nH, hd] rotated in place; cos/sin [maxLen, hd/2]; pos [1] u32
+// Rows at positions >= maxLen (padding past the cache's end) read the last table row; their
+// values are never used.
 
 struct Params {
+  n: u32,
   nH: u32,
-  nKV: u32,
   hd: u32,
   maxLen: u32,
 }
@@ -19,15 +22,15 @@ struct Params {
 @compute @workgroup_size(64)
 fn rope_decode(@builtin(global_invocation_id) gid: vec3<u32>) {
   let half = P.hd / 2u;
-  let i = gid.x; // over nH * half
-  if (i >= P.nH * half) { return; }
-  let h = i / half;
+  let i = gid.x; // over n * nH * half
+  if (i >= P.n * P.nH * half) { return; }
+  let head = i / half; // row * nH + h
   let d = i % half;
-  let t = rpos[0];
+  let t = min(rpos[0] + head / P.nH, P.maxLen - 1u);
   let c = rcos[t * half + d];
   let s = rsin[t * half + d];
-  let a = rx[h * P.hd + d];
-  let b = rx[h * P.hd + d + half];
-  rx[h * P.hd + d] = a * c - b * s;
-  rx[h * P.hd + d + half] = b * c + a * s;
+  let a = rx[head * P.hd + d];
+  let b = rx[head * P.hd + d + half];
+  rx[head * P.hd + d] = a * c - b * s;
+  rx[head * P.hd + d + half] = b * c + a * s;
 }

@@ -3,7 +3,8 @@
 // comparable with scripts/peft_baseline.py's PyTorch + PEFT figures. Built into one
 // self-contained dist-cli/bench.mjs that needs only the `webgpu` package beside it, so it runs on a
 // GPU machine from shared/gpu/pack.sh's kit (see docs/performance.md).
-//   --kernels: the matmul variants' micro-benchmark instead; --memory: the estimates only.
+//   --kernels: the matmul variants' micro-benchmark instead; --memory: the estimates only;
+//   --prefill: prompt feeding for generation, batched against token by token.
 
 import { GpuContext, fmtBytes } from '../engine/gpu/context';
 import { nodeGpu } from '../engine/node/webgpu';
@@ -13,6 +14,7 @@ import type { WeightDType } from '../engine/model/weights';
 import { SHAPES, SHAPE_NAMES, type ShapeName, shapeByName } from '../bench/shapes';
 import { benchMemoryInput, benchTraining, type TrainBenchOptions } from '../bench/train';
 import { benchMatmul, benchReductions, matmulCases } from '../bench/kernels';
+import { benchPrefill } from '../bench/prefill';
 import { UsageError, parseArgv } from './args';
 import { openGpu } from './common';
 
@@ -32,9 +34,21 @@ const USAGE = `usage: npm run bench -- [options]
   --kernels          kernel micro-benchmarks instead: the matmul variants (blocked vs tiled) at the
                      models' shapes, and reductions with and without subgroups; --tokens N (rows),
                      --reps N, --only matmul|reductions
-  --memory           print the memory estimates only (no GPU work)`;
+  --memory           print the memory estimates only (no GPU work)
+  --prefill          generation's prompt feeding instead: a random prompt of --tokens N (default
+                     1300; --shape default tiny) read in batched chunks and token by token (the old
+                     path, one logits read-back per token; --no-token-path skips it), tokens/s each`;
 
-const BOOLEANS = new Set(['nf4', 'checkpointing', 'no_profile', 'kernels', 'memory', 'help']);
+const BOOLEANS = new Set([
+  'nf4',
+  'checkpointing',
+  'no_profile',
+  'kernels',
+  'memory',
+  'prefill',
+  'no_token_path',
+  'help',
+]);
 const KNOWN = new Set([
   ...BOOLEANS,
   'shape',
@@ -146,6 +160,21 @@ async function main(): Promise<void> {
     `limits: maxBufferSize ${fmtBytes(c.maxBufferSize)}, maxStorageBufferBindingSize ${fmtBytes(c.maxStorageBufferBindingSize)}, timestamps ${c.timestamps}, subgroups ${c.subgroups}`,
   );
   const log = (line: string) => console.error(line);
+
+  if (flags.has('prefill')) {
+    for (const shape of shapes ?? ['tiny' as const]) {
+      const r = await benchPrefill(ctx, {
+        shape,
+        tokens: int(flags, 'tokens', 1300),
+        dtype: dtypeFlag as WeightDType,
+        tokenPath: !flags.has('no_token_path'),
+        log,
+      });
+      console.log(JSON.stringify(r));
+    }
+    ctx.destroy();
+    return;
+  }
 
   if (flags.has('kernels')) {
     const tokens = int(flags, 'tokens', c.isCpu ? 256 : 2048);

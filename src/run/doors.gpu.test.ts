@@ -171,7 +171,7 @@ describe('the same run through both doors', () => {
       expect(tok.decode(j.prompt_ids, { skipSpecialTokens: false })).toBe(`<|begin_of_text|>${s.rendered}`);
       return tok.decode(j.ids, { skipSpecialTokens: false });
     };
-    expect(s.base.text).toBe(cliSample([]));
+    expect(s.base?.text).toBe(cliSample([]));
     expect(s.tuned?.text).toBe(cliSample(['--adapter', out]));
   }, 600_000);
 });

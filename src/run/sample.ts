@@ -72,6 +72,24 @@ export function conversationOf(r: NormalizedRecord): Conversation {
   };
 }
 
+/**
+ * A chat as typed in the Samples step: the turns so far (user and model alternating, from the
+ * user's to the user's new message) and an optional system prompt. Throws, naming the turn, when
+ * they do not alternate or a user turn is empty.
+ */
+export function chatConversation(turns: readonly Turn[], system?: string): Conversation {
+  if (turns.length === 0) throw new Error('the conversation is empty: type a message');
+  turns.forEach((t, i) => {
+    const want = i % 2 === 0 ? 'user' : 'assistant';
+    if (t.role !== want) throw new Error(`chat turn ${i + 1} is from the ${t.role}; expected the ${want}`);
+    if (typeof t.content !== 'string') throw new Error(`chat turn ${i + 1} has no text`);
+    if (t.role === 'user' && !t.content.trim()) throw new Error(`chat turn ${i + 1} (the user's) is empty`);
+  });
+  if (turns.length % 2 === 0) throw new Error('the conversation must end with a user turn for the model to answer');
+  const sys = system?.trim();
+  return { ...(sys ? { system: sys } : {}), turns: turns.map((t) => ({ role: t.role, content: t.content })) };
+}
+
 /** The answer a record gives (its last assistant turn), to compare a sample with. */
 export function lastAnswer(r: NormalizedRecord): string {
   for (let i = r.turns.length - 1; i >= 0; i--) if (r.turns[i].role === 'assistant') return r.turns[i].content;
@@ -128,6 +146,8 @@ export interface GenerationOptions {
   seed: number;
   /** Called with every generated id so far, per side (a UI streams them). */
   onToken?: (side: Side, ids: readonly number[]) => void;
+  /** Ends generation after the tokens already made (stoppedBy 'aborted'); later sides are skipped. */
+  signal?: AbortSignal;
 }
 
 export type Side = 'base' | 'tuned';
@@ -176,6 +196,7 @@ export async function sample(
           temperature: o.temperature,
           topP: o.topP,
           seed: o.seed,
+          signal: o.signal,
           stopIds: model.stopIds,
           withAdapter: side === 'tuned',
           onToken: (id) => {
@@ -185,6 +206,7 @@ export async function sample(
         }),
       );
       out[side] = { ...r, ms: performance.now() - t0 };
+      if (o.signal?.aborted) break;
     }
   } finally {
     gen.destroy();

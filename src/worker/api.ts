@@ -174,13 +174,15 @@ export interface StartOptions {
 export type CheckpointInfo = SavedRun<ModelSource>;
 
 export interface SampleRequest {
-  /** A record of the dataset (its 0-based number in the file), free text (one user turn), or turns. */
+  /** A record of the dataset (its 0-based number in the file), free text, or a conversation. */
   record?: number;
   text?: string;
-  /** A conversation ending with the user's turn (a chat), instead of `text`. */
+  /** Chat: the turns so far, alternating from the user's and ending with the user's new message. */
   turns?: Turn[];
-  /** A system message for `text` or `turns` (chat templates only). */
+  /** Chat: an optional system message. */
   system?: string;
+  /** Which model answers: both side by side (the default), the base alone, or with the adapter alone. */
+  models?: 'both' | 'base' | 'adapter';
   maxNewTokens: number;
   temperature: number;
   topP: number;
@@ -188,7 +190,10 @@ export interface SampleRequest {
 }
 
 export interface SampleOutput {
+  /** The generated text as decoded, special tokens included. */
   text: string;
+  /** The answer alone: special tokens (the end-of-turn one) left out, as a chat history keeps it. */
+  reply: string;
   tokens: number;
   stoppedBy: string;
   ms: number;
@@ -199,8 +204,9 @@ export interface SampleResult {
   /** The prompt as the model reads it (template applied). */
   rendered: string;
   reference: string | null;
-  base: SampleOutput;
-  /** null when there is no adapter yet. */
+  /** null when only the adapter was asked (models: 'adapter'). */
+  base: SampleOutput | null;
+  /** null when there is no adapter yet, or only the base was asked. */
   tuned: SampleOutput | null;
   /** Where the adapter's weights came from: "step 12", "imported adapter". */
   adapterLabel: string | null;

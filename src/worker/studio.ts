@@ -21,6 +21,7 @@ import { encodeData, previewRecords, readDataset, splitData, type EncodedData, t
 import { estimateRun } from '../run/plan';
 import { continueFrom, recipeFor } from '../run/export';
 import {
+  chatConversation,
   conversationOf,
   encodePrompt,
   lastAnswer,
@@ -29,6 +30,8 @@ import {
   validationPrompts,
   type Conversation,
   type SampleAdapter,
+  type Sampled,
+  type Side,
 } from '../run/sample';
 import { TrainingRun } from '../run/run';
 import { quantOptions, useWeights } from '../run/quant';
@@ -103,6 +106,7 @@ export class Studio {
   private dataset: DatasetState | null = null;
   private encoded: { key: string; enc: EncodedData } | null = null;
   private imported: { name: string; adapter: Adapter } | null = null;
+  private sampleAbort: AbortController | null = null;
   private session: TrainingSession | null = null;
   private hubAbort: AbortController | null = null;
   private storeP: Promise<CheckpointStore<ModelSource> | null> | null = null;
@@ -557,6 +561,11 @@ export class Studio {
     return this.runRecords ?? this.dataset?.parsed.records ?? [];
   }
 
+  /** Stops the generation in progress (its result says 'aborted'); nothing when none runs. */
+  cancelSample(): void {
+    this.sampleAbort?.abort();
+  }
+
   async sample(req: SampleRequest, onToken?: SampleToken): Promise<SampleResult> {
     const m = this.requireModel('there is nothing to sample from');
     let conversation: Conversation;
@@ -569,15 +578,22 @@ export class Studio {
       reference = lastAnswer(r);
       shown = firstUserContent(r);
     } else {
-      const turns = req.turns ?? [{ role: 'user' as const, content: (req.text ?? '').trim() }];
-      if (!turns.at(-1)?.content.trim()) throw new Error('type a prompt or pick a validation record');
-      conversation = { system: req.system, turns };
-      shown = turns.at(-1)!.content;
+      if (req.turns) {
+        conversation = chatConversation(req.turns, req.system);
+      } else {
+        const text = (req.text ?? '').trim();
+        if (!text) throw new Error('type a prompt or pick a validation record');
+        conversation = { system: req.system, turns: [{ role: 'user', content: text }] };
+      }
+      shown = conversation.turns.at(-1)!.content;
     }
     const loaded = m.loaded;
     const prompt = encodePrompt(loaded, conversation);
     const ctx = await this.context();
     const session = this.session;
+    // Created before the queue: a Stop while training holds the GPU still lands.
+    const abort = new AbortController();
+    this.sampleAbort = abort;
     return this.queue.run(async () => {
       let adapter: (SampleAdapter & { label: string }) | null = null;
       if (session) {
@@ -586,35 +602,60 @@ export class Studio {
       } else if (this.imported) {
         adapter = { ...this.imported.adapter, label: this.imported.name };
       }
-      const decode = (ids: readonly number[]) => loaded.tokenizer.decode(ids, { skipSpecialTokens: false });
+      const models = req.models ?? 'both';
+      if (models === 'adapter' && !adapter) {
+        throw new Error('there is no adapter yet: start training or import one, or switch the adapter off');
+      }
+      const sides: Side[] =
+        models === 'both' ? (adapter ? ['base', 'tuned'] : ['base']) : models === 'base' ? ['base'] : ['tuned'];
+      const decode = (ids: readonly number[], skipSpecialTokens = false) =>
+        loaded.tokenizer.decode(ids, { skipSpecialTokens });
       let lastSent = 0;
-      const out = await sample(ctx, loaded, m.weights, adapter, prompt.ids, {
-        maxNewTokens: req.maxNewTokens,
-        temperature: req.temperature,
-        topP: req.topP,
-        seed: req.seed,
-        onToken: (side, ids) => {
-          const now = performance.now();
-          if (onToken && now - lastSent > 60) {
-            lastSent = now;
-            onToken(side, decode(ids));
-          }
-        },
-      });
-      const present = (s: NonNullable<(typeof out)['base']>): SampleOutput => ({
-        text: decode(s.ids),
-        tokens: s.ids.length,
-        stoppedBy: s.stoppedBy,
-        ms: s.ms,
-      });
-      return {
-        prompt: shown,
-        rendered: prompt.text,
-        reference,
-        base: present(out.base!),
-        tuned: out.tuned ? present(out.tuned) : null,
-        adapterLabel: adapter?.label ?? null,
-      };
+      try {
+        const out = await sample(
+          ctx,
+          loaded,
+          m.weights,
+          adapter,
+          prompt.ids,
+          {
+            maxNewTokens: req.maxNewTokens,
+            temperature: req.temperature,
+            topP: req.topP,
+            seed: req.seed,
+            signal: abort.signal,
+            onToken: (side, ids) => {
+              const now = performance.now();
+              // The first token at once, then at most one update per 60 ms.
+              if (onToken && (ids.length === 1 || now - lastSent > 60)) {
+                lastSent = now;
+                onToken(side, decode(ids));
+              }
+            },
+          },
+          sides,
+        );
+        const present = (s: Sampled | undefined): SampleOutput | null =>
+          s
+            ? {
+                text: decode(s.ids),
+                reply: decode(s.ids, true).trim(),
+                tokens: s.ids.length,
+                stoppedBy: s.stoppedBy,
+                ms: s.ms,
+              }
+            : null;
+        return {
+          prompt: shown,
+          rendered: prompt.text,
+          reference,
+          base: present(out.base),
+          tuned: present(out.tuned),
+          adapterLabel: adapter?.label ?? null,
+        };
+      } finally {
+        if (this.sampleAbort === abort) this.sampleAbort = null;
+      }
     });
   }
 

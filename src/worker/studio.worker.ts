@@ -50,6 +50,7 @@ export const api = {
     dir: FileSystemDirectoryHandle | null,
     onProgress?: (p: ExportProgress) => void,
   ) => studio.exportModel(which, req, dir, onProgress),
+  cancelSample: () => studio.cancelSample(),
   async exportAdapter(which: 'last' | 'best') {
     const a = await studio.exportAdapter(which);
     return Comlink.transfer(a, [a.safetensors.buffer as ArrayBuffer]);

@@ -2,7 +2,11 @@
 // recomputed over the whole sequence: greedy tokens are the argmax of the full-forward logits at
 // each position, and the reported log-probabilities are their log-softmax. With and without the
 // adapter, on a case with q/k/v bias and all seven LoRA targets (tiny-qwen2) and on one with
-// tied embeddings and llama3 RoPE scaling (tiny-llama3).
+// tied embeddings and llama3 RoPE scaling (tiny-llama3). Then the batched prefill (the prompt fed
+// in chunks of up to 128 tokens, one pass each) against the old token-by-token feed, on those two
+// and the demo model (all with grouped-query attention): the same next-token logits and the same
+// greedy continuation, for prompt lengths that are not multiples of any block (1, 7, 37) and one
+// longer than a chunk (130 = 128 + a padded block of 2).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../gpu/context';
@@ -15,7 +19,9 @@ import { LoraLayout } from '../model/lora';
 import { Trainer } from '../train/trainer';
 import { DEFAULT_HPARAMS } from '../../config/hparams';
 import { IGNORE_INDEX } from '../../data/types';
-import { Generator } from './generator';
+import { Generator, PREFILL_CHUNK } from './generator';
+import { expectClose } from '../testing/gpu';
+import { Rng } from '../../util/rng';
 import { argmax, logSoftmax } from './sampling';
 
 for (const name of ['tiny-qwen2', 'tiny-llama3']) {
@@ -144,5 +150,78 @@ for (const name of ['tiny-qwen2', 'tiny-llama3']) {
       expect(stop.stoppedBy).toBe('stop_token');
       expect(stop.ids).toEqual(base.ids.slice(0, base.ids.indexOf(base.ids[2]) + 1));
     });
+  });
+}
+
+for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3']) {
+  describe(`batched prefill equals the token-by-token feed: ${name}`, () => {
+    let ctx: GpuContext;
+    let c: ReferenceCase;
+    let weights: GpuWeights;
+    let gen: Generator;
+    let arena: Arena;
+
+    beforeAll(async () => {
+      ctx = await testContext();
+      c = await loadCase(name);
+      weights = await uploadWeights(ctx, c.checkpoint.config, c.checkpoint);
+      const layout = new LoraLayout(c.checkpoint.config, c.lora);
+      arena = new Arena(ctx, 'adapter');
+      const params = arena.add([layout.size], 'f32', 'adapter');
+      arena.allocate();
+      ctx.upload(params, c.initial);
+      gen = new Generator(ctx, c.checkpoint.config, weights, { layout, params }, 160);
+      expect(gen.chunk).toBe(PREFILL_CHUNK);
+    });
+    afterAll(() => {
+      gen?.destroy();
+      arena?.destroy();
+      weights?.arena.destroy();
+    });
+
+    it('Stop (the abort signal) ends the generation after the tokens already made', async () => {
+      const stop = new AbortController();
+      const seen: number[] = [];
+      const prompt = Array.from({ length: 9 }, (_, i) => (i * 37) % c.checkpoint.config.vocabSize);
+      const o = { maxNewTokens: 10, temperature: 0, topP: 1, seed: 0, stopIds: [], withAdapter: true };
+      const full = await gen.generate(prompt, o);
+      const r = await gen.generate(prompt, {
+        ...o,
+        signal: stop.signal,
+        onToken: (id) => {
+          if (seen.push(id) === 3) stop.abort();
+        },
+      });
+      expect(r.stoppedBy).toBe('aborted');
+      expect(r.ids).toEqual(full.ids.slice(0, 3));
+    });
+
+    for (const withAdapter of [false, true]) {
+      for (const T of [1, 7, 37, 130]) {
+        it(`${T} prompt tokens ${withAdapter ? 'with' : 'without'} the adapter`, async () => {
+          const rng = new Rng(T * 31 + (withAdapter ? 1 : 0));
+          const V = c.checkpoint.config.vocabSize;
+          const prompt = Array.from({ length: T }, () => rng.int(V));
+          const batched = await ctx.checked('batched', () => gen.prefill(prompt, withAdapter, 'batched'));
+          const token = await ctx.checked('token', () => gen.prefill(prompt, withAdapter, 'token'));
+          const scale = token.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+          // Real logits, not a buffer left at zero: a spread of several units.
+          expect(Math.max(...token) - Math.min(...token)).toBeGreaterThan(1);
+          // f32 relative: the same sums in another order (matmuls over n rows instead of one).
+          const tol = { atol: 1e-5 * scale, rtol: 1e-5 };
+          const e1 = expectClose(batched, token, tol, 'next-token logits');
+          const e2 = expectClose(logSoftmax(batched), logSoftmax(token), tol, 'next-token log-probs');
+          console.log(
+            `${name} T=${T} adapter=${withAdapter}: logits max abs diff ${e1.maxAbs.toExponential(2)} ` +
+              `(max |logit| ${scale.toFixed(2)}), log-probs ${e2.maxAbs.toExponential(2)}`,
+          );
+          const o = { maxNewTokens: 8, temperature: 0, topP: 1, seed: 0, stopIds: [], withAdapter };
+          const a = await ctx.checked('batched', () => gen.generate(prompt, { ...o, feed: 'batched' }));
+          const b = await ctx.checked('token', () => gen.generate(prompt, { ...o, feed: 'token' }));
+          expect(a.ids).toEqual(b.ids);
+          expectClose(a.logprobs, b.logprobs, { atol: 1e-5, rtol: 1e-5 }, 'continuation log-probs');
+        });
+      }
+    }
   });
 }

@@ -1,8 +1,15 @@
-// Text generation for previews: the base model alone or with the LoRA adapter, one token at a
-// time with a KV cache. One decode program (per adapter on/off) is recorded once and replayed per
-// token; the position and the token id are rewritten in small GPU buffers before each replay, and
-// the last position's logits come back for sampling on the CPU. The prompt is fed through the
-// same program token by token (previews are short; this keeps one code path).
+// Text generation for previews and chat: the base model alone or with the LoRA adapter, with a KV
+// cache. One program per block size n (and adapter on/off) runs the model on n consecutive tokens
+// whose first position is read from a small GPU buffer, so each program is recorded once and
+// replayed:
+//   - the prompt is fed in chunks of up to PREFILL_CHUNK tokens (the last one padded to a power of
+//     two), each a single batched pass that writes the chunk's keys and values into the cache with
+//     causal attention over everything before it; only the last real row's logits are read back;
+//   - then each generated token is one pass of the n = 1 program and one read-back of its logits.
+// Padded rows past the prompt's end write cache rows that the next token overwrites before any
+// query reads them (every block writes its cache rows before its attention reads the cache).
+// `feed: 'token'` keeps the old path (the prompt fed one token at a time with a read-back each),
+// for the tests and the benchmark that compare the two.
 
 import type { GpuContext } from '../gpu/context';
 import { Arena } from '../gpu/arena';
@@ -24,6 +31,17 @@ import { logSoftmax, sampleToken } from './sampling';
 
 const ALIGN = 256;
 
+/** Prompt tokens per batched pass (the block the prefill buffers are sized for). */
+export const PREFILL_CHUNK = 128;
+
+/** The block size that feeds `rest` remaining prompt tokens: a full chunk, or a power of two. */
+export function prefillBlock(rest: number, chunk: number): number {
+  if (rest >= chunk) return chunk;
+  let n = 1;
+  while (n < rest) n *= 2;
+  return Math.min(n, chunk);
+}
+
 export interface GenerateOptions {
   maxNewTokens: number;
   temperature: number;
@@ -35,6 +53,8 @@ export interface GenerateOptions {
   /** Called with each new token id; return false to stop. */
   onToken?: (id: number) => boolean | void;
   signal?: AbortSignal;
+  /** How the prompt is fed: in batched chunks (default), or one token at a time (the old path). */
+  feed?: 'batched' | 'token';
 }
 
 export interface GenerateResult {
@@ -44,22 +64,32 @@ export interface GenerateResult {
   stoppedBy: 'stop_token' | 'max_new_tokens' | 'max_length' | 'aborted';
 }
 
+type Block = Record<
+  'res' | 'res2' | 'xn' | 'q' | 'k' | 'v' | 'att' | 'o' | 'gate' | 'up' | 'h' | 'mid' | 'rstd',
+  Tensor
+>;
+
 export class Generator {
+  /** Rows of the block buffers: the largest block a program runs. */
+  readonly chunk: number;
   private readonly arena: Arena;
+  /** The head's tensors, in a buffer of their own: a copy's source and destination must differ. */
+  private readonly headArena: Arena;
   private readonly pos: Tensor;
-  private readonly id: Tensor;
+  private readonly ids: Tensor;
   private readonly logits: Tensor;
-  private readonly programs = new Map<boolean, Program>();
+  /** The row of the last block whose logits are wanted [C], and its normalized copy. */
+  private readonly last: Tensor;
+  private readonly lastNorm: Tensor;
+  private readonly lastRstd: Tensor;
+  private readonly programs = new Map<string, { p: Program; out: Tensor }>();
+  private head: Program | null = null;
   private readonly kc: Tensor[] = [];
   private readonly vc: Tensor[] = [];
-  private readonly x: Record<
-    'res' | 'res2' | 'xn' | 'q' | 'k' | 'v' | 'att' | 'o' | 'gate' | 'up' | 'h' | 'mid',
-    Tensor
-  >;
+  private readonly x: Block;
   private readonly scratch: LinearScratch;
   private readonly cos: Tensor;
   private readonly sin: Tensor;
-  private readonly rstd: Tensor;
   private readonly tBuffers: Tensor[] = [];
 
   constructor(
@@ -68,42 +98,51 @@ export class Generator {
     readonly weights: GpuWeights,
     readonly lora: { layout: LoraLayout; params: Tensor } | null,
     readonly maxLen = Math.min(DECODE_MAX_LEN, config.maxPositionEmbeddings),
+    chunk = PREFILL_CHUNK,
   ) {
     const c = config;
     const C = c.hiddenSize;
     const qd = c.numHeads * c.headDim;
     const kvd = c.numKvHeads * c.headDim;
     const I = c.intermediateSize;
+    const n = (this.chunk = Math.max(1, Math.min(chunk, maxLen)));
     const a = new Arena(ctx, 'generator');
-    const f = (n: number, label: string) => a.add([n], 'f32', label);
+    const f = (count: number, label: string) => a.add([count], 'f32', label);
     this.pos = a.add([1], 'u32', 'pos');
-    this.id = a.add([1], 'i32', 'token id');
-    this.logits = f(c.vocabSize, 'logits');
+    this.ids = a.add([n], 'i32', 'token ids');
+    const ha = new Arena(ctx, 'generator head');
+    this.logits = ha.add([c.vocabSize], 'f32', 'logits');
+    this.last = ha.add([C], 'f32', 'last row');
+    this.lastNorm = ha.add([C], 'f32', 'last row normalized');
+    this.lastRstd = ha.add([1], 'f32', 'last row rstd');
+    ha.allocate();
+    this.headArena = ha;
     for (let l = 0; l < c.numLayers; l++) {
       this.kc.push(f(this.maxLen * kvd, `L${l} k cache`));
       this.vc.push(f(this.maxLen * kvd, `L${l} v cache`));
     }
     this.x = {
-      res: f(C, 'res'),
-      res2: f(C, 'res2'),
-      mid: f(C, 'mid'),
-      xn: f(C, 'xn'),
-      q: f(qd, 'q'),
-      k: f(kvd, 'k'),
-      v: f(kvd, 'v'),
-      att: f(qd, 'att'),
-      o: f(C, 'o'),
-      gate: f(I, 'gate'),
-      up: f(I, 'up'),
-      h: f(I, 'h'),
+      res: f(n * C, 'res'),
+      res2: f(n * C, 'res2'),
+      mid: f(n * C, 'mid'),
+      xn: f(n * C, 'xn'),
+      q: f(n * qd, 'q'),
+      k: f(n * kvd, 'k'),
+      v: f(n * kvd, 'v'),
+      att: f(n * qd, 'att'),
+      o: f(n * C, 'o'),
+      gate: f(n * I, 'gate'),
+      up: f(n * I, 'up'),
+      h: f(n * I, 'h'),
+      rstd: f(n, 'rstd'),
     };
-    this.rstd = f(1, 'rstd');
-    const maxIn = Math.max(C, qd, I);
     const r = lora?.layout.spec.r ?? 1;
+    // The forward without dropout reads none of the backward's scratch: one row keeps the type.
+    const maxIn = Math.max(C, qd, I);
     this.scratch = { xd: f(maxIn, 'xd'), dt: f(r, 'dt'), dxd: f(maxIn, 'dxd'), seed: a.add([1], 'u32', 'seed') };
     this.cos = f((this.maxLen * c.headDim) / 2, 'cos');
     this.sin = f((this.maxLen * c.headDim) / 2, 'sin');
-    if (lora) for (let i = 0; i < lora.layout.slots.length; i++) this.tBuffers.push(f(r, `t${i}`));
+    if (lora) for (let i = 0; i < lora.layout.slots.length; i++) this.tBuffers.push(f(n * r, `t${i}`));
     a.allocate();
     this.arena = a;
     const tables = ropeTables(this.maxLen, c.headDim, c.ropeTheta, c.ropeScaling);
@@ -141,69 +180,137 @@ export class Generator {
     });
   }
 
-  private program(withAdapter: boolean): Program {
-    let p = this.programs.get(withAdapter);
-    if (p) return p;
-    p = new Program(this.ctx, `decode${withAdapter ? ' +adapter' : ''}`);
+  /**
+   * The model on a block of n tokens ids[0..n) at positions pos[0]..pos[0]+n-1: fills those cache
+   * rows and leaves the final residual stream [n, C] in `out`. Public for the benchmark's profile.
+   */
+  block(withAdapter: boolean, n: number): { p: Program; out: Tensor } {
+    const key = `${withAdapter}:${n}`;
+    const have = this.programs.get(key);
+    if (have) return have;
+    const p = new Program(this.ctx, `generate${withAdapter ? ' +adapter' : ''} x${n}`);
     const c = this.config;
     const { hiddenSize: C, numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = c;
+    const r = (t: Tensor, cols: number) => view(t, 0, [n, cols], ALIGN);
     const x = this.x;
     const lin = this.linears(withAdapter);
-    for (const s of this.weights.embed) embeddingForward(p, x.res, this.id, s.weight, 1, C, s.rowStart, s.rows);
-    let cur = x.res;
-    let next = x.res2;
+    const [q, k, v, att] = [r(x.q, nH * hd), r(x.k, nKV * hd), r(x.v, nKV * hd), r(x.att, nH * hd)];
+    const [xn, mid, o] = [r(x.xn, C), r(x.mid, C), r(x.o, C)];
+    const [gate, up, h] = [r(x.gate, I), r(x.up, I), r(x.h, I)];
+    let cur = r(x.res, C);
+    let next = r(x.res2, C);
+    for (const s of this.weights.embed) embeddingForward(p, cur, this.ids, s.weight, n, C, s.rowStart, s.rows);
     for (let l = 0; l < c.numLayers; l++) {
       const w = this.weights.layers[l];
-      rmsnormForward(p, x.xn, this.rstd, cur, w.inputNorm, 1, C, c.rmsNormEps);
-      lin[l].q_proj.forward(p, x.q, x.xn, 1, this.scratch, false);
-      lin[l].k_proj.forward(p, x.k, x.xn, 1, this.scratch, false);
-      lin[l].v_proj.forward(p, x.v, x.xn, 1, this.scratch, false);
-      ropeDecode(p, x.q, this.cos, this.sin, this.pos, nH, hd, this.maxLen);
-      ropeDecode(p, x.k, this.cos, this.sin, this.pos, nKV, hd, this.maxLen);
-      kvWrite(p, this.kc[l], this.vc[l], x.k, x.v, this.pos, nKV * hd, this.maxLen);
-      attentionDecode(p, x.att, x.q, this.kc[l], this.vc[l], this.pos, nH, nKV, hd, this.maxLen);
-      lin[l].o_proj.forward(p, x.o, x.att, 1, this.scratch, false);
-      add(p, x.mid, cur, x.o, C);
-      rmsnormForward(p, x.xn, this.rstd, x.mid, w.postNorm, 1, C, c.rmsNormEps);
-      lin[l].gate_proj.forward(p, x.gate, x.xn, 1, this.scratch, false);
-      lin[l].up_proj.forward(p, x.up, x.xn, 1, this.scratch, false);
-      swigluForward(p, x.h, x.gate, x.up, I);
-      lin[l].down_proj.forward(p, x.o, x.h, 1, this.scratch, false);
-      add(p, next, x.mid, x.o, C);
+      rmsnormForward(p, xn, x.rstd, cur, w.inputNorm, n, C, c.rmsNormEps);
+      lin[l].q_proj.forward(p, q, xn, n, this.scratch, false);
+      lin[l].k_proj.forward(p, k, xn, n, this.scratch, false);
+      lin[l].v_proj.forward(p, v, xn, n, this.scratch, false);
+      ropeDecode(p, q, this.cos, this.sin, this.pos, n, nH, hd, this.maxLen);
+      ropeDecode(p, k, this.cos, this.sin, this.pos, n, nKV, hd, this.maxLen);
+      kvWrite(p, this.kc[l], this.vc[l], k, v, this.pos, n, nKV * hd, this.maxLen);
+      attentionDecode(p, att, q, this.kc[l], this.vc[l], this.pos, n, nH, nKV, hd, this.maxLen);
+      lin[l].o_proj.forward(p, o, att, n, this.scratch, false);
+      add(p, mid, cur, o, n * C);
+      rmsnormForward(p, xn, x.rstd, mid, w.postNorm, n, C, c.rmsNormEps);
+      lin[l].gate_proj.forward(p, gate, xn, n, this.scratch, false);
+      lin[l].up_proj.forward(p, up, xn, n, this.scratch, false);
+      swigluForward(p, h, gate, up, n * I);
+      lin[l].down_proj.forward(p, o, h, n, this.scratch, false);
+      add(p, next, mid, o, n * C);
       [cur, next] = [next, cur];
     }
-    rmsnormForward(p, x.xn, this.rstd, cur, this.weights.norm, 1, C, c.rmsNormEps);
+    const made = { p, out: cur };
+    this.programs.set(key, made);
+    return made;
+  }
+
+  /** logits [V] of the row copied into `last`: the final norm and the LM head (no adapter). */
+  private headProgram(): Program {
+    if (this.head) return this.head;
+    const p = new Program(this.ctx, 'generate head');
+    const c = this.config;
+    const C = c.hiddenSize;
+    rmsnormForward(p, this.lastNorm, this.lastRstd, this.last, this.weights.norm, 1, C, c.rmsNormEps);
     for (const s of this.weights.lmHead) {
       const out = view(this.logits, s.rowStart, [s.rows], ALIGN);
-      matmul(p, out, x.xn, s.weight, 1, s.rows, C, { transB: true, label: 'lm head (decode)' });
+      matmul(p, out, this.lastNorm, s.weight, 1, s.rows, C, { transB: true, label: 'lm head (generate)' });
     }
-    this.programs.set(withAdapter, p);
+    this.head = p;
     return p;
+  }
+
+  /**
+   * Runs tokens ids (at most one chunk) at positions start.. as one block; with `logitsOf` (a row
+   * of the block) also the head on that row. The caller reads the logits.
+   */
+  private submitBlock(ids: number[], start: number, withAdapter: boolean, logitsOf: number | null): void {
+    const dev = this.ctx.device;
+    const n = prefillBlock(ids.length, this.chunk);
+    const padded = new Int32Array(n);
+    padded.set(ids);
+    dev.queue.writeBuffer(this.pos.buffer, this.pos.offset, new Uint32Array([start]));
+    dev.queue.writeBuffer(this.ids.buffer, this.ids.offset, padded);
+    const { p, out } = this.block(withAdapter, n);
+    const enc = dev.createCommandEncoder();
+    p.encode(enc);
+    if (logitsOf !== null) {
+      const row = this.config.hiddenSize * 4;
+      enc.copyBufferToBuffer(out.buffer, out.offset + logitsOf * row, this.last.buffer, this.last.offset, row);
+      this.headProgram().encode(enc);
+    }
+    dev.queue.submit([enc.finish()]);
   }
 
   /** Logits at position `pos` after feeding token `id` there. */
   private async step(id: number, pos: number, withAdapter: boolean): Promise<Float32Array> {
-    const dev = this.ctx.device;
-    dev.queue.writeBuffer(this.pos.buffer, this.pos.offset, new Uint32Array([pos]));
-    dev.queue.writeBuffer(this.id.buffer, this.id.offset, new Int32Array([id]));
-    const enc = dev.createCommandEncoder();
-    this.program(withAdapter).encode(enc);
-    dev.queue.submit([enc.finish()]);
+    this.submitBlock([id], pos, withAdapter, 0);
     return this.ctx.readF32(this.logits);
   }
 
-  async generate(prompt: number[], o: GenerateOptions): Promise<GenerateResult> {
+  /**
+   * Feeds the whole prompt (filling the cache rows 0..T-1) and returns the logits [V] at its
+   * last position: the distribution of the first new token.
+   */
+  async prefill(
+    prompt: number[],
+    withAdapter: boolean,
+    feed: 'batched' | 'token' = 'batched',
+    signal?: AbortSignal,
+  ): Promise<Float32Array> {
+    this.checkPrompt(prompt, withAdapter);
+    if (feed === 'token') {
+      let logits: Float32Array | null = null;
+      for (let i = 0; i < prompt.length; i++) logits = await this.step(prompt[i], i, withAdapter);
+      return logits!;
+    }
+    for (let start = 0; start < prompt.length; start += this.chunk) {
+      const ids = prompt.slice(start, start + this.chunk);
+      const lastChunk = start + this.chunk >= prompt.length;
+      this.submitBlock(ids, start, withAdapter, lastChunk ? ids.length - 1 : null);
+      // A long prompt on a slow device: let the caller's Stop land between two chunks.
+      if (!lastChunk) await this.ctx.device.queue.onSubmittedWorkDone();
+      if (signal?.aborted) break;
+    }
+    return this.ctx.readF32(this.logits);
+  }
+
+  private checkPrompt(prompt: number[], withAdapter: boolean): void {
     if (prompt.length === 0) throw new Error('the prompt is empty');
-    if (o.withAdapter && !this.lora) throw new Error('no adapter is loaded');
+    if (withAdapter && !this.lora) throw new Error('no adapter is loaded');
     if (prompt.length >= this.maxLen) {
       throw new Error(`the prompt has ${prompt.length} tokens; previews support at most ${this.maxLen - 1}`);
     }
     const vocab = this.config.vocabSize;
     for (const t of prompt)
-      if (!(t >= 0 && t < vocab)) throw new Error(`prompt token id ${t} is outside the vocabulary (${vocab})`);
+      if (!(Number.isInteger(t) && t >= 0 && t < vocab))
+        throw new Error(`prompt token id ${t} is outside the vocabulary (${vocab})`);
+  }
+
+  async generate(prompt: number[], o: GenerateOptions): Promise<GenerateResult> {
+    this.checkPrompt(prompt, o.withAdapter);
     const rng = new Rng(o.seed);
-    let logits: Float32Array | null = null;
-    for (let i = 0; i < prompt.length; i++) logits = await this.step(prompt[i], i, o.withAdapter);
+    let logits = await this.prefill(prompt, o.withAdapter, o.feed ?? 'batched', o.signal);
     const ids: number[] = [];
     const logprobs: number[] = [];
     let pos = prompt.length;
@@ -213,9 +320,9 @@ export class Generator {
         stoppedBy = 'aborted';
         break;
       }
-      const next = sampleToken(logits!, { temperature: o.temperature, topP: o.topP }, rng);
+      const next = sampleToken(logits, { temperature: o.temperature, topP: o.topP }, rng);
       ids.push(next);
-      logprobs.push(logSoftmax(logits!)[next]);
+      logprobs.push(logSoftmax(logits)[next]);
       if (o.onToken?.(next) === false) {
         stoppedBy = 'aborted';
         break;
@@ -234,7 +341,9 @@ export class Generator {
   }
 
   destroy(): void {
-    for (const p of this.programs.values()) p.destroy();
+    for (const { p } of this.programs.values()) p.destroy();
+    this.head?.destroy();
     this.arena.destroy();
+    this.headArena.destroy();
   }
 }
