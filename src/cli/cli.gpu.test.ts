@@ -246,7 +246,8 @@ describe('npm run train / npm run sample', () => {
         '--logprobs',
         ...more,
       ]);
-      expect(r.err).toBe('');
+      // stderr: only the adapter line (stdout holds the JSON).
+      expect(r.err.trim().split('\n')).toEqual([expect.stringMatching(/^gpu: /)]);
       expect(r.code).toBe(0);
       const ids: number[] = JSON.parse(r.out.trim().split('\n').pop()!).prompt_ids;
       return { ids, text: tok.decode(ids, { skipSpecialTokens: false }) };
