@@ -390,3 +390,15 @@ export function normalizeRecord(
     throw e;
   }
 }
+
+/** The record's own text (no template): what tokenizer-fit figures are measured on. */
+export function recordText(r: NormalizedRecord): string {
+  const parts: string[] = [];
+  if (r.system) parts.push(r.system);
+  for (const t of r.turns) {
+    if (t.content) parts.push(t.content);
+    for (const c of t.toolCalls ?? []) parts.push(JSON.stringify({ name: c.name, arguments: c.arguments }));
+  }
+  if (r.input) parts.push(r.input);
+  return parts.join('\n');
+}

@@ -72,6 +72,7 @@ const DISTINCT: Hparams = {
     save_steps: 8,
     val_split_fraction: 0.15,
     train_on_inputs: false,
+    mask_history: false,
     early_stopping_patience: 2,
     early_stopping_threshold: 0.001,
     gradient_checkpointing: true,
