@@ -171,10 +171,13 @@ export class ChatFormat implements PromptFormat {
     let searchFrom = 0;
     for (let k = 0; k < messages.length; k++) {
       if (messages[k].role === 'tool') {
-        const at = text.indexOf(messages[k].content, searchFrom);
-        if (at >= 0 && messages[k].content !== '') {
-          results.push([at, at + messages[k].content.length]);
-          searchFrom = at + messages[k].content.length;
+        // As written, or as a JSON string (templates that pass results through tojson, as Llama 3.1's).
+        for (const shown of [messages[k].content, JSON.stringify(messages[k].content)]) {
+          const at = messages[k].content === '' ? -1 : text.indexOf(shown, searchFrom);
+          if (at < 0) continue;
+          results.push([at, at + shown.length]);
+          searchFrom = at + shown.length;
+          break;
         }
         continue;
       }
