@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { normalizeRecord, recordText, type DatasetFormat, type NormalizedRecord } from './formats';
+import { detectRecordFormat, normalizeRecord, recordText, type DatasetFormat, type NormalizedRecord } from './formats';
 import { AlpacaFormat, ChatFormat, ChatTemplate, recordMessages, type ChatMessage } from './template';
 import { ExampleEncoder } from './encode';
 import { tokenizerFit } from './stats';
@@ -317,5 +317,20 @@ describe('tokenizer fit', () => {
         w.startsWith(`${(fit.unknownShare * 100).toFixed(1)}% of the tokens are unknown or byte-fallback`),
       ),
     ).toBe(true);
+  });
+});
+
+describe("the README's Formats examples", () => {
+  it('are records each dialect reads', () => {
+    const readme = readFileSync(join(HERE, '..', '..', '..', 'README.md'), 'utf8');
+    const formats = readme.slice(readme.indexOf('## Formats'), readme.indexOf('## Numerics'));
+    const blocks = [...formats.matchAll(/```json\n\s*(.+)\n\s*```/g)].map((m) => JSON.parse(m[1]) as unknown);
+    expect(blocks.map((b) => detectRecordFormat(b))).toEqual(['alpaca', 'chat', 'sharegpt']);
+    const turns = blocks.map((b) => norm(b, detectRecordFormat(b)!).turns.map((t) => (t.toolCalls ? 'call' : t.role)));
+    expect(turns).toEqual([
+      ['user', 'assistant'],
+      ['user', 'call', 'tool', 'assistant'],
+      ['user', 'call', 'tool', 'assistant'],
+    ]);
   });
 });
