@@ -370,3 +370,22 @@ describe('recipe details', () => {
     expect(() => fillTemplate('a {{y}}', { x: 1 })).toThrow('no value for {{y}}');
   });
 });
+
+describe('tool-use records', () => {
+  it('are refused with a clear message (train.py does not render tool calls), not written differently', () => {
+    const raw = {
+      conversations: [
+        { from: 'human', value: 'Weather in Paris?' },
+        { from: 'function_call', value: '{"name": "get_weather", "arguments": {"city": "Paris"}}' },
+        { from: 'observation', value: '{"temperature": 21}' },
+        { from: 'gpt', value: 'It is 21 degrees.' },
+      ],
+      tools: '[{"name": "get_weather"}]',
+    };
+    const r = normalizeRecord(raw, 'sharegpt', 0, 1);
+    if (!r.ok) throw new Error(r.error.message);
+    expect(() => recordJson(r.record, 'sharegpt')).toThrow(
+      "the record has tool definitions or tool calls, which the recipe's train.py does not render yet; train tool-use datasets in the studio or the CLI",
+    );
+  });
+});

@@ -81,8 +81,9 @@ export class RecipeError extends Error {
 /** A record in the recipe's JSONL: Alpaca fields for Alpaca datasets, chat `messages` otherwise. */
 export function recordJson(r: NormalizedRecord, format: DatasetFormat): Record<string, unknown> {
   if (r.tools !== undefined || r.turns.some((t) => t.role === 'tool' || t.toolCalls)) {
+    const index = (r as { index?: number }).index;
     throw new RecipeError(
-      "the record has tool definitions or tool calls, which the recipe's train.py does not render yet; train tool-use datasets in the studio or the CLI",
+      `${index === undefined ? 'the record' : `record #${index}`} has tool definitions or tool calls, which the recipe's train.py does not render yet; train tool-use datasets in the studio or the CLI`,
     );
   }
   if (format === 'alpaca' || r.input !== undefined) {
