@@ -206,9 +206,26 @@ export class ChatFormat implements PromptFormat {
         const tail = this.specials.find((s) => text.startsWith(s, end));
         if (tail) end += tail.length;
       }
+      for (const c of messages[k].tool_calls ?? []) {
+        if (!text.slice(start, end).includes(c.function.name)) {
+          throw new TemplateError(
+            `the chat template does not write the tool call "${c.function.name}" (assistant message ${k}): it ignores tool_calls, so the call cannot be trained; use a model whose chat template supports tools`,
+          );
+        }
+      }
       spans.push([start, end]);
       kinds.push(messages[k].tool_calls ? 'call' : 'answer');
       searchFrom = end;
+    }
+    const names = (r.tools ?? []).map((t) => {
+      const f = (typeof t.function === 'object' && t.function !== null ? t.function : t) as Record<string, unknown>;
+      return typeof f.name === 'string' ? f.name : null;
+    });
+    const missing = names.find((n) => n !== null && !text.slice(0, spans[0]?.[0] ?? text.length).includes(n));
+    if (missing) {
+      throw new TemplateError(
+        `the chat template does not write the tool definitions (no "${missing}" before the first assistant turn): it ignores tools; use a model whose chat template supports tools`,
+      );
     }
     const last = spans[spans.length - 1];
     if (last && !this.specials.some((s) => text.slice(last[0], last[1]).endsWith(s))) {

@@ -267,6 +267,19 @@ describe('labels of tool-call records', () => {
     expect(encode(tok, QWEN25, RECORDS[0][1], true).runs).toEqual(['It is 21 degrees and clear in Paris.<|im_end|>']);
   });
 
+  it('refuses a record whose tools or calls the template ignores, naming why', () => {
+    const tok = qwenLikeTokenizer();
+    const plainChatml =
+      "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}" +
+      "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+    const f = new ChatFormat(new ChatTemplate(plainChatml, tok), tok);
+    expect(() => f.render(RECORDS[0][1])).toThrow(
+      'the chat template does not write the tool call "get_weather" (assistant message 1): it ignores tool_calls, so the call cannot be trained; use a model whose chat template supports tools',
+    );
+    const noCalls = { ...RECORDS[2][1], tools: [WEATHER_TOOL] };
+    expect(() => f.render(noCalls)).toThrow('the chat template does not write the tool definitions (no "get_weather"');
+  });
+
   it('without a template: the documented plain rendering, calls trained and results masked', () => {
     const tok = demoTokenizer();
     const f = new AlpacaFormat(tok);
