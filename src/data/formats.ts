@@ -1,6 +1,9 @@
 // The three instruction-dataset formats people bring (Alpaca, chat `messages`, ShareGPT
 // `conversations`), recognized from a record's fields and normalized to one shape, so that
-// templates and encoding see a conversation and never a file format. Every rejection names the
+// templates and encoding see a conversation and never a file format. Tool use is read in both
+// dialects people fine-tune with (ShareGPT's function_call/observation turns as LLaMA-Factory
+// writes them, OpenAI's tool_calls and role "tool"), with the top-level tool definitions, into
+// assistant turns that carry calls and tool turns that carry results. Every rejection names the
 // record, its line where known, and the field.
 
 export type DatasetFormat = 'alpaca' | 'chat' | 'sharegpt';

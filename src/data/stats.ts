@@ -1,5 +1,6 @@
-// What the dataset panel shows about the encoded examples before training: how long they are
-// (to choose max_seq_length), how many were cut, and how much of the text the loss sees.
+// What the dataset panel and the CLI show about the encoded examples before training: how long
+// they are (to choose max_seq_length), how many were cut, how much of the text the loss sees, and
+// whether the tokenizer suits the text at all (characters per token, unknown/byte-fallback share).
 
 import { IGNORE_INDEX, type Example } from './types';
 

@@ -2,7 +2,10 @@
 // from tokenizer_config.json or chat_template.jinja, rendered with @huggingface/jinja the way
 // transformers' apply_chat_template does), or through the Alpaca prompt when the model has none.
 // Besides the text, rendering reports the character spans of the assistant turns (through their
-// end-of-turn token), which encode.ts maps to tokens to decide what the loss is taken on.
+// end-of-turn token, tool-call turns included), which encode.ts maps to tokens to decide what the
+// loss is taken on, and where the tool results are, for the preview. Tool definitions go in as
+// `tools`, calls as `tool_calls` with object arguments, results as role "tool" messages, as
+// transformers passes them (testing/render_chat_template.py is the referee).
 
 import { Template } from '@huggingface/jinja';
 import { firstUserContent, type NormalizedRecord } from './formats';
