@@ -224,10 +224,19 @@ export class ChatFormat implements PromptFormat {
       const f = (typeof t.function === 'object' && t.function !== null ? t.function : t) as Record<string, unknown>;
       return typeof f.name === 'string' ? f.name : null;
     });
-    const missing = names.find((n) => n !== null && !text.slice(0, spans[0]?.[0] ?? text.length).includes(n));
+    // Outside the assistant turns (templates put them in the system prompt, the first user turn,
+    // or before the last user turn as Mistral's does).
+    let prompts = '';
+    let from = 0;
+    for (const [st, en] of spans) {
+      prompts += text.slice(from, st);
+      from = en;
+    }
+    prompts += text.slice(from);
+    const missing = names.find((n) => n !== null && !prompts.includes(n));
     if (missing) {
       throw new TemplateError(
-        `the chat template does not write the tool definitions (no "${missing}" before the first assistant turn): it ignores tools; use a model whose chat template supports tools`,
+        `the chat template does not write the tool definitions (no "${missing}" outside the assistant turns): it ignores tools; use a model whose chat template supports tools`,
       );
     }
     const last = spans[spans.length - 1];
