@@ -384,7 +384,7 @@ describe("the README's Formats examples", () => {
   it('are records each dialect reads', () => {
     const readme = readFileSync(join(HERE, '..', '..', '..', 'README.md'), 'utf8');
     const formats = readme.slice(readme.indexOf('## Formats'), readme.indexOf('## Numerics'));
-    const blocks = [...formats.matchAll(/```json\n\s*(.+)\n\s*```/g)].map((m) => JSON.parse(m[1]) as unknown);
+    const blocks = [...formats.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => JSON.parse(m[1]) as unknown);
     expect(blocks.map((b) => detectRecordFormat(b))).toEqual(['alpaca', 'chat', 'sharegpt']);
     const turns = blocks.map((b) => norm(b, detectRecordFormat(b)!).turns.map((t) => (t.toolCalls ? 'call' : t.role)));
     expect(turns).toEqual([
