@@ -13,7 +13,7 @@ import { fmtBytes } from '../engine/gpu/context';
 import { HPARAM_BOOLEANS, hparamsFromFlags, parseArgv, UsageError } from './args';
 import { cliMain, fmtNum, openGpu, readDataset, required } from './common';
 import { openModel, uploadModel } from '../run/model';
-import { prepareData } from '../run/data';
+import { dataNotes, prepareData } from '../run/data';
 import { continueFrom, recipeFor } from '../run/export';
 import { estimateRun } from '../run/plan';
 import { TrainingRun, type ExportedAdapter } from '../run/run';
@@ -131,6 +131,10 @@ await cliMain(USAGE, async () => {
     `examples: ${data.train.length} train, ${data.val.length} validation; tokens per record median ${s.length.median}, ` +
       `max ${s.length.max}; ${s.truncated} truncated to ${hparams.training.max_seq_length}; ${(100 * s.maskedShare).toFixed(1)}% of tokens masked`,
   );
+  console.log(
+    `tokenizer fit: ${data.fit.charsPerToken.toFixed(2)} characters per token, ${(100 * data.fit.unknownShare).toFixed(1)}% unknown or byte-fallback tokens (first ${data.fit.records} records)`,
+  );
+  for (const n of dataNotes(data, hparams.training.max_seq_length)) console.log(`  warning: ${n}`);
   if (recipeDir !== undefined) {
     const files = recipeFor(model, dataset, data, hparams);
     writeRecipeDir(recipeDir, files);

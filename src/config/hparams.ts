@@ -84,6 +84,7 @@ export const trainingSchema = z.object({
     .max(0.5, 'val_split_fraction above 0.5 leaves too little to train on')
     .describe('share of records held out for validation'),
   train_on_inputs: z.boolean().describe('compute the loss on the prompt too, not only on the completion'),
+  mask_history: z.boolean().describe('in multi-turn chats, train on the last assistant turn only (default: every one)'),
   early_stopping_patience: nonNegInt('early_stopping_patience').describe(
     'stop after this many evaluations without improvement (0: off)',
   ),
@@ -142,6 +143,7 @@ export const DEFAULT_HPARAMS: Hparams = {
     save_steps: 0,
     val_split_fraction: 0.1,
     train_on_inputs: false,
+    mask_history: false,
     early_stopping_patience: 0,
     early_stopping_threshold: 0,
     gradient_checkpointing: false,

@@ -28,6 +28,8 @@ export interface EncodeOptions {
   maxSeqLength: number;
   /** Train on the whole text (prompt included), not only on the assistant turns. */
   trainOnInputs: boolean;
+  /** Train on the last assistant turn only (LLaMA-Factory's mask_history); default: every one. */
+  maskHistory?: boolean;
 }
 
 export interface PreviewSegment {
@@ -36,6 +38,8 @@ export interface PreviewSegment {
   trained: boolean;
   /** Past max_seq_length: cut off, the model never sees it. */
   truncated: boolean;
+  /** Part of an assistant turn with tool calls ('call') or of a tool result ('result'); absent otherwise. */
+  kind?: 'call' | 'result';
 }
 
 export interface Preview {
@@ -46,6 +50,8 @@ export interface Preview {
   /** Tokens with a label (after truncation). */
   numTrained: number;
   truncated: boolean;
+  /** The record's tool definitions, one JSON text each, when it has any. */
+  tools?: string[];
 }
 
 export class EncodeError extends Error {
@@ -109,7 +115,16 @@ export class ExampleEncoder {
     const trainedChars: [number, number][] = this.opts.trainOnInputs
       ? [[0, text.length]]
       : a.spans.map(([s, e]) => [s, e]);
-    for (const [s, e] of trainedChars) {
+    // What each stretch of text is (answers, tool calls, tool results), trained or not.
+    // (the turns' spans as trained: boundaries moved to token boundaries unless everything is trained)
+    const turnChars = this.opts.trainOnInputs ? a.rendered.spans : a.spans.map(([s, e]): [number, number] => [s, e]);
+    const kinds: [number, number, 'call' | 'result'][] = [
+      ...a.rendered.results.map(([s, e]): [number, number, 'call' | 'result'] => [s, e, 'result']),
+      ...turnChars
+        .filter((_, k) => a.rendered.kinds[k] === 'call')
+        .map(([s, e]): [number, number, 'call' | 'result'] => [s, e, 'call']),
+    ];
+    for (const [s, e] of [...trainedChars, ...kinds]) {
       cuts.add(s);
       cuts.add(e);
     }
@@ -121,17 +136,20 @@ export class ExampleEncoder {
       const [s, e] = [points[i], points[i + 1]];
       if (s === e) continue;
       const trained = trainedChars.some(([ts, te]) => s >= ts && e <= te);
+      const kind = kinds.find(([ks, ke]) => s >= ks && e <= ke)?.[2];
       const past = s >= cut;
       const prev = segments[segments.length - 1];
       const piece = text.slice(s, e);
-      if (prev && prev.trained === (trained && !past) && prev.truncated === past) prev.text += piece;
-      else segments.push({ text: piece, trained: trained && !past, truncated: past });
+      if (prev && prev.trained === (trained && !past) && prev.truncated === past && prev.kind === kind)
+        prev.text += piece;
+      else segments.push({ text: piece, trained: trained && !past, truncated: past, ...(kind ? { kind } : {}) });
     }
     let numTrained = 0;
     const kept = Math.min(max, a.ids.length);
     if (this.opts.trainOnInputs) numTrained = kept;
     else for (const [, , s, e] of a.spans) numTrained += Math.max(0, Math.min(e, kept) - s);
-    return { segments, numTokens: a.ids.length, numTrained, truncated };
+    const tools = record.tools?.map((t) => JSON.stringify(t, null, 2));
+    return { segments, numTokens: a.ids.length, numTrained, truncated, ...(tools ? { tools } : {}) };
   }
 
   private align(record: NormalizedRecord, index: number, line: number | null): Aligned {
@@ -142,6 +160,10 @@ export class ExampleEncoder {
     } catch (e) {
       if (e instanceof TemplateError) throw new EncodeError(`${where}: ${e.message}`);
       throw e;
+    }
+    if (this.opts.maskHistory && rendered.spans.length > 1) {
+      // Only the last assistant turn is trained; the earlier ones stay in the text as context.
+      rendered = { ...rendered, spans: rendered.spans.slice(-1), kinds: rendered.kinds.slice(-1) };
     }
     const { text } = rendered;
     const tok = this.tokenizer;

@@ -144,7 +144,7 @@ describe('normalizeRecord', () => {
     });
     expect(err({ conversations: [{ from: 'bot', value: 'q' }] }, 'sharegpt')).toMatchObject({
       field: 'conversations[0].from',
-      message: expect.stringContaining('expected human, gpt or system'),
+      message: expect.stringContaining('expected human, gpt, system, function_call or observation'),
     });
     expect(
       err(

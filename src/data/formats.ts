@@ -1,21 +1,44 @@
 // The three instruction-dataset formats people bring (Alpaca, chat `messages`, ShareGPT
 // `conversations`), recognized from a record's fields and normalized to one shape, so that
-// templates and encoding see a conversation and never a file format. Every rejection names the
+// templates and encoding see a conversation and never a file format. Tool use is read in both
+// dialects people fine-tune with (ShareGPT's function_call/observation turns as LLaMA-Factory
+// writes them, OpenAI's tool_calls and role "tool"), with the top-level tool definitions, into
+// assistant turns that carry calls and tool turns that carry results. Every rejection names the
 // record, its line where known, and the field.
 
 export type DatasetFormat = 'alpaca' | 'chat' | 'sharegpt';
 export const DATASET_FORMATS: readonly DatasetFormat[] = ['alpaca', 'chat', 'sharegpt'];
 
+/** A function call the assistant makes; arguments are the parsed JSON object. */
+export interface ToolCall {
+  name: string;
+  arguments: Record<string, unknown>;
+  /** OpenAI's call id, when the record has one. */
+  id?: string;
+}
+
 export interface Turn {
-  role: 'user' | 'assistant';
+  role: 'user' | 'assistant' | 'tool';
+  /** For a tool-call turn: the text before the calls ('' when none). For a tool turn: the result. */
   content: string;
+  /** Assistant turns only: the functions it calls (ShareGPT function_call, OpenAI tool_calls). */
+  toolCalls?: ToolCall[];
+  /** Tool turns only: the function's name and OpenAI's tool_call_id, when given. */
+  name?: string;
+  toolCallId?: string;
 }
 
 /** A record as templates see it: an optional system prompt, then user/assistant turns. */
 export interface NormalizedRecord {
   system?: string;
-  /** Alternating, starting with 'user' and ending with 'assistant'. */
+  /**
+   * Starting with 'user' and ending with an assistant turn without tool calls. An assistant turn
+   * follows a user or tool turn; a tool turn follows an assistant turn with tool calls or another
+   * tool turn; a user turn follows an assistant turn.
+   */
   turns: Turn[];
+  /** Tool (function) definitions the conversation may call, as the chat template receives them. */
+  tools?: Record<string, unknown>[];
   /**
    * Alpaca's `input` (context for the instruction) when not empty. The Alpaca prompt gives it its
    * own "### Input:" section; for chat templates it is appended to the first user turn after a
@@ -122,23 +145,107 @@ function alpaca(raw: Record<string, unknown>): NormalizedRecord {
   return r;
 }
 
-const SHAREGPT_ROLES: Record<string, 'system' | 'user' | 'assistant'> = {
+type Role = 'system' | 'user' | 'assistant' | 'function_call' | 'tool';
+
+const SHAREGPT_ROLES: Record<string, Role> = {
   system: 'system',
   human: 'user',
   user: 'user',
   gpt: 'assistant',
   assistant: 'assistant',
+  function_call: 'function_call',
+  observation: 'tool',
 };
 
-/** Shared by chat and ShareGPT: a list of {role, content} with a leading system message at most. */
-function conversation(
-  list: unknown,
-  listField: string,
-  roleKey: string,
-  contentKey: string,
-  roleOf: (v: string) => 'system' | 'user' | 'assistant' | undefined,
-  roleHelp: string,
-): NormalizedRecord {
+/** A JSON object given as an object or as a JSON string of one. */
+function jsonObject(v: unknown, path: string): Record<string, unknown> {
+  let x = v;
+  if (typeof v === 'string') {
+    try {
+      x = JSON.parse(v);
+    } catch (e) {
+      throw new FieldError(path, `field "${path}" is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  if (!isObject(x)) throw new FieldError(path, `field "${path}" must be a JSON object, not ${typeName(x)}`);
+  return x;
+}
+
+/** One call {name, arguments}; arguments an object or a JSON string of one (OpenAI sends a string). */
+function toolCall(c: unknown, path: string, id?: string): ToolCall {
+  if (!isObject(c)) throw new FieldError(path, `field "${path}" must be an object with "name" and "arguments"`);
+  const name = requiredString(c, 'name', `${path}.name`);
+  const args = c.arguments === undefined || c.arguments === null ? {} : jsonObject(c.arguments, `${path}.arguments`);
+  return id === undefined ? { name, arguments: args } : { name, arguments: args, id };
+}
+
+/** ShareGPT function_call value: a JSON object {name, arguments} or a list of them, as a string. */
+function sharegptCalls(m: Record<string, unknown>, path: string): ToolCall[] {
+  const v = requiredString(m, 'value', path);
+  let x: unknown;
+  try {
+    x = JSON.parse(v);
+  } catch (e) {
+    throw new FieldError(
+      path,
+      `field "${path}" must be a JSON function call {"name": ..., "arguments": {...}}: ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+  const list = Array.isArray(x) ? x : [x];
+  if (list.length === 0) throw new FieldError(path, `field "${path}" is an empty list of function calls`);
+  return list.map((c, i) => toolCall(c, Array.isArray(x) ? `${path}[${i}]` : path));
+}
+
+/** OpenAI tool_calls: [{id?, type: "function", function: {name, arguments}}]. */
+function openaiCalls(v: unknown, path: string): ToolCall[] {
+  if (!Array.isArray(v)) throw new FieldError(path, `field "${path}" must be a list, not ${typeName(v)}`);
+  if (v.length === 0) throw new FieldError(path, `field "${path}" is empty`);
+  return v.map((c, i) => {
+    const at = `${path}[${i}]`;
+    if (!isObject(c) || !isObject(c.function))
+      throw new FieldError(`${at}.function`, `field "${at}.function" must be an object with "name" and "arguments"`);
+    return toolCall(c.function, `${at}.function`, typeof c.id === 'string' ? c.id : undefined);
+  });
+}
+
+/** Top-level tools: a list of definitions, or a JSON string of one (LLaMA-Factory's ShareGPT). */
+function toolList(raw: Record<string, unknown>): Record<string, unknown>[] | undefined {
+  let v = raw.tools;
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v === 'string') {
+    try {
+      v = JSON.parse(v);
+    } catch (e) {
+      throw new FieldError('tools', `field "tools" is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  if (!Array.isArray(v))
+    throw new FieldError('tools', `field "tools" must be a list of tool definitions, not ${typeName(v)}`);
+  return v.map((t, i) => {
+    if (!isObject(t)) throw new FieldError(`tools[${i}]`, `field "tools[${i}]" must be an object, not ${typeName(t)}`);
+    return t;
+  });
+}
+
+interface Dialect {
+  listField: string;
+  roleKey: string;
+  contentKey: string;
+  roleOf: (v: string) => Role | undefined;
+  roleHelp: string;
+  /** The calls of an assistant message, or undefined when it makes none. */
+  calls: (m: Record<string, unknown>, at: string, role: Role) => ToolCall[] | undefined;
+}
+
+const CAN_FOLLOW: Record<'user' | 'assistant' | 'tool', string[]> = {
+  user: ['', 'assistant'],
+  assistant: ['user', 'tool'],
+  tool: ['call', 'tool'],
+};
+
+/** Shared by chat and ShareGPT: a list of messages with a leading system message at most. */
+function conversation(list: unknown, d: Dialect): NormalizedRecord {
+  const { listField, roleKey, contentKey } = d;
   if (list === undefined) throw new FieldError(listField, `field "${listField}" is missing`);
   if (!Array.isArray(list))
     throw new FieldError(listField, `field "${listField}" must be a list, not ${typeName(list)}`);
@@ -152,9 +259,9 @@ function conversation(
         `field "${at}" must be an object with "${roleKey}" and "${contentKey}", not ${typeName(m)}`,
       );
     const roleRaw = requiredString(m, roleKey, `${at}.${roleKey}`);
-    const role = roleOf(roleRaw);
+    const role = d.roleOf(roleRaw);
     if (!role)
-      throw new FieldError(`${at}.${roleKey}`, `field "${at}.${roleKey}" is "${roleRaw}"; expected ${roleHelp}`);
+      throw new FieldError(`${at}.${roleKey}`, `field "${at}.${roleKey}" is "${roleRaw}"; expected ${d.roleHelp}`);
     if (role === 'system') {
       if (i !== 0)
         throw new FieldError(`${at}.${roleKey}`, `field "${at}.${roleKey}": a system message may only come first`);
@@ -162,44 +269,86 @@ function conversation(
       r.system = s;
       return;
     }
-    const expected = r.turns.length % 2 === 0 ? 'user' : 'assistant';
-    if (role !== expected) {
+    const turnRole = role === 'function_call' ? 'assistant' : role;
+    const prev = r.turns[r.turns.length - 1];
+    const prevKind = !prev ? '' : prev.toolCalls ? 'call' : prev.role;
+    if (!CAN_FOLLOW[turnRole].includes(prevKind)) {
+      const expected =
+        prevKind === ''
+          ? 'a user turn'
+          : prevKind === 'call'
+            ? 'a tool result'
+            : prevKind === 'user'
+              ? 'an assistant turn'
+              : prevKind === 'tool'
+                ? 'an assistant turn or a tool result'
+                : 'a user turn';
       throw new FieldError(
         `${at}.${roleKey}`,
-        `field "${at}.${roleKey}" is "${roleRaw}" but a ${expected} turn was expected (turns must alternate user, assistant)`,
+        `field "${at}.${roleKey}" is "${roleRaw}" but ${expected} was expected (turns must alternate user, assistant; tool results only follow a tool call)`,
       );
     }
-    r.turns.push({ role, content: messageContent(m, contentKey, `${at}.${contentKey}`) });
+    const calls = turnRole === 'assistant' ? d.calls(m, at, role) : undefined;
+    if (calls) {
+      const c = m[contentKey];
+      const text =
+        role === 'function_call' || c === undefined || c === null || c === ''
+          ? ''
+          : messageContent(m, contentKey, `${at}.${contentKey}`);
+      r.turns.push({ role: 'assistant', content: text, toolCalls: calls });
+      return;
+    }
+    const turn: Turn = { role: turnRole, content: messageContent(m, contentKey, `${at}.${contentKey}`) };
+    if (turnRole === 'tool') {
+      if (typeof m.name === 'string') turn.name = m.name;
+      if (typeof m.tool_call_id === 'string') turn.toolCallId = m.tool_call_id;
+    }
+    r.turns.push(turn);
   });
   if (r.turns.length === 0) throw new FieldError(listField, `field "${listField}" has no user or assistant turn`);
-  if (r.turns[r.turns.length - 1].role !== 'assistant') {
+  const last = r.turns[r.turns.length - 1];
+  if (last.role !== 'assistant' || last.toolCalls) {
+    const what = last.toolCalls ? 'a tool call' : `a ${last.role} turn`;
     throw new FieldError(
       `${listField}[${list.length - 1}]`,
-      `the conversation ends with a user turn (${listField}[${list.length - 1}]); it must end with an assistant turn to train on`,
+      `the conversation ends with ${what} (${listField}[${list.length - 1}]); it must end with an assistant turn to train on`,
     );
   }
   return r;
 }
 
+function withTools(raw: Record<string, unknown>, r: NormalizedRecord): NormalizedRecord {
+  const tools = toolList(raw);
+  if (tools) r.tools = tools;
+  return r;
+}
+
 function chat(raw: Record<string, unknown>): NormalizedRecord {
-  return conversation(
-    raw.messages,
-    'messages',
-    'role',
-    'content',
-    (v) => (v === 'system' || v === 'user' || v === 'assistant' ? v : undefined),
-    'system, user or assistant',
+  return withTools(
+    raw,
+    conversation(raw.messages, {
+      listField: 'messages',
+      roleKey: 'role',
+      contentKey: 'content',
+      roleOf: (v) => (v === 'system' || v === 'user' || v === 'assistant' || v === 'tool' ? v : undefined),
+      roleHelp: 'system, user, assistant or tool',
+      calls: (m, at) =>
+        m.tool_calls === undefined || m.tool_calls === null ? undefined : openaiCalls(m.tool_calls, `${at}.tool_calls`),
+    }),
   );
 }
 
 function sharegpt(raw: Record<string, unknown>): NormalizedRecord {
-  return conversation(
-    raw.conversations,
-    'conversations',
-    'from',
-    'value',
-    (v) => SHAREGPT_ROLES[v],
-    'human, gpt or system',
+  return withTools(
+    raw,
+    conversation(raw.conversations, {
+      listField: 'conversations',
+      roleKey: 'from',
+      contentKey: 'value',
+      roleOf: (v) => SHAREGPT_ROLES[v],
+      roleHelp: 'human, gpt, system, function_call or observation',
+      calls: (m, at, role) => (role === 'function_call' ? sharegptCalls(m, `${at}.value`) : undefined),
+    }),
   );
 }
 
@@ -243,4 +392,16 @@ export function normalizeRecord(
     if (e instanceof FieldError) return fail(e.field, e.message);
     throw e;
   }
+}
+
+/** The record's own text (no template): what tokenizer-fit figures are measured on. */
+export function recordText(r: NormalizedRecord): string {
+  const parts: string[] = [];
+  if (r.system) parts.push(r.system);
+  for (const t of r.turns) {
+    if (t.content) parts.push(t.content);
+    for (const c of t.toolCalls ?? []) parts.push(JSON.stringify({ name: c.name, arguments: c.arguments }));
+  }
+  if (r.input) parts.push(r.input);
+  return parts.join('\n');
 }

@@ -1,5 +1,6 @@
-// What the dataset panel shows about the encoded examples before training: how long they are
-// (to choose max_seq_length), how many were cut, and how much of the text the loss sees.
+// What the dataset panel and the CLI show about the encoded examples before training: how long
+// they are (to choose max_seq_length), how many were cut, how much of the text the loss sees, and
+// whether the tokenizer suits the text at all (characters per token, unknown/byte-fallback share).
 
 import { IGNORE_INDEX, type Example } from './types';
 
@@ -89,4 +90,70 @@ export function datasetStats(examples: Example[]): DatasetStats {
     trainedTokens: trained,
     maskedShare: totalTokens ? masked / totalTokens : 0,
   };
+}
+
+/** How well the tokenizer covers the dataset's text (measured on a sample of records' own text). */
+export interface TokenizerFit {
+  /** Records measured (the first ones, up to FIT_SAMPLE). */
+  records: number;
+  characters: number;
+  tokens: number;
+  /** characters / tokens; English through a general tokenizer gives about 4. */
+  charsPerToken: number;
+  /** Tokens that are the unknown token or byte-fallback pieces (<0x41>). */
+  unknownOrBytes: number;
+  /** unknownOrBytes / tokens. */
+  unknownShare: number;
+  /** What to say when the text does not suit the tokenizer (empty when it does). */
+  warnings: string[];
+}
+
+/** At most this many records are tokenized for the fit figures. */
+export const FIT_SAMPLE = 200;
+/** Below this many characters per token the text is called a poor fit. */
+export const MIN_CHARS_PER_TOKEN = 2;
+/** Above this share of unknown/byte-fallback tokens the text is called a poor fit. */
+export const MAX_UNKNOWN_SHARE = 0.03;
+
+const BYTE_PIECE = /^<0x[0-9A-Fa-f]{2}>$/;
+
+/**
+ * Characters per token and the share of unknown or byte-fallback tokens over the records' own
+ * text (system, turns, tool calls and results; no template, so its markup does not count).
+ */
+export function tokenizerFit(
+  texts: string[],
+  tokenizer: { encode(text: string): number[]; idToToken(id: number): string | undefined; unk: { id: number } | null },
+): TokenizerFit {
+  let characters = 0;
+  let tokens = 0;
+  let unknownOrBytes = 0;
+  const isOdd = new Map<number, boolean>();
+  for (const t of texts) {
+    characters += [...t].length;
+    const ids = tokenizer.encode(t);
+    tokens += ids.length;
+    for (const id of ids) {
+      let odd = isOdd.get(id);
+      if (odd === undefined) {
+        odd = id === tokenizer.unk?.id || BYTE_PIECE.test(tokenizer.idToToken(id) ?? '');
+        isOdd.set(id, odd);
+      }
+      if (odd) unknownOrBytes++;
+    }
+  }
+  const charsPerToken = tokens ? characters / tokens : 0;
+  const unknownShare = tokens ? unknownOrBytes / tokens : 0;
+  const warnings: string[] = [];
+  if (tokens > 0 && charsPerToken < MIN_CHARS_PER_TOKEN) {
+    warnings.push(
+      `the text comes to ${charsPerToken.toFixed(2)} characters per token with this tokenizer (a general English tokenizer gives about 4): records become long and get truncated. A model with a general-purpose tokenizer suits this text better.`,
+    );
+  }
+  if (tokens > 0 && unknownShare > MAX_UNKNOWN_SHARE) {
+    warnings.push(
+      `${(unknownShare * 100).toFixed(1)}% of the tokens are unknown or byte-fallback tokens: the tokenizer does not cover this text's characters. A model with a general-purpose tokenizer suits this text better.`,
+    );
+  }
+  return { records: texts.length, characters, tokens, charsPerToken, unknownOrBytes, unknownShare, warnings };
 }

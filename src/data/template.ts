@@ -2,15 +2,23 @@
 // from tokenizer_config.json or chat_template.jinja, rendered with @huggingface/jinja the way
 // transformers' apply_chat_template does), or through the Alpaca prompt when the model has none.
 // Besides the text, rendering reports the character spans of the assistant turns (through their
-// end-of-turn token), which encode.ts maps to tokens to decide what the loss is taken on.
+// end-of-turn token, tool-call turns included), which encode.ts maps to tokens to decide what the
+// loss is taken on, and where the tool results are, for the preview. Tool definitions go in as
+// `tools`, calls as `tool_calls` with object arguments, results as role "tool" messages, as
+// transformers passes them (testing/render_chat_template.py is the referee).
 
 import { Template } from '@huggingface/jinja';
 import { firstUserContent, type NormalizedRecord } from './formats';
 import type { ModelTokenizer } from './tokenizer';
 
+/** A message as transformers' apply_chat_template hands it to the template. */
 export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
+  role: 'system' | 'user' | 'assistant' | 'tool';
   content: string;
+  /** Present only on tool-call turns; arguments are objects (as transformers passes them). */
+  tool_calls?: { type: 'function'; id?: string; function: { name: string; arguments: Record<string, unknown> } }[];
+  name?: string;
+  tool_call_id?: string;
 }
 
 export class TemplateError extends Error {
@@ -20,10 +28,18 @@ export class TemplateError extends Error {
   }
 }
 
+/** What a span of rendered text is, for the preview: an answer, a tool call, a tool result. */
+export type SpanKind = 'answer' | 'call' | 'result';
+
 /** A rendered record: the full text and the [start, end) character spans the loss is taken on. */
 export interface RenderedRecord {
   text: string;
+  /** One per assistant turn, in order. */
   spans: [number, number][];
+  /** Per span: a plain answer or a turn with tool calls. */
+  kinds: ('answer' | 'call')[];
+  /** Where the tool results are (not trained), as far as they are found in the text. */
+  results: [number, number][];
 }
 
 /** A way to turn records into model text. */
@@ -73,7 +89,19 @@ export function resolveChatTemplate(
 export function recordMessages(r: NormalizedRecord): ChatMessage[] {
   const m: ChatMessage[] = [];
   if (r.system !== undefined) m.push({ role: 'system', content: r.system });
-  r.turns.forEach((t, i) => m.push({ role: t.role, content: i === 0 ? firstUserContent(r) : t.content }));
+  r.turns.forEach((t, i) => {
+    const msg: ChatMessage = { role: t.role, content: i === 0 ? firstUserContent(r) : t.content };
+    if (t.toolCalls) {
+      msg.tool_calls = t.toolCalls.map((c) => ({
+        type: 'function' as const,
+        ...(c.id === undefined ? {} : { id: c.id }),
+        function: { name: c.name, arguments: c.arguments },
+      }));
+    }
+    if (t.name !== undefined) msg.name = t.name;
+    if (t.toolCallId !== undefined) msg.tool_call_id = t.toolCallId;
+    m.push(msg);
+  });
   return m;
 }
 
@@ -98,11 +126,13 @@ export class ChatTemplate {
     };
   }
 
-  render(messages: ChatMessage[], addGenerationPrompt: boolean): string {
+  /** As apply_chat_template: `tools` is passed always (null when the record has none). */
+  render(messages: ChatMessage[], addGenerationPrompt: boolean, tools?: Record<string, unknown>[]): string {
     try {
       return this.template.render({
         ...this.vars,
         messages,
+        tools: tools ?? null,
         add_generation_prompt: addGenerationPrompt,
       });
     } catch (e) {
@@ -136,13 +166,27 @@ export class ChatFormat implements PromptFormat {
 
   render(r: NormalizedRecord): RenderedRecord {
     const messages = recordMessages(r);
-    let text = this.template.render(messages, false);
+    const render = (upTo: number, gen: boolean) => this.template.render(messages.slice(0, upTo), gen, r.tools);
+    let text = render(messages.length, false);
     const spans: [number, number][] = [];
+    const kinds: ('answer' | 'call')[] = [];
+    const results: [number, number][] = [];
     let searchFrom = 0;
     for (let k = 0; k < messages.length; k++) {
+      if (messages[k].role === 'tool') {
+        // As written, or as a JSON string (templates that pass results through tojson, as Llama 3.1's).
+        for (const shown of [messages[k].content, JSON.stringify(messages[k].content)]) {
+          const at = messages[k].content === '' ? -1 : text.indexOf(shown, searchFrom);
+          if (at < 0) continue;
+          results.push([at, at + shown.length]);
+          searchFrom = at + shown.length;
+          break;
+        }
+        continue;
+      }
       if (messages[k].role !== 'assistant') continue;
-      const prompt = this.template.render(messages.slice(0, k), true);
-      const through = this.template.render(messages.slice(0, k + 1), false).trimEnd();
+      const prompt = render(k, true);
+      const through = render(k + 1, false).trimEnd();
       let start: number;
       let end: number;
       if (
@@ -155,7 +199,7 @@ export class ChatFormat implements PromptFormat {
         end = through.length;
       } else {
         const content = messages[k].content;
-        start = text.indexOf(content, searchFrom);
+        start = content === '' ? -1 : text.indexOf(content, searchFrom);
         if (start < 0) {
           throw new TemplateError(
             `the rendered text does not contain assistant message ${k} as written, so its tokens cannot be found`,
@@ -165,8 +209,35 @@ export class ChatFormat implements PromptFormat {
         const tail = this.specials.find((s) => text.startsWith(s, end));
         if (tail) end += tail.length;
       }
+      for (const c of messages[k].tool_calls ?? []) {
+        if (!text.slice(start, end).includes(c.function.name)) {
+          throw new TemplateError(
+            `the chat template does not write the tool call "${c.function.name}" (assistant message ${k}): it ignores tool_calls, so the call cannot be trained; use a model whose chat template supports tools`,
+          );
+        }
+      }
       spans.push([start, end]);
+      kinds.push(messages[k].tool_calls ? 'call' : 'answer');
       searchFrom = end;
+    }
+    const names = (r.tools ?? []).map((t) => {
+      const f = (typeof t.function === 'object' && t.function !== null ? t.function : t) as Record<string, unknown>;
+      return typeof f.name === 'string' ? f.name : null;
+    });
+    // Outside the assistant turns (templates put them in the system prompt, the first user turn,
+    // or before the last user turn as Mistral's does).
+    let prompts = '';
+    let from = 0;
+    for (const [st, en] of spans) {
+      prompts += text.slice(from, st);
+      from = en;
+    }
+    prompts += text.slice(from);
+    const missing = names.find((n) => n !== null && !prompts.includes(n));
+    if (missing) {
+      throw new TemplateError(
+        `the chat template does not write the tool definitions (no "${missing}" outside the assistant turns): it ignores tools; use a model whose chat template supports tools`,
+      );
     }
     const last = spans[spans.length - 1];
     if (last && !this.specials.some((s) => text.slice(last[0], last[1]).endsWith(s))) {
@@ -179,12 +250,12 @@ export class ChatFormat implements PromptFormat {
       text = text.slice(0, last[1]) + eos.content + text.slice(last[1]);
       last[1] += eos.content.length;
     }
-    return { text, spans };
+    return { text, spans, kinds, results };
   }
 
   renderPrompt(r: NormalizedRecord): string {
     const messages = recordMessages(r);
-    return this.template.render(messages.slice(0, messages.length - 1), true);
+    return this.template.render(messages.slice(0, messages.length - 1), true, r.tools);
   }
 }
 
@@ -199,6 +270,12 @@ export const ALPACA_PREAMBLE =
  *   {preamble}\n\n### Instruction:\n{instruction}\n\n[### Input:\n{input}\n\n]### Response:\n{output}{eos}
  * A system prompt replaces the preamble. Further turns repeat the Instruction/Response pair.
  * The loss spans are each response and its EOS.
+ *
+ * Tool use, in the same plain style: the definitions follow the preamble as
+ * "\n\n### Tools:\n" and one JSON object per line; a tool-call turn is its text (if any) and one
+ * line {"name": ..., "arguments": {...}} per call, then EOS (trained like any response); each tool
+ * result is "\n\n### Tool result:\n{content}" (not trained), and "\n\n### Response:\n" follows the
+ * last result of a run.
  */
 export class AlpacaFormat implements PromptFormat {
   readonly kind = 'alpaca';
@@ -213,22 +290,32 @@ export class AlpacaFormat implements PromptFormat {
     this.eos = tokenizer.eos.content;
   }
 
-  private prompt(r: NormalizedRecord, turns: number): { text: string; spans: [number, number][] } {
+  private prompt(r: NormalizedRecord, turns: number): RenderedRecord {
     let text = r.system ?? (r.input ? ALPACA_PREAMBLE_INPUT : ALPACA_PREAMBLE);
+    if (r.tools) text += `\n\n### Tools:\n${r.tools.map((t) => JSON.stringify(t)).join('\n')}`;
     const spans: [number, number][] = [];
+    const kinds: ('answer' | 'call')[] = [];
+    const results: [number, number][] = [];
     for (let i = 0; i < turns; i++) {
       const t = r.turns[i];
       if (t.role === 'user') {
         text += `\n\n### Instruction:\n${t.content}\n\n`;
         if (i === 0 && r.input) text += `### Input:\n${r.input}\n\n`;
         text += '### Response:\n';
+      } else if (t.role === 'tool') {
+        text += '\n\n### Tool result:\n';
+        results.push([text.length, text.length + t.content.length]);
+        text += t.content;
+        if (r.turns[i + 1]?.role !== 'tool') text += '\n\n### Response:\n';
       } else {
         const start = text.length;
-        text += t.content + this.eos;
+        const calls = (t.toolCalls ?? []).map((c) => JSON.stringify({ name: c.name, arguments: c.arguments }));
+        text += [...(t.content === '' ? [] : [t.content]), ...calls].join('\n') + this.eos;
         spans.push([start, text.length]);
+        kinds.push(t.toolCalls ? 'call' : 'answer');
       }
     }
-    return { text, spans };
+    return { text, spans, kinds, results };
   }
 
   render(r: NormalizedRecord): RenderedRecord {

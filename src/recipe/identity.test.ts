@@ -145,6 +145,19 @@ describe.skipIf(JINJA_PYTHON === null && !process.env.CI)(
       expect(ts.examples.filter((e) => !e.truncated).every((e) => spans(e.labels) === 2)).toBe(true);
     });
 
+    it('mask_history: multi-turn conversations train the last assistant turn only, on both sides', () => {
+      const c = makeCase({
+        name: 'chatml-multiturn-mask-history',
+        dataset: { text: chatDatasetJsonl(60), name: 'chat.jsonl' },
+        training: { max_seq_length: 256, mask_history: true },
+      });
+      const { py: p, ts } = dumpBoth(py, c);
+      expectIdentical(p, ts);
+      expect(ts.examples.length).toBeGreaterThan(45);
+      const spans = (l: number[]) => l.filter((x, t) => x !== -100 && (t === 0 || l[t - 1] === -100)).length;
+      expect(ts.examples.filter((e) => !e.truncated).every((e) => spans(e.labels) === 1)).toBe(true);
+    });
+
     it('a template whose answers start inside a token (boundary search) and end without a special token (EOS inserted), BOS from the template', () => {
       const c = makeCase({
         name: 'qa-template',

@@ -72,6 +72,7 @@ const DISTINCT: Hparams = {
     save_steps: 8,
     val_split_fraction: 0.15,
     train_on_inputs: false,
+    mask_history: false,
     early_stopping_patience: 2,
     early_stopping_threshold: 0.001,
     gradient_checkpointing: true,
@@ -367,5 +368,24 @@ describe('recipe details', () => {
   it('fillTemplate refuses a placeholder it has no value for', () => {
     expect(fillTemplate('a {{x}} b', { x: 1 })).toBe('a 1 b');
     expect(() => fillTemplate('a {{y}}', { x: 1 })).toThrow('no value for {{y}}');
+  });
+});
+
+describe('tool-use records', () => {
+  it('are refused with a clear message (train.py does not render tool calls), not written differently', () => {
+    const raw = {
+      conversations: [
+        { from: 'human', value: 'Weather in Paris?' },
+        { from: 'function_call', value: '{"name": "get_weather", "arguments": {"city": "Paris"}}' },
+        { from: 'observation', value: '{"temperature": 21}' },
+        { from: 'gpt', value: 'It is 21 degrees.' },
+      ],
+      tools: '[{"name": "get_weather"}]',
+    };
+    const r = normalizeRecord(raw, 'sharegpt', 0, 1);
+    if (!r.ok) throw new Error(r.error.message);
+    expect(() => recordJson(r.record, 'sharegpt')).toThrow(
+      "the record has tool definitions or tool calls, which the recipe's train.py does not render yet; train tool-use datasets in the studio or the CLI",
+    );
   });
 });

@@ -80,6 +80,12 @@ export class RecipeError extends Error {
 
 /** A record in the recipe's JSONL: Alpaca fields for Alpaca datasets, chat `messages` otherwise. */
 export function recordJson(r: NormalizedRecord, format: DatasetFormat): Record<string, unknown> {
+  if (r.tools !== undefined || r.turns.some((t) => t.role === 'tool' || t.toolCalls)) {
+    const index = (r as { index?: number }).index;
+    throw new RecipeError(
+      `${index === undefined ? 'the record' : `record #${index}`} has tool definitions or tool calls, which the recipe's train.py does not render yet; train tool-use datasets in the studio or the CLI`,
+    );
+  }
   if (format === 'alpaca' || r.input !== undefined) {
     if (r.turns.length !== 2) {
       throw new RecipeError(
@@ -154,6 +160,7 @@ const HPARAM_TARGETS: Record<string, string> = {
   save_steps: 'TrainingArguments.save_strategy "steps" + save_steps (0: "no")',
   val_split_fraction: 'already applied: data/validation.jsonl',
   train_on_inputs: 'train.py label masking',
+  mask_history: 'train.py label masking (last assistant turn only)',
   early_stopping_patience: 'EarlyStoppingCallback + load_best_model_at_end, metric_for_best_model "eval_loss"',
   early_stopping_threshold: 'EarlyStoppingCallback.early_stopping_threshold',
   gradient_checkpointing: 'TrainingArguments.gradient_checkpointing (use_reentrant False)',

@@ -12,14 +12,15 @@ import {
   type ParsedDataset,
   type StreamParseOptions,
 } from '../data/parse';
-import type { RecordError } from '../data/formats';
+import { recordText, type RecordError } from '../data/formats';
 import { ExampleEncoder, encodeDataset, type PreviewSegment } from '../data/encode';
 import { splitTrainVal } from '../data/split';
-import { datasetStats, type DatasetStats } from '../data/stats';
+import { datasetStats, tokenizerFit, FIT_SAMPLE, type DatasetStats, type TokenizerFit } from '../data/stats';
 import type { TrainingHparams } from '../config/hparams';
 import type { LoadedModel } from './model';
 
-type EncodeOptions = Pick<TrainingHparams, 'max_seq_length' | 'train_on_inputs'>;
+type EncodeOptions = Pick<TrainingHparams, 'max_seq_length' | 'train_on_inputs'> &
+  Partial<Pick<TrainingHparams, 'mask_history'>>;
 type SplitOptions = Pick<TrainingHparams, 'val_split_fraction' | 'seed'>;
 
 /** Every record encoded for one model, max_seq_length and train_on_inputs. */
@@ -30,6 +31,10 @@ export interface EncodedData {
   errors: RecordError[];
   /** Records in the dataset. */
   records: number;
+  /** Record numbers (0-based, in the file) whose trained part max_seq_length cut away entirely. */
+  cutAway: number[];
+  /** How well the model's tokenizer suits the text. */
+  fit: TokenizerFit;
 }
 
 export interface PreparedData {
@@ -42,6 +47,9 @@ export interface PreparedData {
   records: number;
   /** Encoded records with nothing to train on (all masked), left out of both splits. */
   withoutTargets: number;
+  /** Of those, the record numbers whose trained part max_seq_length cut away entirely. */
+  cutAway: number[];
+  fit: TokenizerFit;
 }
 
 /**
@@ -67,6 +75,7 @@ export function encoderFor(model: LoadedModel, t: EncodeOptions): ExampleEncoder
   return new ExampleEncoder(model.tokenizer, model.format, {
     maxSeqLength: t.max_seq_length,
     trainOnInputs: t.train_on_inputs,
+    maskHistory: t.mask_history ?? false,
   });
 }
 
@@ -77,7 +86,10 @@ type Progress = (done: number, total: number) => void;
 export function encodeData(dataset: Records, model: LoadedModel, t: EncodeOptions, onProgress?: Progress): EncodedData {
   const records = Array.isArray(dataset) ? dataset : dataset.records;
   const { examples, errors } = encodeDataset(records, encoderFor(model, t), onProgress);
-  return { examples, usable: examples.filter(hasTargets), errors, records: records.length };
+  const usable = examples.filter(hasTargets);
+  const cutAway = examples.filter((e) => e.truncated && !hasTargets(e)).map((e) => e.record);
+  const fit = tokenizerFit(records.slice(0, FIT_SAMPLE).map(recordText), model.tokenizer);
+  return { examples, usable, errors, records: records.length, cutAway, fit };
 }
 
 /** The train/validation split of the usable examples; refuses a dataset with nothing to train on. */
@@ -92,7 +104,31 @@ export function splitData(enc: EncodedData, t: SplitOptions): PreparedData {
     encodeErrors: enc.errors,
     records: enc.records,
     withoutTargets: enc.examples.length - enc.usable.length,
+    cutAway: enc.cutAway,
+    fit: enc.fit,
   };
+}
+
+/** "Records #3, #17 … (n in all)": record numbers for a message, the first `max` of them. */
+export function recordList(records: number[], max = 10): string {
+  const shown = records.slice(0, max).map((r) => `#${r}`);
+  return records.length > max ? `${shown.join(', ')} … (${records.length} in all)` : shown.join(', ');
+}
+
+/**
+ * What a person must be told about the prepared data besides the statistics: records whose
+ * trained part truncation removed (they are left out) and a tokenizer that does not suit the text.
+ */
+export function dataNotes(d: Pick<PreparedData, 'cutAway' | 'fit'>, maxSeqLength: number): string[] {
+  const notes: string[] = [];
+  if (d.cutAway.length > 0) {
+    const n = d.cutAway.length;
+    notes.push(
+      `${n === 1 ? 'record' : 'records'} ${recordList(d.cutAway)}: max_seq_length ${maxSeqLength} cuts away every trained token, so ${n === 1 ? 'it is' : 'they are'} left out of training; raise max_seq_length or shorten ${n === 1 ? 'it' : 'them'}`,
+    );
+  }
+  notes.push(...d.fit.warnings);
+  return notes;
 }
 
 /** encodeData, then splitData: what the CLI and the tests prepare in one go. */
@@ -121,6 +157,8 @@ export interface PreviewRow {
   numTokens: number;
   numTrained: number;
   truncated: boolean;
+  /** The record's tool definitions (pretty JSON), when it has any. */
+  tools?: string[];
   /** Set when this record cannot be rendered for the model. */
   error?: string;
 }

@@ -9,7 +9,7 @@ import type { GpuWeights } from '../engine/model/gpu-weights';
 import type { LoraLayout } from '../engine/model/lora';
 import { DECODE_MAX_LEN } from '../engine/kernels/decode';
 import { Generator, type GenerateResult } from '../engine/sample/generator';
-import { firstUserContent, type NormalizedRecord } from '../data/formats';
+import { firstUserContent, type NormalizedRecord, type Turn as RecordTurn } from '../data/formats';
 import type { DatasetRecord } from '../data/parse';
 import type { Example } from '../data/types';
 import type { LoadedModel } from './model';
@@ -22,9 +22,12 @@ export interface Turn {
 /** What to generate the next assistant turn of: turns alternate and end with the user's. */
 export interface Conversation {
   system?: string;
-  turns: Turn[];
+  /** A dataset record's turns may include tool calls and results (then the last may be a tool result). */
+  turns: (Turn | RecordTurn)[];
   /** Alpaca's `input` of a dataset record (context for its instruction), when it has one. */
   input?: string;
+  /** A dataset record's tool definitions. */
+  tools?: Record<string, unknown>[];
 }
 
 export interface EncodedPrompt {
@@ -44,7 +47,8 @@ export function encodePrompt(
   opts: { raw?: boolean } = {},
 ): EncodedPrompt {
   const last = c.turns[c.turns.length - 1];
-  if (!last || last.role !== 'user') throw new Error('the conversation must end with a user turn');
+  if (!last || (last.role !== 'user' && last.role !== 'tool'))
+    throw new Error('the conversation must end with a user turn or a tool result');
   if (!last.content.trim()) throw new Error('the prompt is empty');
   let text: string;
   if (opts.raw) {
@@ -54,6 +58,7 @@ export function encodePrompt(
     const record: NormalizedRecord = {
       ...(c.system ? { system: c.system } : {}),
       ...(c.input ? { input: c.input } : {}),
+      ...(c.tools ? { tools: c.tools } : {}),
       turns: [...c.turns, { role: 'assistant', content: '' }],
     };
     text = model.format.renderPrompt(record);
@@ -68,7 +73,8 @@ export function conversationOf(r: NormalizedRecord): Conversation {
   return {
     system: r.system,
     input: r.input,
-    turns: r.turns.slice(0, end).map((t) => ({ role: t.role, content: t.content })),
+    ...(r.tools ? { tools: r.tools } : {}),
+    turns: r.turns.slice(0, end).map((t) => ({ ...t })),
   };
 }
 

@@ -9,7 +9,7 @@
 import type { SelfTestResult } from '../engine/selftest';
 import type { StepMetrics } from '../engine/train/trainer';
 import type { DatasetFormat, RecordError } from '../data/formats';
-import type { DatasetStats } from '../data/stats';
+import type { DatasetStats, TokenizerFit } from '../data/stats';
 import type { PreviewSegment } from '../data/encode';
 import type { Hparams, LoraHparams } from '../config/hparams';
 import type { LinearModule } from '../engine/model/config';
@@ -106,6 +106,7 @@ export interface DatasetSummary {
 export interface PrepareOptions {
   max_seq_length: number;
   train_on_inputs: boolean;
+  mask_history?: boolean;
   val_split_fraction: number;
   seed: number;
 }
@@ -118,6 +119,12 @@ export interface PreparedSummary {
   encodeErrors: RecordError[];
   /** Encoded records with nothing to train on (all masked), left out of both splits. */
   withoutTargets: number;
+  /** Record numbers whose trained part max_seq_length cut away (the first 200). */
+  cutAway: number[];
+  /** How well the tokenizer suits the text. */
+  fit: TokenizerFit;
+  /** What the person must be told (cut-away records, a poor tokenizer fit), as run/data's dataNotes says it. */
+  notes: string[];
   datasetRevision: number;
 }
 

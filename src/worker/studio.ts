@@ -17,7 +17,15 @@ import { downloadCheckpoint, DEFAULT_ENDPOINT } from '../io/hub';
 import { readAdapter, type Adapter } from '../io/peft';
 import { type FileSet, fileSetFromFiles } from '../io/source';
 import { openModel, uploadModel, type LoadedModel, type ModelOrigin } from '../run/model';
-import { encodeData, previewRecords, readDataset, splitData, type EncodedData, type PreparedData } from '../run/data';
+import {
+  dataNotes,
+  encodeData,
+  previewRecords,
+  readDataset,
+  splitData,
+  type EncodedData,
+  type PreparedData,
+} from '../run/data';
 import { estimateRun } from '../run/plan';
 import { continueFrom, recipeFor } from '../run/export';
 import {
@@ -310,16 +318,16 @@ export class Studio {
   async preview(
     start: number,
     count: number,
-    o: Pick<PrepareOptions, 'max_seq_length' | 'train_on_inputs'>,
+    o: Pick<PrepareOptions, 'max_seq_length' | 'train_on_inputs' | 'mask_history'>,
   ): Promise<PreviewRow[]> {
     const d = this.requireDataset();
     const m = this.requireModel('records are rendered with its template and tokenizer');
     return previewRecords(d.parsed.records, m.loaded, o, start, count);
   }
 
-  private encodingKey(o: Pick<PrepareOptions, 'max_seq_length' | 'train_on_inputs'>): string | null {
+  private encodingKey(o: Pick<PrepareOptions, 'max_seq_length' | 'train_on_inputs' | 'mask_history'>): string | null {
     if (!this.model || !this.dataset) return null;
-    return `${this.model.summary.fingerprint}|${this.dataset.revision}|${o.max_seq_length}|${o.train_on_inputs}`;
+    return `${this.model.summary.fingerprint}|${this.dataset.revision}|${o.max_seq_length}|${o.train_on_inputs}|${o.mask_history ?? false}`;
   }
 
   /** The dataset encoded for the model (kept while only the split settings change). */
@@ -348,6 +356,9 @@ export class Studio {
       val: data.val.length,
       encodeErrors: data.encodeErrors.slice(0, 200),
       withoutTargets: data.withoutTargets,
+      cutAway: data.cutAway.slice(0, 200),
+      fit: data.fit,
+      notes: dataNotes(data, o.max_seq_length),
       datasetRevision: this.dataset!.revision,
     };
   }

@@ -33,8 +33,11 @@ export const api = {
   loadDataset: (file: Blob, name: string, format: DatasetFormat | null, onStatus?: OnStatus) =>
     studio.loadDataset(file, name, format, onStatus),
   setDatasetFormat: (format: DatasetFormat | null, onStatus?: OnStatus) => studio.setDatasetFormat(format, onStatus),
-  preview: (start: number, count: number, o: Pick<PrepareOptions, 'max_seq_length' | 'train_on_inputs'>) =>
-    studio.preview(start, count, o),
+  preview: (
+    start: number,
+    count: number,
+    o: Pick<PrepareOptions, 'max_seq_length' | 'train_on_inputs' | 'mask_history'>,
+  ) => studio.preview(start, count, o),
   prepare: (o: PrepareOptions, onStatus?: OnStatus) => studio.prepare(o, onStatus),
   estimate: (h: Hparams) => studio.estimate(h),
   start: (opts: StartOptions, emit: (e: TrainEvent) => void) => studio.start(opts, emit),

@@ -334,13 +334,14 @@ class ExampleEncoder:
     the tokens of the text before it when that is a prefix of the full tokenization (clean);
     otherwise it moves outward (left for a start, right for an end) to the nearest clean one."""
 
-    def __init__(self, tokenizer, max_seq_length: int, train_on_inputs: bool):
+    def __init__(self, tokenizer, max_seq_length: int, train_on_inputs: bool, mask_history: bool = False):
         if not isinstance(max_seq_length, int) or max_seq_length < 2:
             raise RecipeError(f"max_seq_length must be a whole number of at least 2, not {max_seq_length}")
         self.tok = tokenizer
         self.format = prompt_format_for(tokenizer)
         self.max_seq_length = max_seq_length
         self.train_on_inputs = train_on_inputs
+        self.mask_history = mask_history
         self.add_bos = adds_bos(tokenizer)
 
     def _ids(self, text: str) -> list[int]:
@@ -348,6 +349,9 @@ class ExampleEncoder:
 
     def encode(self, r: dict) -> dict:
         text, spans = self.format.render(r)
+        if self.mask_history:
+            # mask_history: only the last assistant turn is trained (LLaMA-Factory's option).
+            spans = spans[-1:]
         full = self._ids(text)
         bos = self.tok.bos_token
         bos_added = self.add_bos and not text.startswith(bos)
@@ -836,7 +840,7 @@ def main(argv=None) -> int:
     args.model = args.model or cfg["base_model_name_or_path"]
     t = cfg["hparams"]["training"]
     tokenizer = load_tokenizer(args.model, args.tokenizer_module)
-    encoder = ExampleEncoder(tokenizer, t["max_seq_length"], t["train_on_inputs"])
+    encoder = ExampleEncoder(tokenizer, t["max_seq_length"], t["train_on_inputs"], t.get("mask_history", False))
     if encoder.format.kind != cfg["tokenizer"].get("prompt_format"):
         print(
             f"note: the studio built {cfg['tokenizer'].get('prompt_format')} prompts; "

@@ -74,9 +74,10 @@ SAME_NAME = {
     "num_train_epochs", "max_steps", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon",
     "max_grad_norm", "seed", "logging_steps", "eval_steps", "save_steps",
 }  # fmt: skip
-# Training fields with their own test below; together with SAME_NAME they must be all of them.
+# Training fields with their own test below (label masking: identity.test.ts); together with
+# SAME_NAME they must be all of them.
 ELSEWHERE = {
-    "warmup_ratio", "warmup_steps", "max_seq_length", "train_on_inputs", "val_split_fraction",
+    "warmup_ratio", "warmup_steps", "max_seq_length", "train_on_inputs", "mask_history", "val_split_fraction",
     "early_stopping_patience", "early_stopping_threshold", "gradient_checkpointing",
 }  # fmt: skip
 

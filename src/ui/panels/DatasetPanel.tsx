@@ -189,6 +189,15 @@ function Statistics() {
           <ErrorList errors={p.encodeErrors} total={p.encodeErrors.length} what="encode" />
         </>
       )}
+      {p.notes.length > 0 && (
+        <div data-testid="data-notes">
+          {p.notes.map((n, i) => (
+            <Alert key={i} kind="warning">
+              {n}
+            </Alert>
+          ))}
+        </div>
+      )}
       {p.withoutTargets > 0 && (
         <p className="muted small">
           {plural(p.withoutTargets, 'record')} {p.withoutTargets === 1 ? 'has' : 'have'} nothing left to train on (the

@@ -278,6 +278,7 @@ export function HparamsPanel() {
         <h3 className="subhead">Data</h3>
         <div className="form-grid">
           <BoolField group="training" name="train_on_inputs" />
+          <BoolField group="training" name="mask_history" />
           <NumberField group="training" name="seed" />
         </div>
         <details className="advanced">

@@ -47,6 +47,19 @@ function Row({ row, specials }: { row: PreviewRow; specials: RegExp | null }) {
             : `${row.numTokens} tokens · ${row.numTrained} trained${row.truncated ? ' · truncated' : ''}`}
         </span>
       </header>
+      {row.tools && (
+        <details className="record-tools" data-testid="preview-tools">
+          <summary>
+            {row.tools.length === 1 ? '1 tool definition' : `${row.tools.length} tool definitions`} (passed to the
+            template as tools)
+          </summary>
+          {row.tools.map((t, i) => (
+            <pre key={i} className="record-tool">
+              {t}
+            </pre>
+          ))}
+        </details>
+      )}
       {row.error ? (
         <p className="record-error">{row.error}</p>
       ) : (
@@ -54,8 +67,14 @@ function Row({ row, specials }: { row: PreviewRow; specials: RegExp | null }) {
           {row.segments.map((s, i) => (
             <span
               key={i}
-              className={s.truncated ? 'seg-cut' : s.trained ? 'seg-trained' : 'seg-prompt'}
+              className={
+                (s.truncated ? 'seg-cut' : s.trained ? 'seg-trained' : 'seg-prompt') + (s.kind ? ` seg-${s.kind}` : '')
+              }
               data-trained={s.trained ? 'true' : undefined}
+              data-kind={s.kind}
+              title={
+                s.kind === 'call' ? 'tool call (trained)' : s.kind === 'result' ? 'tool result (masked)' : undefined
+              }
             >
               {withSpecials(s.text, specials, String(i))}
             </span>
@@ -73,8 +92,9 @@ export function RecordPreview() {
   const specialTokens = useStudio((s) => s.model.summary?.specialTokens);
   const maxSeq = useStudio((s) => s.hparams.training.max_seq_length);
   const trainOnInputs = useStudio((s) => s.hparams.training.train_on_inputs);
+  const maskHistory = useStudio((s) => s.hparams.training.mask_history);
   const seqValid = useStudio((s) => !s.hparamIssues['training.max_seq_length']);
-  const key = `${fingerprint}|${revision}|${maxSeq}|${trainOnInputs}`;
+  const key = `${fingerprint}|${revision}|${maxSeq}|${trainOnInputs}|${maskHistory}`;
   const cache = useRef<{ key: string; rows: Map<number, PreviewRow>; pending: Set<number> }>({
     key: '',
     rows: new Map(),
@@ -110,7 +130,11 @@ export function RecordPreview() {
       if (c.pending.has(page) || c.rows.has(page * PAGE)) continue;
       c.pending.add(page);
       studioWorker()
-        .preview(page * PAGE, PAGE, { max_seq_length: maxSeq, train_on_inputs: trainOnInputs })
+        .preview(page * PAGE, PAGE, {
+          max_seq_length: maxSeq,
+          train_on_inputs: trainOnInputs,
+          mask_history: maskHistory,
+        })
         .then((rows) => {
           if (cache.current.key !== key) return;
           for (const r of rows) cache.current.rows.set(r.position, r);
@@ -123,7 +147,7 @@ export function RecordPreview() {
           setError(errorMessage(e));
         });
     }
-  }, [key, first, last, count, maxSeq, trainOnInputs, seqValid]);
+  }, [key, first, last, count, maxSeq, trainOnInputs, maskHistory, seqValid]);
 
   if (error) return <p className="record-error">{error}</p>;
   const rows = cache.current.key === key ? cache.current.rows : new Map<number, PreviewRow>();
@@ -134,6 +158,8 @@ export function RecordPreview() {
         <span className="seg-trained legend-chip">trained: the loss is taken here</span>
         <span className="tok-special">special token</span>
         <span className="seg-cut legend-chip">past max_seq_length (cut)</span>
+        <span className="seg-trained seg-call legend-chip">tool call (trained)</span>
+        <span className="seg-prompt seg-result legend-chip">tool result (masked)</span>
       </div>
       <div
         ref={scrollRef}

@@ -78,6 +78,7 @@ export async function prepareDataset(): Promise<void> {
       {
         max_seq_length: t.max_seq_length,
         train_on_inputs: t.train_on_inputs,
+        mask_history: t.mask_history,
         val_split_fraction: t.val_split_fraction,
         seed: t.seed,
       },

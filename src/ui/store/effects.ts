@@ -23,7 +23,7 @@ function debounce(fn: () => void, ms: number): () => void {
 const prepareKey = (s: Studio) => {
   const t = s.hparams.training;
   return s.model.status === 'ready' && s.dataset.summary
-    ? `${s.model.summary?.fingerprint}|${s.dataset.summary.revision}|${t.max_seq_length}|${t.train_on_inputs}|${t.val_split_fraction}|${t.seed}`
+    ? `${s.model.summary?.fingerprint}|${s.dataset.summary.revision}|${t.max_seq_length}|${t.train_on_inputs}|${t.mask_history}|${t.val_split_fraction}|${t.seed}`
     : null;
 };
 

@@ -23,6 +23,7 @@ export async function loadValidationPrompts(): Promise<void> {
     const prompts = await studioWorker().validationPrompts({
       max_seq_length: t.max_seq_length,
       train_on_inputs: t.train_on_inputs,
+      mask_history: t.mask_history,
       val_split_fraction: t.val_split_fraction,
       seed: t.seed,
     });
