@@ -22,12 +22,16 @@ function randn(rng: Rng, n: number): Float64Array {
 }
 
 describe('attention reference', () => {
-  for (const [B, T, nH, nKV, hd] of [
-    [2, 5, 4, 2, 3],
-    [1, 6, 3, 1, 4],
-    [1, 4, 2, 2, 2],
-  ]) {
-    it(`backward matches central finite differences (B=${B} T=${T} nH=${nH} nKV=${nKV} hd=${hd})`, () => {
+  // seg: packed rows (block-diagonal causal mask), each token's example start within its row.
+  for (const [B, T, nH, nKV, hd, seg] of [
+    [2, 5, 4, 2, 3, null],
+    [1, 6, 3, 1, 4, null],
+    [1, 4, 2, 2, 2, null],
+    [2, 5, 4, 2, 3, [0, 0, 2, 2, 2, 0, 1, 1, 3, 4]],
+    [1, 6, 3, 1, 4, [0, 1, 1, 1, 4, 4]],
+  ] as [number, number, number, number, number, number[] | null][]) {
+    const tag = seg ? ` packed seg=[${seg.join(',')}]` : '';
+    it(`backward matches central finite differences (B=${B} T=${T} nH=${nH} nKV=${nKV} hd=${hd}${tag})`, () => {
       const rng = new Rng(B * 100 + T * 10 + nH);
       const q = randn(rng, B * T * nH * hd);
       const k = randn(rng, B * T * nKV * hd);
@@ -36,7 +40,7 @@ describe('attention reference', () => {
       const out = new Float64Array(q.length);
       const lse = new Float64Array(B * nH * T);
       const loss = () => {
-        attentionForwardRef(out, lse, q, k, v, B, T, nH, nKV, hd);
+        attentionForwardRef(out, lse, q, k, v, B, T, nH, nKV, hd, seg);
         let s = 0;
         for (let i = 0; i < out.length; i++) s += out[i] * g[i];
         return s;
@@ -45,7 +49,7 @@ describe('attention reference', () => {
       const dq = new Float64Array(q.length);
       const dk = new Float64Array(k.length);
       const dv = new Float64Array(v.length);
-      attentionBackwardRef(dq, dk, dv, g, q, k, v, out.slice(), lse.slice(), B, T, nH, nKV, hd);
+      attentionBackwardRef(dq, dk, dv, g, q, k, v, out.slice(), lse.slice(), B, T, nH, nKV, hd, seg);
       const h = 1e-5;
       for (const [x, dx, name] of [
         [q, dq, 'dq'],
@@ -66,6 +70,43 @@ describe('attention reference', () => {
       }
     });
   }
+
+  it('a packed row equals its examples run one by one (block-diagonal mask, no cross-talk)', () => {
+    const [T, nH, nKV, hd] = [7, 4, 2, 3];
+    const lens = [3, 1, 3]; // examples at row positions 0..2, 3, 4..6
+    const seg = [0, 0, 0, 3, 4, 4, 4];
+    const rng = new Rng(77);
+    const q = randn(rng, T * nH * hd);
+    const k = randn(rng, T * nKV * hd);
+    const v = randn(rng, T * nKV * hd);
+    const g = randn(rng, T * nH * hd);
+    const out = new Float64Array(q.length);
+    const lse = new Float64Array(nH * T);
+    attentionForwardRef(out, lse, q, k, v, 1, T, nH, nKV, hd, seg);
+    const dq = new Float64Array(q.length);
+    const dk = new Float64Array(k.length);
+    const dv = new Float64Array(v.length);
+    attentionBackwardRef(dq, dk, dv, g, q, k, v, out, lse, 1, T, nH, nKV, hd, seg);
+    let start = 0;
+    for (const n of lens) {
+      const qs = nH * hd;
+      const ks = nKV * hd;
+      const sub = (x: Float64Array, w: number) => x.slice(start * w, (start + n) * w);
+      const o1 = new Float64Array(n * qs);
+      const l1 = new Float64Array(nH * n);
+      attentionForwardRef(o1, l1, sub(q, qs), sub(k, ks), sub(v, ks), 1, n, nH, nKV, hd);
+      closeTo(sub(out, qs), o1, 1e-12, 1e-12, `out of the example at ${start}`);
+      for (let h = 0; h < nH; h++) {
+        closeTo(lse.slice(h * T + start, h * T + start + n), l1.slice(h * n, h * n + n), 1e-12, 1e-12, 'lse');
+      }
+      const [dq1, dk1, dv1] = [new Float64Array(n * qs), new Float64Array(n * ks), new Float64Array(n * ks)];
+      attentionBackwardRef(dq1, dk1, dv1, sub(g, qs), sub(q, qs), sub(k, ks), sub(v, ks), o1, l1, 1, n, nH, nKV, hd);
+      closeTo(sub(dq, qs), dq1, 1e-12, 1e-12, `dq of the example at ${start}`);
+      closeTo(sub(dk, ks), dk1, 1e-12, 1e-12, `dk of the example at ${start}`);
+      closeTo(sub(dv, ks), dv1, 1e-12, 1e-12, `dv of the example at ${start}`);
+      start += n;
+    }
+  });
 
   it('matches PyTorch autograd on a fixed case (B=1 T=3 nH=2 nKV=1 hd=2)', () => {
     // Values from /usr/bin/python3 (torch 1.13, float64): q.view(B,T,nH,hd).transpose(1,2); k, v the
