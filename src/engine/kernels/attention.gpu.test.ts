@@ -129,7 +129,16 @@ describe('attention (GPU) against the float64 CPU reference', () => {
   // workgroups, cross their borders, and a 1-token example; T not a multiple of the tiles.
   const PACKED: [number, number, number, number, number[][]][] = [
     [70, 4, 2, 16, [[33, 1, 36]]],
-    [37, 3, 1, 64, [[5, 17, 15], [1, 1, 35]]],
+    [
+      37,
+      3,
+      1,
+      64,
+      [
+        [5, 17, 15],
+        [1, 1, 35],
+      ],
+    ],
     [7, 2, 2, 16, [[3, 4], [7]]],
   ];
   for (const [T, nH, nKV, hd, rows] of PACKED) {

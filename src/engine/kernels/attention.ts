@@ -139,5 +139,11 @@ export function attentionBackward(
   const kdq = p.ctx.kernel([attentionBackwardWgsl], 'attention_backward_dq', o);
   p.dispatch(kdq, [dq, delta, dout, q, k, v, out, lse, seg], prm, [Math.ceil(T / WG), nH, B], 'attention_backward_dq');
   const kdkv = p.ctx.kernel([attentionBackwardWgsl], 'attention_backward_dkv', o);
-  p.dispatch(kdkv, [dk, dv, dout, q, k, v, delta, lse, seg], prm, [Math.ceil(T / WG), nKV, B], 'attention_backward_dkv');
+  p.dispatch(
+    kdkv,
+    [dk, dv, dout, q, k, v, delta, lse, seg],
+    prm,
+    [Math.ceil(T / WG), nKV, B],
+    'attention_backward_dkv',
+  );
 }
