@@ -73,7 +73,7 @@ export function parseAlpacaJsonl(text: string, what: string): AlpacaRecord[] {
       throw new Error(`${what} line ${i + 1}: not JSON`);
     }
     const o = r as Record<string, unknown>;
-    if (typeof o?.instruction !== 'string' || typeof o.output !== 'string' || (o.input ?? '') === null) {
+    if (typeof o?.instruction !== 'string' || typeof o.output !== 'string') {
       throw new Error(`${what} line ${i + 1}: an Alpaca record needs string "instruction" and "output" fields`);
     }
     out.push({ instruction: o.instruction, input: typeof o.input === 'string' ? o.input : '', output: o.output });
