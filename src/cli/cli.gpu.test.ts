@@ -325,11 +325,19 @@ describe('npm run train / npm run sample', () => {
     // QLoRA's promise: Qwen2.5-0.5B trains in under 1.5 GB.
     expect(qlora.estimate_bytes).toBeLessThan(1.5e9);
 
-    // Dataset mode: padded batches and packed rows on the generated Alpaca-like set, one run.
-    const ds = cli('bench', ['--dataset', 'generated', '--records', '24', '--seq', '64', '--batch', '4']);
+    // Dataset mode: padded batches and packed rows on an Alpaca file of varied lengths, one run.
+    const alpaca = join(work, 'lengths.jsonl');
+    const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i % 7}`).join(' ');
+    writeFileSync(
+      alpaca,
+      [3, 40, 9, 17, 55, 6, 28, 12, 4, 33, 21, 8]
+        .map((n, i) => JSON.stringify({ instruction: words(2 + (i % 3)), input: '', output: words(n) }))
+        .join('\n'),
+    );
+    const ds = cli('bench', ['--dataset', alpaca, '--seq', '64', '--batch', '4']);
     expect(ds.code).toBe(0);
     const d = JSON.parse(ds.out.trim());
-    expect(d).toMatchObject({ dataset: 'generated', records: 24, shape: 'tiny', batch: 4, max_seq_length: 64 });
+    expect(d).toMatchObject({ dataset: alpaca, records: 12, shape: 'tiny', batch: 4, max_seq_length: 64 });
     expect(d.modes.map((m: { mode: string }) => m.mode)).toEqual(['padded', 'packed']);
     const [pad, pack] = d.modes;
     // Packed rows hold less padding, and the same examples have the same loss either way.
