@@ -7,6 +7,9 @@
 //   @3 q:   f32 [B*T, nH*HD]   (already rotated)
 //   @4 k:   f32 [B*T, nKV*HD]  (already rotated)
 //   @5 v:   f32 [B*T, nKV*HD]
+//   @6 seg: u32 [B*T]          packed rows: the row position where token t's example starts.
+//                              Key j is visible to query t iff seg[t] <= j <= t (block-diagonal
+//                              causal); all zeros for ordinary rows (plain causal).
 //
 // Grid (ceil(T/WG), nH, B): one workgroup owns WG consecutive query rows of one (batch, head);
 // invocation r owns row r, keeps q and the output accumulator in registers (2 HD floats) and runs
@@ -42,6 +45,7 @@ override H4: u32 = HD / 4u;
 @group(0) @binding(3) var<storage, read_write> q: array<f32>;
 @group(0) @binding(4) var<storage, read_write> k: array<f32>;
 @group(0) @binding(5) var<storage, read_write> v: array<f32>;
+@group(0) @binding(6) var<storage, read_write> seg: array<u32>;
 
 var<workgroup> Ks: array<vec4<f32>, KT * H4>;
 var<workgroup> Vs: array<vec4<f32>, KT * H4>;
@@ -72,6 +76,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let live = t < T;
   let qrow = ((b * T + t) * P.nH + h) * HD;
   let kbase = (b * T * P.nKV + g) * HD;
+  // First key this query sees: its example's start (0 unless rows are packed).
+  var s0 = 0u;
+  if (live) { s0 = seg[b * T + t]; }
 
   var qr: array<vec4<f32>, MAX_H4>;
   var acc: array<vec4<f32>, MAX_H4>;
@@ -104,10 +111,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
       workgroupBarrier();
     }
-    if (live && t >= k0) {
+    if (live && t >= k0 && k0 + KT > s0) {
       let nk = min(KT, t - k0 + 1u); // causal: keys k0 ..= t
+      let j0 = select(0u, s0 - k0, s0 > k0); // and keys >= s0 (the tile holds at least key t or s0)
       var mt = m;
-      for (var j = 0u; j < nk; j++) {
+      for (var j = j0; j < nk; j++) {
         var s4 = vec4<f32>(0.0);
         for (var d = 0u; d < H4; d++) {
           s4 += qr[d] * k_at(kbase, j, k0 + j, d);
@@ -121,7 +129,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var d = 0u; d < H4; d++) {
         acc[d] *= corr;
       }
-      for (var j = 0u; j < nk; j++) {
+      for (var j = j0; j < nk; j++) {
         let p = exp(sc[j] - mt);
         l += p;
         for (var d = 0u; d < H4; d++) {

@@ -14,6 +14,8 @@
 //   @5 k, @6 v: f32 [B*T, nKV*HD]
 //   @7 out:   f32 [B*T, nH*HD]   the forward's output
 //   @8 lse:   f32 [B*nH*T]       the forward's logsumexp
+//   @9 seg:   u32 [B*T]          example starts of packed rows, as attention.wgsl: key j is
+//                                visible to query t iff seg[t] <= j <= t (zeros: plain causal)
 //
 // attention_backward_dkv, grid (ceil(T/WG), nKV, B): one workgroup owns WG keys of one
 // (batch, kv head); invocation r owns key j, keeps k_j, v_j, dk_j, dv_j in registers and loops
@@ -22,6 +24,7 @@
 //   @3 dout, @4 q, @5 k, @6 v as above
 //   @7 delta: f32 [B*nH*T]  (written by attention_backward_dq)
 //   @8 lse:   f32 [B*nH*T]
+//   @9 seg:   u32 [B*T]
 //
 // Workgroup memory: dq stages K and V tiles, dkv stages Q and dO tiles; both 2 * KT * HD * 4 bytes,
 // KT = min(32, 2048/HD): 16 KiB for HD = 64 and 128 (the WebGPU minimum limit), 4 KiB for HD = 16.
@@ -49,6 +52,7 @@ override H4: u32 = HD / 4u;
 @group(0) @binding(5) var<storage, read_write> k: array<f32>;
 @group(0) @binding(6) var<storage, read_write> v: array<f32>;
 @group(0) @binding(8) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(9) var<storage, read_write> seg: array<u32>;
 
 fn ldq(i: u32) -> vec4<f32> { return vec4<f32>(q[i], q[i + 1u], q[i + 2u], q[i + 3u]); }
 fn ldk(i: u32) -> vec4<f32> { return vec4<f32>(k[i], k[i + 1u], k[i + 2u], k[i + 3u]); }
@@ -92,7 +96,9 @@ fn attention_backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_i
   var dqa: array<vec4<f32>, MAX_H4>;
   var D = 0.0;
   var L = 0.0;
+  var s0 = 0u;
   if (live) {
+    s0 = seg[b * T + t];
     var d4 = vec4<f32>(0.0);
     for (var d = 0u; d < H4; d++) {
       let i = qrow + 4u * d;
@@ -124,9 +130,10 @@ fn attention_backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_i
       }
       workgroupBarrier();
     }
-    if (live && t >= k0) {
+    if (live && t >= k0 && k0 + KT > s0) {
       let nk = min(KT, t - k0 + 1u); // causal: keys k0 ..= t
-      for (var j = 0u; j < nk; j++) {
+      let j0 = select(0u, s0 - k0, s0 > k0); // and keys >= the example's start
+      for (var j = j0; j < nk; j++) {
         var s4 = vec4<f32>(0.0);
         var dp4 = vec4<f32>(0.0);
         for (var d = 0u; d < H4; d++) {
@@ -227,6 +234,9 @@ fn attention_backward_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
         let last = min(KT, T - i0);
         for (var ii = first; ii < last; ii++) {
           let row = i0 + ii;
+          // Rows of a packed row's next example (their start is past this key), and all rows
+          // after them, do not see this key.
+          if (seg[b * T + row] > key) { break; }
           var s4 = vec4<f32>(0.0);
           var dp4 = vec4<f32>(0.0);
           for (var d = 0u; d < H4; d++) {

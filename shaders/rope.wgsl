@@ -1,11 +1,13 @@
 // rope.wgsl: rotary position embedding as Hugging Face's apply_rotary_pos_emb with rotate_half
 // (the half-split layout: dimension d pairs with d + hd/2, not with d + 1), in place.
 //
-// rope_forward   x  f32 [B*T, nH, hd]   position t = row % T
+// rope_forward   x  f32 [B*T, nH, hd]   position t = row % T - seg[row]
 //   for d < hd/2:  y[d]        = x[d] * cos[t, d] - x[d + hd/2] * sin[t, d]
 //                  y[d + hd/2] = x[d + hd/2] * cos[t, d] + x[d] * sin[t, d]
 // rope_backward  dx f32 [B*T, nH, hd]   the transpose, a rotation by -theta, in place
 //   cos, sin f32 [T, hd/2]   (src/engine/kernels/rope.ts builds them as transformers does)
+//   seg      u32 [B*T]       where each token's example starts in its row: positions restart at 0
+//                            for every example of a packed row (zeros: position = row % T)
 //
 // One invocation per (row, head, d < hd/2) pair; y folds into the index past 65535 workgroups.
 // The tables are read_write only so they may share an arena buffer with activations.
@@ -23,12 +25,14 @@ override WG: u32 = 256u;
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> cos_t: array<f32>;
 @group(0) @binding(3) var<storage, read_write> sin_t: array<f32>;
+@group(0) @binding(4) var<storage, read_write> seg: array<u32>;
 
 fn rotate(k: u32, sign: f32) {
   let half = P.hd / 2u;
   let head = k / half; // row * nH + h
   let d = k % half;
-  let t = (head / P.nH) % P.T;
+  let row = head / P.nH;
+  let t = row % P.T - seg[row];
   let c = cos_t[t * half + d];
   let s = sign * sin_t[t * half + d];
   let i = head * P.hd + d;

@@ -45,6 +45,9 @@ describe('CLI hyperparameter flags (PEFT / TrainingArguments names)', () => {
     expect(h.training.gradient_checkpointing).toBe(true);
     expect(h.lora).toEqual(DEFAULT_HPARAMS.lora);
     expect(parse(['--load-in-4bit', 'false']).quantization.load_in_4bit).toBe(false);
+    expect([parse([]).training.packing, parse([]).training.group_by_length]).toEqual([false, false]);
+    const pk = parse(['--packing', '--group_by_length', '--model', 'm']).training;
+    expect([pk.packing, pk.group_by_length]).toEqual([true, true]);
     expect(() => parse(['--load_in_4bit', '--bnb_4bit_quant_type', 'fp4'])).toThrow(
       '--bnb_4bit_quant_type: bnb_4bit_quant_type "fp4" is not supported: only nf4 is (the 4-bit type QLoRA trains with)',
     );

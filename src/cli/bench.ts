@@ -5,6 +5,7 @@
 // GPU machine from shared/gpu/pack.sh's kit (see docs/performance.md).
 //   --kernels: the matmul variants' micro-benchmark instead; --memory: the estimates only;
 //   --prefill: prompt feeding for generation, batched against token by token.
+//   --dataset: real-token throughput on a dataset's lengths, padded batches vs packed rows.
 
 import { GpuContext, fmtBytes } from '../engine/gpu/context';
 import { nodeGpu } from '../engine/node/webgpu';
@@ -15,6 +16,8 @@ import { SHAPES, SHAPE_NAMES, type ShapeName, shapeByName } from '../bench/shape
 import { benchMemoryInput, benchTraining, type TrainBenchOptions } from '../bench/train';
 import { benchMatmul, benchReductions, matmulCases } from '../bench/kernels';
 import { benchPrefill } from '../bench/prefill';
+import { benchDataset, generateAlpacaLike, parseAlpacaJsonl } from '../bench/dataset';
+import { readFileSync } from 'node:fs';
 import { UsageError, parseArgv } from './args';
 import { openGpu } from './common';
 
@@ -37,7 +40,13 @@ const USAGE = `usage: npm run bench -- [options]
   --memory           print the memory estimates only (no GPU work)
   --prefill          generation's prompt feeding instead: a random prompt of --tokens N (default
                      1300; --shape default tiny) read in batched chunks and token by token (the old
-                     path, one logits read-back per token; --no-token-path skips it), tokens/s each`;
+                     path, one logits read-back per token; --no-token-path skips it), tokens/s each
+  --dataset D        real (non-padding) tokens/s and the padding share on a dataset's lengths: D is an
+                     Alpaca JSONL file or "generated" (the shipped Alpaca-like set, --records N, default
+                     400: median about a third of 512 tokens). One token per word, hashed into the
+                     shape's vocabulary. Defaults here: --shape tiny --seq 512 --batch 8.
+  --packing M        with --dataset: both (default: padded batches, then packed rows, in one run) |
+                     on | off`;
 
 const BOOLEANS = new Set([
   'nf4',
@@ -51,6 +60,9 @@ const BOOLEANS = new Set([
 ]);
 const KNOWN = new Set([
   ...BOOLEANS,
+  'dataset',
+  'packing',
+  'records',
   'shape',
   'targets',
   'r',
@@ -208,8 +220,35 @@ async function main(): Promise<void> {
     return;
   }
 
-  const wanted = shapes ?? SHAPE_NAMES;
   const dtype = dtypeFlag as WeightDType;
+  const dataset = flags.get('dataset');
+  if (dataset !== undefined) {
+    if (dataset === true) throw new UsageError('--dataset needs a file or "generated"');
+    const packing = String(flags.get('packing') ?? 'both');
+    if (!['both', 'on', 'off'].includes(packing)) throw new UsageError('--packing is both, on or off');
+    const seq = int(flags, 'seq', 512);
+    const records =
+      dataset === 'generated'
+        ? generateAlpacaLike(int(flags, 'records', 400), 0, seq)
+        : parseAlpacaJsonl(readFileSync(dataset, 'utf8'), dataset);
+    for (const shape of shapes ?? (['tiny'] as ShapeName[])) {
+      const o = options(flags, shape, dtype, flags.has('nf4'), flags.has('checkpointing'), budgetBytes, c.isCpu);
+      const r = await benchDataset(ctx, {
+        ...o,
+        batch: int(flags, 'batch', 8),
+        seq,
+        records,
+        dataset,
+        modes: packing === 'both' ? ['padded', 'packed'] : packing === 'on' ? ['packed'] : ['padded'],
+        log,
+      });
+      console.log(JSON.stringify(r));
+    }
+    ctx.destroy();
+    return;
+  }
+
+  const wanted = shapes ?? SHAPE_NAMES;
   for (const shape of wanted) {
     const o = options(flags, shape, dtype, flags.has('nf4'), flags.has('checkpointing'), budgetBytes, c.isCpu);
     if (!shapes && c.isCpu && shape !== 'tiny') {

@@ -326,6 +326,32 @@ describe('npm run train / npm run sample', () => {
     // QLoRA's promise: Qwen2.5-0.5B trains in under 1.5 GB.
     expect(qlora.estimate_bytes).toBeLessThan(1.5e9);
 
+    // Dataset mode: padded batches and packed rows on an Alpaca file of varied lengths, one run.
+    const alpaca = join(work, 'lengths.jsonl');
+    const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i % 7}`).join(' ');
+    writeFileSync(
+      alpaca,
+      [3, 40, 9, 17, 55, 6, 28, 12, 4, 33, 21, 8]
+        .map((n, i) => JSON.stringify({ instruction: words(2 + (i % 3)), input: '', output: words(n) }))
+        .join('\n'),
+    );
+    const ds = cli('bench', ['--dataset', alpaca, '--seq', '64', '--batch', '4']);
+    expect(ds.code).toBe(0);
+    const d = JSON.parse(ds.out.trim());
+    expect(d).toMatchObject({ dataset: alpaca, records: 12, shape: 'tiny', batch: 4, max_seq_length: 64 });
+    expect(d.modes.map((m: { mode: string }) => m.mode)).toEqual(['padded', 'packed']);
+    const [pad, pack] = d.modes;
+    // Packed rows hold less padding, and the same examples have the same loss either way.
+    expect(pack.padding_share).toBeLessThan(pad.padding_share);
+    expect(pad.padding_share).toBeGreaterThan(0);
+    expect(d.loss_rel_diff).toBeLessThan(1e-5);
+    expect(pad.loss).toBeGreaterThan(1);
+    for (const m of d.modes) {
+      expect(m.real_tokens_per_s).toBeCloseTo(m.slot_tokens_per_s * (1 - m.padding_share), -1);
+    }
+    expect(d.packed_over_padded).toBeCloseTo(pack.real_tokens_per_s / pad.real_tokens_per_s, 2);
+    expect(ds.err).toContain('packed: step 4/4');
+
     const big = cli('bench', ['--shape', 'qwen2.5-0.5b', '--batch', '64', '--seq', '4096']);
     expect(JSON.parse(big.out.trim().split('\n').pop()!).error).toMatch(
       /more than this GPU can bind at once .*Lower per_device_train_batch_size \(now 64\) or max_seq_length \(now 4096\)/,

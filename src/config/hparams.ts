@@ -97,6 +97,14 @@ export const trainingSchema = z.object({
     .describe(
       "recompute each layer's activations in the backward pass instead of keeping them: far less activation memory, about a third more compute per step",
     ),
+  packing: z
+    .boolean()
+    .describe(
+      'put several examples in each row up to max_seq_length, each attending only to itself: no compute on padding, same loss and gradients',
+    ),
+  group_by_length: z
+    .boolean()
+    .describe('without packing: batch examples of similar length together (less padding; order less random)'),
 });
 
 /** The 4-bit formats the engine can train on (bitsandbytes also has fp4). */
@@ -147,6 +155,8 @@ export const DEFAULT_HPARAMS: Hparams = {
     early_stopping_patience: 0,
     early_stopping_threshold: 0,
     gradient_checkpointing: false,
+    packing: false,
+    group_by_length: false,
   },
   quantization: { load_in_4bit: false, bnb_4bit_quant_type: 'nf4' },
 };

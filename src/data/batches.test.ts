@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { BatchSampler, collate, evalBatches, PAD_MULTIPLE, type SamplerOptions } from './batches';
+import {
+  BatchSampler,
+  collate,
+  collatePacked,
+  evalBatches,
+  lengthGrouped,
+  packRows,
+  PAD_MULTIPLE,
+  type SamplerOptions,
+} from './batches';
 import { binWidth, datasetStats, MAX_BINS } from './stats';
 import { splitTrainVal } from './split';
 import { IGNORE_INDEX, type Example } from './types';
@@ -167,5 +176,106 @@ describe('BatchSampler', () => {
     expect(() => new BatchSampler([], o)).toThrow('BatchSampler: the training split is empty');
     expect(() => new BatchSampler(examples, { ...o, batchSize: 0 })).toThrow(RangeError);
     expect(() => new BatchSampler(examples, { ...o, gradientAccumulationSteps: 1.5 })).toThrow(RangeError);
+  });
+});
+
+describe('packing', () => {
+  it('packRows fills rows greedily in order, starting a new row when the next example does not fit', () => {
+    expect(packRows([5, 3, 8, 2, 2, 10, 1], 10)).toEqual([[0, 1], [2, 3], [4], [5], [6]]);
+    expect(packRows([4, 4, 2], 10)).toEqual([[0, 1, 2]]);
+    expect(() => packRows([4, 11], 10)).toThrow(/example 1 has 11 tokens, more than max_seq_length 10/);
+  });
+
+  it('collatePacked: positions restart per example, each first label is masked, targets as unpacked', () => {
+    const a = ex(0, 5, 3); // trained positions 2..4
+    const b = ex(1, 3, 3); // all labelled, label[0] is never a target
+    const c = ex(2, 4, 1);
+    const batch = collatePacked([[a, b], [c]], 64, 0);
+    expect([batch.batchSize, batch.seqLen, batch.numTokens]).toEqual([2, 16, 12]);
+    const row0 = Array.from(batch.inputIds.slice(0, 8));
+    expect(row0).toEqual([1000, 1001, 1002, 1003, 1004, 2000, 2001, 2002]);
+    expect(Array.from(batch.positionIds!.slice(0, 10))).toEqual([0, 1, 2, 3, 4, 0, 1, 2, 0, 1]);
+    expect(Array.from(batch.positionIds!.slice(16, 22))).toEqual([0, 1, 2, 3, 0, 1]);
+    const I = IGNORE_INDEX;
+    expect(Array.from(batch.labels.slice(0, 9))).toEqual([I, I, 1002, 1003, 1004, I, 2001, 2002, I]);
+    // The same examples unpacked train the same targets (t >= 1 of each example).
+    expect(batch.numTargets).toBe(collate([a, b, c], 64, 0).numTargets);
+    expect(batch.numTargets).toBe(3 + 2 + 1);
+    expect(() => collatePacked([[a, b, c]], 10, 0)).toThrow(/records #0, #1, #2 have 12 tokens together/);
+  });
+
+  it('the sampler packs once, shuffles packed rows each epoch, counts steps from rows, and resumes', () => {
+    const examples = Array.from({ length: 12 }, (_, i) => ex(i, 3 + ((i * 7) % 11), 2));
+    const o: SamplerOptions = {
+      batchSize: 2,
+      gradientAccumulationSteps: 1,
+      maxSeqLength: 24,
+      padTokenId: 0,
+      seed: 3,
+      packing: true,
+    };
+    const s = new BatchSampler(examples, o);
+    const lengths = examples.map((e) => e.inputIds.length);
+    expect(s.units).toEqual(packRows(lengths, 24));
+    expect(s.units.length).toBeLessThan(12);
+    expect(s.microBatchesPerEpoch).toBe(Math.ceil(s.units.length / 2));
+    expect(s.longestUnit).toBe(Math.max(...s.units.map((u) => u.reduce((n, i) => n + lengths[i], 0))));
+    const epoch = Array.from({ length: s.stepsPerEpoch }, () => s.nextStep());
+    // Every example exactly once per epoch, each batch within max_seq_length.
+    const seen: number[] = [];
+    for (const st of epoch) {
+      for (const b of st.microBatches) {
+        expect(b.seqLen).toBeLessThanOrEqual(24);
+        for (let i = 0; i < b.inputIds.length; i++) {
+          if (b.positionIds![i] === 0 && b.inputIds[i] !== 0) seen.push(b.inputIds[i] / 1000 - 1);
+        }
+      }
+    }
+    expect(seen.sort((x, y) => x - y)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect(epoch.reduce((n, st) => n + st.numTargets, 0)).toBe(12 * 2);
+    const saved = JSON.parse(JSON.stringify(s.state()));
+    expect(saved.packing).toBe(true);
+    const next = s.nextStep();
+    const r = new BatchSampler(examples, o);
+    r.restore(saved);
+    expect(r.nextStep().microBatches[0].inputIds).toEqual(next.microBatches[0].inputIds);
+    expect(() => new BatchSampler(examples, { ...o, packing: false }).restore(saved)).toThrow(
+      /saved state is for a run with packing, this run is without/,
+    );
+  });
+
+  it("group_by_length: Hugging Face's megabatches, each sorted longest first", () => {
+    const lengths = [5, 1, 9, 3, 7, 2, 8, 4, 6, 0];
+    // n = 10, batch 1: mult = min(floor(10 / 4), 50) = 2, megabatches of 2.
+    expect(lengthGrouped([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], lengths, 1)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(lengthGrouped([1, 0, 3, 2, 5, 4, 7, 6, 9, 8], lengths, 1)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // batch 3: mult = max(1, floor(10 / 12)) = 1, megabatches of 3.
+    expect(lengthGrouped([9, 8, 7, 6, 5, 4, 3, 2, 1, 0], lengths, 3)).toEqual([8, 7, 9, 6, 4, 5, 2, 3, 1, 0]);
+    const examples = Array.from({ length: 400 }, (_, i) => ex(i, 2 + ((i * 37) % 50), 1));
+    const o: SamplerOptions = { batchSize: 2, gradientAccumulationSteps: 1, maxSeqLength: 64, padTokenId: 0, seed: 1 };
+    const g = new BatchSampler(examples, { ...o, groupByLength: true });
+    const plain = new BatchSampler(examples, o);
+    // The same examples per epoch, in megabatches of 50 * 2 sorted by length.
+    const order = g.epochOrder(0);
+    expect([...order].sort((x, y) => x - y)).toEqual([...plain.epochOrder(0)].sort((x, y) => x - y));
+    for (let m = 0; m < 4; m++) {
+      const mb = order.slice(m * 100, (m + 1) * 100);
+      expect(mb.map((i) => examples[i].inputIds.length)).toEqual(
+        mb.map((i) => examples[i].inputIds.length).sort((x, y) => y - x),
+      );
+      expect([...mb].sort((x, y) => x - y)).toEqual(
+        plain
+          .epochOrder(0)
+          .slice(m * 100, (m + 1) * 100)
+          .sort((x, y) => x - y),
+      );
+    }
+    // Less padding than without grouping.
+    const padded = (s: BatchSampler) => {
+      let n = 0;
+      for (let i = 0; i < s.stepsPerEpoch; i++) for (const b of s.nextStep().microBatches) n += b.batchSize * b.seqLen;
+      return n;
+    };
+    expect(padded(g)).toBeLessThan(padded(plain));
   });
 });

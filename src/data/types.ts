@@ -26,4 +26,9 @@ export interface Batch {
   seqLen: number;
   numTargets: number;
   numTokens: number;
+  /**
+   * Packed rows only (transformers' position_ids): each example's positions count from 0, and
+   * the engine restricts attention to the tokens of the same example. Absent: position t.
+   */
+  positionIds?: Int32Array; // [batchSize * seqLen]
 }

@@ -76,6 +76,9 @@ const DISTINCT: Hparams = {
     early_stopping_patience: 2,
     early_stopping_threshold: 0.001,
     gradient_checkpointing: true,
+    // Batching only; the recipe's order checks need the plain shuffle (packing: see packing.gpu.test.ts).
+    packing: false,
+    group_by_length: false,
   },
   quantization: { load_in_4bit: true, bnb_4bit_quant_type: 'nf4' },
 };

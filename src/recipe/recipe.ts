@@ -164,6 +164,9 @@ const HPARAM_TARGETS: Record<string, string> = {
   early_stopping_patience: 'EarlyStoppingCallback + load_best_model_at_end, metric_for_best_model "eval_loss"',
   early_stopping_threshold: 'EarlyStoppingCallback.early_stopping_threshold',
   gradient_checkpointing: 'TrainingArguments.gradient_checkpointing (use_reentrant False)',
+  packing:
+    'not applied: train.py pads each batch (packing changes the speed, not the loss or gradients; the padding-free equivalent is TRL SFTConfig(packing=True, padding_free=True) or transformers DataCollatorWithFlattening)',
+  group_by_length: 'TrainingArguments.group_by_length',
   load_in_4bit: 'BitsAndBytesConfig.load_in_4bit + prepare_model_for_kbit_training',
   bnb_4bit_quant_type: 'BitsAndBytesConfig.bnb_4bit_quant_type (when load_in_4bit)',
 };
@@ -219,6 +222,8 @@ export function buildRecipe(input: RecipeInput): RecipeFiles {
     maxSeqLength: t.max_seq_length,
     padTokenId: tokenizer.padId,
     seed: t.seed,
+    packing: t.packing,
+    groupByLength: t.group_by_length,
   });
   const totalSteps = sampler.totalSteps(t.num_train_epochs, t.max_steps);
 

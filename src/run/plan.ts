@@ -1,6 +1,7 @@
 // What a run will be, worked out before it starts and used unchanged when it does: the LoRA spec
 // from the hyperparameters, the sampler (hence the step count), the padded sequence length, the
-// trainable-parameter line, and the GPU memory estimate, which is the engine's own allocation
+// trainable-parameter line, and the GPU memory estimate (packing and group_by_length change the
+// first two: packed rows are fewer than examples and as long as max_seq_length allows), which is the engine's own allocation
 // plan (engine/model/memory.ts) fed exactly what the Trainer is fed, so the panels show the
 // figure the trainer checks, and refuse what it would refuse. The studio's Model and
 // Hyperparameters panels and `npm run train` read these; TrainingRun builds its Trainer from them.
@@ -44,7 +45,21 @@ export function samplerOptions(model: LoadedModel, h: Hparams): SamplerOptions {
     maxSeqLength: t.max_seq_length,
     padTokenId: model.tokenizer.padId,
     seed: t.seed,
+    packing: t.packing,
+    groupByLength: t.group_by_length,
   };
+}
+
+/**
+ * The sequence length a run's buffers are sized for: the longest example (train or validation)
+ * rounded up to a multiple of 16, at most max_seq_length; with packing, the longest packed row
+ * counts too (`sampler`: the run's, so the rows are those it hands out).
+ */
+export function runSeqLength(data: Pick<PreparedData, 'train' | 'val'>, h: Hparams, sampler?: BatchSampler): number {
+  const t = h.training;
+  const unpacked = paddedSeqLength(data, t.max_seq_length);
+  if (!t.packing || !sampler) return unpacked;
+  return Math.max(unpacked, Math.min(t.max_seq_length, Math.ceil(sampler.longestUnit / 16) * 16));
 }
 
 /** PEFT's print_trainable_parameters line. */
@@ -122,12 +137,13 @@ export function estimateRun(
   const trainable = new LoraLayout(model.checkpoint.config, spec).paramCount;
   let totalSteps: number | null = null;
   let stepsPerEpoch: number | null = null;
+  let sampler: BatchSampler | undefined;
   if (data && data.train.length > 0) {
-    const sampler = new BatchSampler(data.train, samplerOptions(model, h));
+    sampler = new BatchSampler(data.train, samplerOptions(model, h));
     stepsPerEpoch = sampler.stepsPerEpoch;
     totalSteps = sampler.totalSteps(t.num_train_epochs, t.max_steps);
   }
-  const maxSeq = data ? paddedSeqLength(data, t.max_seq_length) : t.max_seq_length;
+  const maxSeq = data ? runSeqLength(data, h, sampler) : t.max_seq_length;
   const input = memoryInput(model, h, maxSeq, limits, weights);
   const memory = estimateMemory(input);
   return {

@@ -17,8 +17,8 @@ import type { Batch } from '../data/types';
 import type { Hparams } from '../config/hparams';
 import { writeAdapter } from '../io/peft';
 import type { LoadedModel } from './model';
-import { paddedSeqLength, type PreparedData } from './data';
-import { memoryInput, samplerOptions, trainableLine } from './plan';
+import type { PreparedData } from './data';
+import { memoryInput, runSeqLength, samplerOptions, trainableLine } from './plan';
 import { assertWeightsMatch } from './quant';
 
 /** The studio's run configuration: hyperparameters plus what they apply to. */
@@ -81,7 +81,7 @@ export class TrainingRun {
     this.totalSteps = this.sampler.totalSteps(t.num_train_epochs, t.max_steps);
     this.evalBatches = evalBatches(data.val, t.per_device_train_batch_size, t.max_seq_length, model.tokenizer.padId);
     // The memory estimate's input (plan.ts), so the Trainer checks and allocates what was estimated.
-    const m = memoryInput(model, hparams, paddedSeqLength(data, t.max_seq_length), ctx.caps, weights);
+    const m = memoryInput(model, hparams, runSeqLength(data, hparams, this.sampler), ctx.caps, weights);
     this.lora = m.lora;
     this.trainer = new Trainer(ctx, {
       config: c,

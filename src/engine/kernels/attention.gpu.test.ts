@@ -28,7 +28,29 @@ function randn(rng: Rng, n: number, s: number): Float32Array {
   return Float32Array.from({ length: n }, () => s * rng.normal());
 }
 
-async function check(ctx: GpuContext, B: number, T: number, nH: number, nKV: number, hd: number) {
+/** Example starts of packed rows from per-row example lengths (summing to T). */
+function segStarts(rows: number[][], T: number): Uint32Array {
+  const seg = new Uint32Array(rows.length * T);
+  rows.forEach((lens, b) => {
+    let start = 0;
+    for (const n of lens) {
+      seg.fill(start, b * T + start, b * T + start + n);
+      start += n;
+    }
+    expect(start).toBe(T);
+  });
+  return seg;
+}
+
+async function check(
+  ctx: GpuContext,
+  B: number,
+  T: number,
+  nH: number,
+  nKV: number,
+  hd: number,
+  packed: number[][] | null = null,
+) {
   const rng = new Rng(((B * 131 + T) * 17 + nH * 5 + nKV) * 257 + hd);
   const nq = B * T * nH * hd;
   const nkv = B * T * nKV * hd;
@@ -48,18 +70,20 @@ async function check(ctx: GpuContext, B: number, T: number, nH: number, nKV: num
   const dQ = ctx.tensor([B * T, nH * hd], 'f32', 'dq', new Float32Array(nq).fill(7));
   const dK = ctx.tensor([B * T, nKV * hd], 'f32', 'dk', new Float32Array(nkv).fill(NaN));
   const dV = ctx.tensor([B * T, nKV * hd], 'f32', 'dv', new Float32Array(nkv).fill(-3));
+  const seg = packed ? segStarts(packed, T) : null;
+  const S = ctx.tensor([B * T], 'u32', 'seg', seg ?? new Uint32Array(B * T));
   const p = new Program(ctx, 'attention test');
-  attentionForward(p, O, L, Q, K, V, B, T, nH, nKV, hd);
-  attentionBackward(p, dQ, dK, dV, dO, Q, K, V, O, L, D, B, T, nH, nKV, hd);
+  attentionForward(p, O, L, Q, K, V, S, B, T, nH, nKV, hd);
+  attentionBackward(p, dQ, dK, dV, dO, Q, K, V, O, L, D, S, B, T, nH, nKV, hd);
   await p.run();
 
   const out = new Float64Array(nq);
   const lse = new Float64Array(B * nH * T);
-  attentionForwardRef(out, lse, q, k, v, B, T, nH, nKV, hd);
+  attentionForwardRef(out, lse, q, k, v, B, T, nH, nKV, hd, seg);
   const dq = new Float64Array(nq);
   const dk = new Float64Array(nkv);
   const dv = new Float64Array(nkv);
-  attentionBackwardRef(dq, dk, dv, dout, q, k, v, out, lse, B, T, nH, nKV, hd);
+  attentionBackwardRef(dq, dk, dv, dout, q, k, v, out, lse, B, T, nH, nKV, hd, seg);
   const errs = {
     out: expectClose(await ctx.readF32(O), out, TOL_FWD, 'out').maxAbs,
     lse: expectClose(await ctx.readF32(L), lse, TOL_FWD, 'lse').maxAbs,
@@ -68,7 +92,7 @@ async function check(ctx: GpuContext, B: number, T: number, nH: number, nKV: num
     dv: expectClose(await ctx.readF32(dV), dv, TOL_BWD, 'dv').maxAbs,
   };
   p.destroy();
-  for (const t of [Q, K, V, dO, O, L, D, dQ, dK, dV]) ctx.release(t.buffer);
+  for (const t of [Q, K, V, dO, O, L, D, dQ, dK, dV, S]) ctx.release(t.buffer);
   return errs;
 }
 
@@ -101,6 +125,32 @@ describe('attention (GPU) against the float64 CPU reference', () => {
     });
   }
 
+  // Packed rows (block-diagonal causal mask): examples that start and end inside tiles and
+  // workgroups, cross their borders, and a 1-token example; T not a multiple of the tiles.
+  const PACKED: [number, number, number, number, number[][]][] = [
+    [70, 4, 2, 16, [[33, 1, 36]]],
+    [
+      37,
+      3,
+      1,
+      64,
+      [
+        [5, 17, 15],
+        [1, 1, 35],
+      ],
+    ],
+    [7, 2, 2, 16, [[3, 4], [7]]],
+  ];
+  for (const [T, nH, nKV, hd, rows] of PACKED) {
+    const tag = rows.map((r) => r.join('+')).join(' | ');
+    it(`packed rows ${tag}: T=${T} nH=${nH} nKV=${nKV} hd=${hd}, barrier-free variant`, async () => {
+      await check(cpu, rows.length, T, nH, nKV, hd, rows);
+    });
+  }
+  it('packed rows 33+1+36 | 70: T=70 nH=2 nKV=1 hd=16, workgroup-memory variant', async () => {
+    await check(staged, 2, 70, 2, 1, 16, [[33, 1, 36], [70]]);
+  });
+
   it('head_dim 128 on the barrier-free variant', async () => {
     await check(cpu, 1, 37, 2, 1, 128);
   });
@@ -108,10 +158,14 @@ describe('attention (GPU) against the float64 CPU reference', () => {
   it('rejects unsupported shapes at record time', () => {
     const p = new Program(cpu, 'bad');
     const x = cpu.tensor([4 * 132], 'f32', 'x');
-    expect(() => attentionForward(p, x, x, x, x, x, 1, 1, 4, 1, 132)).toThrow(/head_dim 132 is not supported/);
-    expect(() => attentionForward(p, x, x, x, x, x, 1, 1, 4, 1, 18)).toThrow(/head_dim 18 is not supported/);
-    expect(() => attentionForward(p, x, x, x, x, x, 1, 1, 3, 2, 16)).toThrow(/num_heads 3 is not a multiple/);
-    expect(() => attentionForward(p, x, x, x, x, x, 1, 5, 4, 1, 64)).toThrow(/x has 528 elements, needs 1280/);
+    const sg = cpu.tensor([8], 'u32', 'seg');
+    expect(() => attentionForward(p, x, x, x, x, x, sg, 1, 1, 4, 1, 132)).toThrow(/head_dim 132 is not supported/);
+    expect(() => attentionForward(p, x, x, x, x, x, sg, 1, 1, 4, 1, 18)).toThrow(/head_dim 18 is not supported/);
+    expect(() => attentionForward(p, x, x, x, x, x, sg, 1, 1, 3, 2, 16)).toThrow(/num_heads 3 is not a multiple/);
+    expect(() => attentionForward(p, x, x, x, x, x, sg, 1, 5, 4, 1, 64)).toThrow(/x has 528 elements, needs 1280/);
+    expect(() => attentionForward(p, x, x, x, x, x, x, 1, 1, 4, 1, 16)).toThrow(/x must be u32/);
+    expect(() => attentionForward(p, x, x, x, x, x, sg, 1, 9, 1, 1, 16)).toThrow(/seg has 8 elements, needs 9/);
     cpu.release(x.buffer);
+    cpu.release(sg.buffer);
   });
 });

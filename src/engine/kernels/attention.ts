@@ -48,6 +48,12 @@ function checkDims(
   }
 }
 
+/** seg u32 [B*T]: where each token's example starts in its row (all zeros: plain causal rows). */
+function checkSeg(what: string, seg: Tensor, n: number): void {
+  if (seg.dtype !== 'u32') throw new Error(`${what}: ${seg.label} must be u32, is ${seg.dtype}`);
+  if (numel(seg.shape) < n) throw new Error(`${what}: ${seg.label} has ${numel(seg.shape)} elements, needs ${n}`);
+}
+
 function params(T: number, nH: number, nKV: number, hd: number): Params {
   return new Params().u32(T, nH, nKV).f32(1 / Math.sqrt(hd));
 }
@@ -55,7 +61,9 @@ function params(T: number, nH: number, nKV: number, hd: number): Params {
 /**
  * out [B*T, nH*hd], lse [B*nH*T] (index (b*nH + h)*T + t) = causal softmax(q k^T / sqrt(hd)) v,
  * query head h reading kv head h / (nH / nKV). q [B*T, nH*hd] and k, v [B*T, nKV*hd], row-major
- * [B, T, heads, hd], q and k already rotated.
+ * [B, T, heads, hd], q and k already rotated. seg u32 [B*T] holds, for each token, the row
+ * position where its example starts: key j is visible to query t iff seg[t] <= j <= t, the
+ * block-diagonal causal mask of packed rows (all zeros: plain causal attention).
  */
 export function attentionForward(
   p: Program,
@@ -64,6 +72,7 @@ export function attentionForward(
   q: Tensor,
   k: Tensor,
   v: Tensor,
+  seg: Tensor,
   B: number,
   T: number,
   nH: number,
@@ -80,14 +89,15 @@ export function attentionForward(
     [k, nkv],
     [v, nkv],
   ]);
+  checkSeg(what, seg, B * T);
   const kernel = p.ctx.kernel([attentionWgsl], 'main', variant(p.ctx, hd, what));
-  p.dispatch(kernel, [out, lse, q, k, v], params(T, nH, nKV, hd), [Math.ceil(T / WG), nH, B], 'attention');
+  p.dispatch(kernel, [out, lse, q, k, v, seg], params(T, nH, nKV, hd), [Math.ceil(T / WG), nH, B], 'attention');
 }
 
 /**
  * dq [B*T, nH*hd], dk, dv [B*T, nKV*hd], all assigned, from dout [B*T, nH*hd] and the forward's
  * inputs q, k, v and caches out, lse. delta [B*nH*T] is scratch (D_i = rowsum(dout_i * out_i)),
- * written by the first dispatch and read by the second.
+ * written by the first dispatch and read by the second. seg as attentionForward's.
  */
 export function attentionBackward(
   p: Program,
@@ -101,6 +111,7 @@ export function attentionBackward(
   out: Tensor,
   lse: Tensor,
   delta: Tensor,
+  seg: Tensor,
   B: number,
   T: number,
   nH: number,
@@ -122,10 +133,17 @@ export function attentionBackward(
     [lse, B * nH * T],
     [delta, B * nH * T],
   ]);
+  checkSeg(what, seg, B * T);
   const o = variant(p.ctx, hd, what);
   const prm = params(T, nH, nKV, hd);
   const kdq = p.ctx.kernel([attentionBackwardWgsl], 'attention_backward_dq', o);
-  p.dispatch(kdq, [dq, delta, dout, q, k, v, out, lse], prm, [Math.ceil(T / WG), nH, B], 'attention_backward_dq');
+  p.dispatch(kdq, [dq, delta, dout, q, k, v, out, lse, seg], prm, [Math.ceil(T / WG), nH, B], 'attention_backward_dq');
   const kdkv = p.ctx.kernel([attentionBackwardWgsl], 'attention_backward_dkv', o);
-  p.dispatch(kdkv, [dk, dv, dout, q, k, v, delta, lse], prm, [Math.ceil(T / WG), nKV, B], 'attention_backward_dkv');
+  p.dispatch(
+    kdkv,
+    [dk, dv, dout, q, k, v, delta, lse, seg],
+    prm,
+    [Math.ceil(T / WG), nKV, B],
+    'attention_backward_dkv',
+  );
 }

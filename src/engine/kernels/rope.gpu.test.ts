@@ -15,7 +15,14 @@ beforeAll(async () => {
 // Two products and a sum in f32: a few ulps of |x| (inputs in [-1, 1)).
 const TOL = { atol: 2e-7, rtol: 1e-6 };
 
-async function check(B: number, T: number, nH: number, hd: number, limit?: number): Promise<void> {
+async function check(
+  B: number,
+  T: number,
+  nH: number,
+  hd: number,
+  limit?: number,
+  seg: Uint32Array | null = null,
+): Promise<void> {
   const n = B * T * nH * hd;
   const rng = new Rng(B * 1000 + T * 100 + nH * 10 + hd);
   const x = rng.uniformArray(n);
@@ -25,17 +32,18 @@ async function check(B: number, T: number, nH: number, hd: number, limit?: numbe
   const DX = ctx.tensor([B * T, nH, hd], 'f32', 'dx', dy);
   const COS = ctx.tensor([T, hd / 2], 'f32', 'cos', cos);
   const SIN = ctx.tensor([T, hd / 2], 'f32', 'sin', sin);
+  const SEG = ctx.tensor([B * T], 'u32', 'seg', seg ?? new Uint32Array(B * T));
   const p = new Program(ctx, 'rope');
   const record = async () => {
-    ropeForward(p, X, COS, SIN, B, T, nH, hd);
-    ropeBackward(p, DX, COS, SIN, B, T, nH, hd);
+    ropeForward(p, X, COS, SIN, SEG, B, T, nH, hd);
+    ropeBackward(p, DX, COS, SIN, SEG, B, T, nH, hd);
     await p.run();
   };
   await (limit ? withWorkgroupLimit(ctx, limit, record) : record());
   const y = Float64Array.from(x);
-  ropeForwardRef(y, cos, sin, B, T, nH, hd);
+  ropeForwardRef(y, cos, sin, B, T, nH, hd, seg);
   const dx = Float64Array.from(dy);
-  ropeBackwardRef(dx, cos, sin, B, T, nH, hd);
+  ropeBackwardRef(dx, cos, sin, B, T, nH, hd, seg);
   expectClose(await ctx.readF32(X), y, TOL, 'y');
   expectClose(await ctx.readF32(DX), dx, TOL, 'dx');
 }
@@ -45,6 +53,8 @@ describe('rope (GPU) against the float64 CPU reference', () => {
   it('B=2 T=3 nH=5 hd=6', () => check(2, 3, 5, 6));
   it('B=3 T=7 nH=3 hd=64 (2016 pairs: 8 workgroups)', () => check(3, 7, 3, 64));
   it('folds the grid into y (B=3 T=7 nH=3 hd=64 under a limit of 3)', () => check(3, 7, 3, 64, 3));
+  it('packed rows: positions restart at 0 for each example (B=2 T=7 nH=3 hd=8)', () =>
+    check(2, 7, 3, 8, undefined, Uint32Array.from([0, 0, 0, 3, 3, 5, 6, 0, 1, 1, 1, 1, 1, 1])));
   it('backward after forward restores x (rotation by -theta)', async () => {
     const [B, T, nH, hd] = [2, 5, 3, 8];
     const x = new Rng(3).uniformArray(B * T * nH * hd);
@@ -52,9 +62,10 @@ describe('rope (GPU) against the float64 CPU reference', () => {
     const X = ctx.tensor([B * T * nH * hd], 'f32', 'x', x);
     const COS = ctx.tensor([T * 4], 'f32', 'cos', cos);
     const SIN = ctx.tensor([T * 4], 'f32', 'sin', sin);
+    const SEG = ctx.tensor([B * T], 'u32', 'seg', Uint32Array.from([0, 0, 2, 2, 2, 0, 0, 0, 0, 4]));
     const p = new Program(ctx, 'rope roundtrip');
-    ropeForward(p, X, COS, SIN, B, T, nH, hd);
-    ropeBackward(p, X, COS, SIN, B, T, nH, hd);
+    ropeForward(p, X, COS, SIN, SEG, B, T, nH, hd);
+    ropeBackward(p, X, COS, SIN, SEG, B, T, nH, hd);
     await p.run();
     expectClose(await ctx.readF32(X), x, { atol: 3e-7, rtol: 0 }, 'x');
   });
@@ -62,7 +73,13 @@ describe('rope (GPU) against the float64 CPU reference', () => {
     const p = new Program(ctx, 'x');
     const x = ctx.tensor([12], 'f32', 'x');
     const t = ctx.tensor([3], 'f32', 't');
-    expect(() => ropeForward(p, x, t, t, 1, 2, 2, 3)).toThrow(/odd/);
-    expect(() => ropeForward(p, x, t, ctx.tensor([6], 'f32', 's'), 1, 3, 1, 4)).toThrow(/t has 3 elements, needs 6/);
+    const sg = ctx.tensor([3], 'u32', 'seg');
+    expect(() => ropeForward(p, x, t, t, sg, 1, 2, 2, 3)).toThrow(/odd/);
+    expect(() => ropeForward(p, x, t, ctx.tensor([6], 'f32', 's'), sg, 1, 3, 1, 4)).toThrow(
+      /t has 3 elements, needs 6/,
+    );
+    expect(() => ropeForward(p, x, ctx.tensor([6], 'f32', 'c'), ctx.tensor([6], 'f32', 's'), t, 1, 3, 1, 4)).toThrow(
+      /t is f32, expected u32/,
+    );
   });
 });

@@ -66,14 +66,25 @@ export function ropeTables(
   return { cos, sin };
 }
 
-function check(what: string, x: Tensor, cos: Tensor, sin: Tensor, B: number, T: number, nH: number, hd: number) {
+function check(
+  what: string,
+  x: Tensor,
+  cos: Tensor,
+  sin: Tensor,
+  seg: Tensor,
+  B: number,
+  T: number,
+  nH: number,
+  hd: number,
+) {
   dims(what, { B, T, nH, hd });
   if (hd % 2) throw new Error(`${what}: head_dim ${hd} is odd`);
   const shape = `B=${B} T=${T} nH=${nH} hd=${hd}`;
   need(what, x, 'f32', B * T * nH * hd, shape);
   need(what, cos, 'f32', (T * hd) / 2, shape);
   need(what, sin, 'f32', (T * hd) / 2, shape);
-  disjoint(what, x, cos, sin);
+  need(what, seg, 'u32', B * T, shape);
+  disjoint(what, x, cos, sin, seg);
 }
 
 function launch(
@@ -82,6 +93,7 @@ function launch(
   x: Tensor,
   cos: Tensor,
   sin: Tensor,
+  seg: Tensor,
   B: number,
   T: number,
   nH: number,
@@ -89,22 +101,26 @@ function launch(
 ) {
   const pairs = (B * T * nH * hd) / 2;
   const kernel = p.ctx.kernel([ropeWgsl], entry, { WG: FLAT_WG });
-  dispatchFlat(p, kernel, [x, cos, sin], new Params().u32(pairs, T, nH, hd), pairs, entry);
+  dispatchFlat(p, kernel, [x, cos, sin, seg], new Params().u32(pairs, T, nH, hd), pairs, entry);
 }
 
-/** x (B*T, nH, hd) rotated in place by position t = row % T; cos, sin (T, hd/2). */
+/**
+ * x (B*T, nH, hd) rotated in place by position t = row % T - seg[row]; cos, sin (T, hd/2).
+ * seg u32 (B*T): where each token's example starts in its row (zeros unless rows are packed).
+ */
 export function ropeForward(
   p: Program,
   x: Tensor,
   cos: Tensor,
   sin: Tensor,
+  seg: Tensor,
   B: number,
   T: number,
   nH: number,
   hd: number,
 ): void {
-  check('ropeForward', x, cos, sin, B, T, nH, hd);
-  launch(p, 'rope_forward', x, cos, sin, B, T, nH, hd);
+  check('ropeForward', x, cos, sin, seg, B, T, nH, hd);
+  launch(p, 'rope_forward', x, cos, sin, seg, B, T, nH, hd);
 }
 
 /** dx (B*T, nH, hd) rotated back in place (the transpose of ropeForward). */
@@ -113,11 +129,12 @@ export function ropeBackward(
   dx: Tensor,
   cos: Tensor,
   sin: Tensor,
+  seg: Tensor,
   B: number,
   T: number,
   nH: number,
   hd: number,
 ): void {
-  check('ropeBackward', dx, cos, sin, B, T, nH, hd);
-  launch(p, 'rope_backward', dx, cos, sin, B, T, nH, hd);
+  check('ropeBackward', dx, cos, sin, seg, B, T, nH, hd);
+  launch(p, 'rope_backward', dx, cos, sin, seg, B, T, nH, hd);
 }

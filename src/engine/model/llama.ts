@@ -146,12 +146,30 @@ export class LlamaModel {
     return this.acts?.arena.allocatedBytes ?? 0;
   }
 
-  /** Writes a micro-batch's token ids and shifted targets (labels[t+1], IGNORE_INDEX at each row's end). */
-  writeBatch(inputIds: Int32Array, labels: Int32Array, B: number, T: number): void {
+  /**
+   * Writes a micro-batch's token ids and shifted targets (labels[t+1], IGNORE_INDEX at each row's
+   * end). positionIds (packed rows, as transformers' position_ids): each example's positions start
+   * at 0, and each token attends only to the tokens of its own example; without them position t.
+   */
+  writeBatch(inputIds: Int32Array, labels: Int32Array, B: number, T: number, positionIds?: Int32Array): void {
     const a = this.requireActs();
     const targets = new Int32Array(B * T);
     for (let b = 0; b < B; b++) {
       for (let t = 0; t < T; t++) targets[b * T + t] = t + 1 < T ? labels[b * T + t + 1] : IGNORE_INDEX;
+    }
+    const seg = new Uint32Array(B * T);
+    if (positionIds) {
+      for (let b = 0; b < B; b++) {
+        for (let t = 0; t < T; t++) {
+          const pos = positionIds[b * T + t];
+          const start = t - pos;
+          // An example starts at 0 and counts up by one; a token's example start is its row's.
+          if (!(pos >= 0 && start >= 0 && (pos === 0 || seg[b * T + t - 1] === start))) {
+            throw new Error(`micro-batch row ${b}: position id ${pos} at column ${t} does not continue its example`);
+          }
+          seg[b * T + t] = start;
+        }
+      }
     }
     checkTargets(targets, this.config.vocabSize, 'micro-batch labels');
     for (let i = 0; i < inputIds.length; i++) {
@@ -164,6 +182,7 @@ export class LlamaModel {
     }
     this.ctx.upload(a.ids, inputIds);
     this.ctx.upload(a.targets, targets);
+    this.ctx.upload(a.seg, seg);
   }
 
   /**
@@ -234,8 +253,9 @@ export class LlamaModel {
     lin.q_proj.forward(p, r(L.q, nH * hd), r(L.xn1, C), N, a.linear, train);
     lin.k_proj.forward(p, r(L.k, nKV * hd), r(L.xn1, C), N, a.linear, train);
     lin.v_proj.forward(p, r(L.v, nKV * hd), r(L.xn1, C), N, a.linear, train);
-    ropeForward(p, r(L.q, nH * hd), cos, sin, B, T, nH, hd);
-    ropeForward(p, r(L.k, nKV * hd), cos, sin, B, T, nKV, hd);
+    const seg = view(a.seg, 0, [N], ALIGN);
+    ropeForward(p, r(L.q, nH * hd), cos, sin, seg, B, T, nH, hd);
+    ropeForward(p, r(L.k, nKV * hd), cos, sin, seg, B, T, nKV, hd);
     attentionForward(
       p,
       r(L.att, nH * hd),
@@ -243,6 +263,7 @@ export class LlamaModel {
       r(L.q, nH * hd),
       r(L.k, nKV * hd),
       r(L.v, nKV * hd),
+      seg,
       B,
       T,
       nH,
@@ -270,6 +291,7 @@ export class LlamaModel {
     const sin = view(a.sin, 0, [T, hd / 2], ALIGN);
     const dres = r(a.dres, C);
     const dxn = r(a.dxn, C);
+    const seg = view(a.seg, 0, [N], ALIGN);
     // LM head + final norm: dres = d(final norm input)
     this.head!.backward(p, dxn, r(a.xnF, C), a.targets, a.lseF, this.step.lossScale, N);
     p.clear(dres);
@@ -299,14 +321,15 @@ export class LlamaModel {
         r(L.att, nH * hd),
         L.lse,
         a.delta,
+        seg,
         B,
         T,
         nH,
         nKV,
         hd,
       );
-      ropeBackward(p, r(a.dq, nH * hd), cos, sin, B, T, nH, hd);
-      ropeBackward(p, r(a.dk, nKV * hd), cos, sin, B, T, nKV, hd);
+      ropeBackward(p, r(a.dq, nH * hd), cos, sin, seg, B, T, nH, hd);
+      ropeBackward(p, r(a.dk, nKV * hd), cos, sin, seg, B, T, nKV, hd);
       lin.q_proj.backward(p, dxn, r(a.dq, nH * hd), r(L.xn1, C), N, a.linear, false);
       lin.k_proj.backward(p, dxn, r(a.dk, nKV * hd), r(L.xn1, C), N, a.linear, true);
       lin.v_proj.backward(p, dxn, r(a.dv, nKV * hd), r(L.xn1, C), N, a.linear, true);

@@ -93,6 +93,7 @@ export interface LayerPlan {
 export interface ActivationPlan {
   ids: Spec; // [N] i32
   targets: Spec; // [N] i32, shifted labels (IGNORE_INDEX: no loss)
+  seg: Spec; // [N] u32, where each token's example starts in its row (packing; zeros otherwise)
   res: Spec[]; // L+1 x [N, C]: res[l] is the input of layer l, res[L] the last output
   layers: LayerPlan[];
   xnF: Spec; // [N, C] final norm
@@ -172,6 +173,7 @@ export function activationPlan(i: ActivationPlanInput): ActivationPlan {
   return {
     ids: new Spec([N], 'i32', 'ids'),
     targets: new Spec([N], 'i32', 'targets'),
+    seg: new Spec([N], 'u32', 'segment starts'),
     res: Array.from({ length: c.numLayers + 1 }, (_, l) => f([N, C], `res${l}`)),
     layers,
     xnF: f([N, C], 'xnF'),

@@ -22,12 +22,16 @@ function randn(rng: Rng, n: number): Float64Array {
 }
 
 describe('attention reference', () => {
-  for (const [B, T, nH, nKV, hd] of [
-    [2, 5, 4, 2, 3],
-    [1, 6, 3, 1, 4],
-    [1, 4, 2, 2, 2],
-  ]) {
-    it(`backward matches central finite differences (B=${B} T=${T} nH=${nH} nKV=${nKV} hd=${hd})`, () => {
+  // seg: packed rows (block-diagonal causal mask), each token's example start within its row.
+  for (const [B, T, nH, nKV, hd, seg] of [
+    [2, 5, 4, 2, 3, null],
+    [1, 6, 3, 1, 4, null],
+    [1, 4, 2, 2, 2, null],
+    [2, 5, 4, 2, 3, [0, 0, 2, 2, 2, 0, 1, 1, 3, 4]],
+    [1, 6, 3, 1, 4, [0, 1, 1, 1, 4, 4]],
+  ] as [number, number, number, number, number, number[] | null][]) {
+    const tag = seg ? ` packed seg=[${seg.join(',')}]` : '';
+    it(`backward matches central finite differences (B=${B} T=${T} nH=${nH} nKV=${nKV} hd=${hd}${tag})`, () => {
       const rng = new Rng(B * 100 + T * 10 + nH);
       const q = randn(rng, B * T * nH * hd);
       const k = randn(rng, B * T * nKV * hd);
@@ -36,7 +40,7 @@ describe('attention reference', () => {
       const out = new Float64Array(q.length);
       const lse = new Float64Array(B * nH * T);
       const loss = () => {
-        attentionForwardRef(out, lse, q, k, v, B, T, nH, nKV, hd);
+        attentionForwardRef(out, lse, q, k, v, B, T, nH, nKV, hd, seg);
         let s = 0;
         for (let i = 0; i < out.length; i++) s += out[i] * g[i];
         return s;
@@ -45,7 +49,7 @@ describe('attention reference', () => {
       const dq = new Float64Array(q.length);
       const dk = new Float64Array(k.length);
       const dv = new Float64Array(v.length);
-      attentionBackwardRef(dq, dk, dv, g, q, k, v, out.slice(), lse.slice(), B, T, nH, nKV, hd);
+      attentionBackwardRef(dq, dk, dv, g, q, k, v, out.slice(), lse.slice(), B, T, nH, nKV, hd, seg);
       const h = 1e-5;
       for (const [x, dx, name] of [
         [q, dq, 'dq'],
@@ -66,6 +70,43 @@ describe('attention reference', () => {
       }
     });
   }
+
+  it('a packed row equals its examples run one by one (block-diagonal mask, no cross-talk)', () => {
+    const [T, nH, nKV, hd] = [7, 4, 2, 3];
+    const lens = [3, 1, 3]; // examples at row positions 0..2, 3, 4..6
+    const seg = [0, 0, 0, 3, 4, 4, 4];
+    const rng = new Rng(77);
+    const q = randn(rng, T * nH * hd);
+    const k = randn(rng, T * nKV * hd);
+    const v = randn(rng, T * nKV * hd);
+    const g = randn(rng, T * nH * hd);
+    const out = new Float64Array(q.length);
+    const lse = new Float64Array(nH * T);
+    attentionForwardRef(out, lse, q, k, v, 1, T, nH, nKV, hd, seg);
+    const dq = new Float64Array(q.length);
+    const dk = new Float64Array(k.length);
+    const dv = new Float64Array(v.length);
+    attentionBackwardRef(dq, dk, dv, g, q, k, v, out, lse, 1, T, nH, nKV, hd, seg);
+    let start = 0;
+    for (const n of lens) {
+      const qs = nH * hd;
+      const ks = nKV * hd;
+      const sub = (x: Float64Array, w: number) => x.slice(start * w, (start + n) * w);
+      const o1 = new Float64Array(n * qs);
+      const l1 = new Float64Array(nH * n);
+      attentionForwardRef(o1, l1, sub(q, qs), sub(k, ks), sub(v, ks), 1, n, nH, nKV, hd);
+      closeTo(sub(out, qs), o1, 1e-12, 1e-12, `out of the example at ${start}`);
+      for (let h = 0; h < nH; h++) {
+        closeTo(lse.slice(h * T + start, h * T + start + n), l1.slice(h * n, h * n + n), 1e-12, 1e-12, 'lse');
+      }
+      const [dq1, dk1, dv1] = [new Float64Array(n * qs), new Float64Array(n * ks), new Float64Array(n * ks)];
+      attentionBackwardRef(dq1, dk1, dv1, sub(g, qs), sub(q, qs), sub(k, ks), sub(v, ks), o1, l1, 1, n, nH, nKV, hd);
+      closeTo(sub(dq, qs), dq1, 1e-12, 1e-12, `dq of the example at ${start}`);
+      closeTo(sub(dk, ks), dk1, 1e-12, 1e-12, `dk of the example at ${start}`);
+      closeTo(sub(dv, ks), dv1, 1e-12, 1e-12, `dv of the example at ${start}`);
+      start += n;
+    }
+  });
 
   it('matches PyTorch autograd on a fixed case (B=1 T=3 nH=2 nKV=1 hd=2)', () => {
     // Values from /usr/bin/python3 (torch 1.13, float64): q.view(B,T,nH,hd).transpose(1,2); k, v the
@@ -107,6 +148,53 @@ describe('attention reference', () => {
     closeTo(dq, torchDq, 1e-14, 1e-12, 'dq');
     closeTo(dk, torchDk, 1e-14, 1e-12, 'dk');
     closeTo(dv, torchDv, 1e-14, 1e-12, 'dv');
+  });
+
+  it('packed rows match PyTorch autograd with a block-diagonal mask (reference/packed_attention.py)', () => {
+    // position_ids [0, 1, 0, 1, 2]: examples at 0..1 and 2..4 (seg = where each token's example starts)
+    const seg = [0, 0, 2, 2, 2];
+    const ptQ = [
+      -0.5, 0.2, -0.2, 0.5, 0.1, -0.3, 0.4, 0.0, -0.4, 0.3, -0.1, -0.5, 0.2, -0.2, 0.5, 0.1, -0.3, 0.4, 0.0, -0.4,
+    ];
+    const ptK = [-0.6, -0.1, 0.4, -0.4, 0.1, 0.6, -0.2, 0.3, -0.5, 0.0];
+    const ptV = [-0.8, -0.5, -0.2, 0.1, 0.4, 0.7, -0.7, -0.4, -0.1, 0.2];
+    const ptDout = [
+      -0.9, 0.0, 0.9, -0.1, 0.8, -0.2, 0.7, -0.3, 0.6, -0.4, 0.5, -0.5, 0.4, -0.6, 0.3, -0.7, 0.2, -0.8, 0.1, -0.9,
+    ];
+    const ptOut = [
+      -0.8, -0.5, -0.8, -0.5, -0.4798777149051877, -0.17987771490518767, -0.45785419126975346, -0.1578541912697534, 0.4,
+      0.7, 0.4, 0.7, -0.14999999999999997, 0.14999999999999997, -0.11504539031829333, 0.18495460968170663,
+      -0.1297555693473406, 0.17024443065265937, -0.14677974677259292, 0.15322025322740704,
+    ];
+    const ptLse = [
+      0.19798989873223327, 0.741363676488179, 0.09899494936611664, 0.6224365024412906, 1.2260415036570538,
+      0.04949747468305832, 0.6748297526845141, -0.2192031021678297, 0.7093129507830886, 1.0161580364215046,
+    ];
+    const ptDq = [
+      0.0, 0.0, 0.0, 0.0, 0.06335329827570012, -0.019005989482710026, 0.04158906554322259, -0.012476719662966783, 0.0,
+      0.0, 0.0, 0.0, -0.011667261889578033, -0.011667261889578033, -0.023240273536502074, -0.02324027353650206,
+      -0.021718316508391733, -0.021718316508391736, -0.025472479390216154, -0.02547247939021613,
+    ];
+    const ptDk = [
+      -0.022970956044859048, 0.01900598948271004, 0.02297095604485905, -0.019005989482710026, -0.023557908753465626,
+      0.007220923384000141, 0.022322170194767534, -0.009404879511349766, 0.0012357385586981085, 0.0021839561273495987,
+    ];
+    const ptDv = [
+      0.6740001763549626, -0.3222196672699393, 0.8259998236450374, -0.27778033273006075, 1.5581670721343164,
+      -2.119520945369314, 0.4403770695156225, -1.1936641224677806, 0.1014558583500614, -0.5868149321629055,
+    ];
+    const out = new Float64Array(20);
+    const lse = new Float64Array(10);
+    attentionForwardRef(out, lse, ptQ, ptK, ptV, 1, 5, 2, 1, 2, seg);
+    closeTo(out, ptOut, 1e-14, 1e-12, 'out');
+    closeTo(lse, ptLse, 1e-14, 1e-12, 'lse');
+    const dq = new Float64Array(20);
+    const dk = new Float64Array(10);
+    const dv = new Float64Array(10);
+    attentionBackwardRef(dq, dk, dv, ptDout, ptQ, ptK, ptV, out, lse, 1, 5, 2, 1, 2, seg);
+    closeTo(dq, ptDq, 1e-14, 1e-12, 'dq');
+    closeTo(dk, ptDk, 1e-14, 1e-12, 'dk');
+    closeTo(dv, ptDv, 1e-14, 1e-12, 'dv');
   });
 
   it('query head h reads kv head h / (nH / nKV): same as repeating the kv heads', () => {

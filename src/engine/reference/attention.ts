@@ -4,7 +4,8 @@
 //
 // Layout as Hugging Face Llama: q [B*T, nH*hd] = [B, T, nH, hd]; k, v [B*T, nKV*hd]; query head h
 // reads kv head floor(h / (nH / nKV)) (repeat_kv); scale 1/sqrt(hd); key j is visible to query i
-// iff j <= i. lse [B*nH*T] is the logsumexp of each query's scaled scores, indexed (b*nH + h)*T + t.
+// iff j <= i, and with packed rows (seg given: seg[b*T + i] is the row position where token i's
+// example starts) also j >= seg[b*T + i], a block-diagonal causal mask. lse [B*nH*T] is the logsumexp of each query's scaled scores, indexed (b*nH + h)*T + t.
 
 type Arr = ArrayLike<number>;
 
@@ -13,7 +14,7 @@ function checkHeads(nH: number, nKV: number): number {
   return nH / nKV;
 }
 
-/** out [B*T, nH*hd], lse [B*nH*T] from q [B*T, nH*hd], k, v [B*T, nKV*hd]. */
+/** out [B*T, nH*hd], lse [B*nH*T] from q [B*T, nH*hd], k, v [B*T, nKV*hd]; seg: see the header. */
 export function attentionForwardRef(
   out: Float64Array,
   lse: Float64Array,
@@ -25,6 +26,7 @@ export function attentionForwardRef(
   nH: number,
   nKV: number,
   hd: number,
+  seg: ArrayLike<number> | null = null,
 ): void {
   const rep = checkHeads(nH, nKV);
   const scale = 1 / Math.sqrt(hd);
@@ -36,8 +38,9 @@ export function attentionForwardRef(
       const g = Math.floor(h / rep);
       for (let i = 0; i < T; i++) {
         const qo = (b * T + i) * qs + h * hd;
+        const j0 = seg ? seg[b * T + i] : 0;
         let m = -Infinity;
-        for (let j = 0; j <= i; j++) {
+        for (let j = j0; j <= i; j++) {
           const ko = (b * T + j) * ks + g * hd;
           let dot = 0;
           for (let d = 0; d < hd; d++) dot += q[qo + d] * k[ko + d];
@@ -45,9 +48,9 @@ export function attentionForwardRef(
           m = Math.max(m, s[j]);
         }
         let sum = 0;
-        for (let j = 0; j <= i; j++) sum += Math.exp(s[j] - m);
+        for (let j = j0; j <= i; j++) sum += Math.exp(s[j] - m);
         for (let d = 0; d < hd; d++) out[qo + d] = 0;
-        for (let j = 0; j <= i; j++) {
+        for (let j = j0; j <= i; j++) {
           const p = Math.exp(s[j] - m) / sum;
           const vo = (b * T + j) * ks + g * hd;
           for (let d = 0; d < hd; d++) out[qo + d] += p * v[vo + d];
@@ -78,6 +81,7 @@ export function attentionBackwardRef(
   nH: number,
   nKV: number,
   hd: number,
+  seg: ArrayLike<number> | null = null,
 ): void {
   const rep = checkHeads(nH, nKV);
   const scale = 1 / Math.sqrt(hd);
@@ -94,7 +98,7 @@ export function attentionBackwardRef(
         const L = lse[(b * nH + h) * T + i];
         let delta = 0;
         for (let d = 0; d < hd; d++) delta += dout[qo + d] * out[qo + d];
-        for (let j = 0; j <= i; j++) {
+        for (let j = seg ? seg[b * T + i] : 0; j <= i; j++) {
           const ko = (b * T + j) * ks + g * hd;
           let dot = 0;
           let dp = 0;

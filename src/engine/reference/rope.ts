@@ -9,10 +9,11 @@ function rotate(
   nH: number,
   hd: number,
   sign: number,
+  seg: ArrayLike<number> | null,
 ): void {
   const half = hd / 2;
   for (let row = 0; row < B * T; row++) {
-    const t = row % T;
+    const t = (row % T) - (seg ? seg[row] : 0);
     for (let h = 0; h < nH; h++) {
       const base = (row * nH + h) * hd;
       for (let d = 0; d < half; d++) {
@@ -27,7 +28,10 @@ function rotate(
   }
 }
 
-/** x (B*T, nH, hd) rotated in place; cos, sin (T, hd/2); position t = row % T. */
+/**
+ * x (B*T, nH, hd) rotated in place; cos, sin (T, hd/2); position t = row % T, or with packed rows
+ * row % T - seg[row] (seg: where each token's example starts in its row).
+ */
 export function ropeForwardRef(
   x: Float64Array,
   cos: ArrayLike<number>,
@@ -36,8 +40,9 @@ export function ropeForwardRef(
   T: number,
   nH: number,
   hd: number,
+  seg: ArrayLike<number> | null = null,
 ): void {
-  rotate(x, cos, sin, B, T, nH, hd, 1);
+  rotate(x, cos, sin, B, T, nH, hd, 1, seg);
 }
 
 /** dx (B*T, nH, hd) rotated back in place: the transpose of the forward rotation. */
@@ -49,6 +54,7 @@ export function ropeBackwardRef(
   T: number,
   nH: number,
   hd: number,
+  seg: ArrayLike<number> | null = null,
 ): void {
-  rotate(dx, cos, sin, B, T, nH, hd, -1);
+  rotate(dx, cos, sin, B, T, nH, hd, -1, seg);
 }

@@ -221,7 +221,7 @@ export class Trainer {
       enc.clearBuffer(this.stepBuffers.lossAcc.buffer, this.stepBuffers.lossAcc.offset, 4);
       dev.queue.submit([enc.finish()]);
       batches.forEach((b, i) => {
-        this.model.writeBatch(b.inputIds, b.labels, b.batchSize, b.seqLen);
+        this.model.writeBatch(b.inputIds, b.labels, b.batchSize, b.seqLen, b.positionIds);
         const seed = (Math.imul(t.seed + 1, 0x9e3779b1) ^ Math.imul(this.step * 64 + i + 1, 0x85ebca77)) >>> 0;
         this.ctx.upload(this.stepBuffers.seed, new Uint32Array([seed]));
         const e = dev.createCommandEncoder();
@@ -314,7 +314,7 @@ export class Trainer {
     enc.clearBuffer(acc.buffer, acc.offset, 4);
     dev.queue.submit([enc.finish()]);
     for (const b of batches) {
-      this.model.writeBatch(b.inputIds, b.labels, b.batchSize, b.seqLen);
+      this.model.writeBatch(b.inputIds, b.labels, b.batchSize, b.seqLen, b.positionIds);
       const e = dev.createCommandEncoder();
       this.model.program(b.batchSize, b.seqLen, false).encode(e);
       dev.queue.submit([e.finish()]);

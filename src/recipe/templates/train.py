@@ -604,6 +604,7 @@ def training_kwargs(
         "save_strategy": "steps" if save_steps > 0 else "no",
         "seed": t["seed"],
         "data_seed": t["seed"],
+        "group_by_length": bool(t.get("group_by_length", False)),
         "bf16": bf16,
         "load_best_model_at_end": best_at_end,
         "prediction_loss_only": True,

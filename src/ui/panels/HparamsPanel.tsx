@@ -203,6 +203,7 @@ export function HparamsPanel() {
   const reset = useStudio((s) => s.resetHparams);
   const lockedByAdapter = useStudio((s) => s.adapter.use && s.adapter.imported !== null);
   const maxSteps = useStudio((s) => s.hparams.training.max_steps);
+  const packing = useStudio((s) => s.hparams.training.packing);
   const running = useStudio((s) => ['starting', 'running', 'paused', 'stopping'].includes(s.training.status));
   return (
     <div className="panel" data-testid="panel-hparams">
@@ -265,6 +266,8 @@ export function HparamsPanel() {
           <NumberField group="training" name="per_device_train_batch_size" />
           <NumberField group="training" name="gradient_accumulation_steps" />
           <NumberField group="training" name="max_seq_length" />
+          <BoolField group="training" name="packing" />
+          <BoolField group="training" name="group_by_length" disabled={packing} />
         </div>
         <h3 className="subhead">Validation, logging and checkpoints</h3>
         <div className="form-grid">
