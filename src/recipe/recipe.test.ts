@@ -283,7 +283,7 @@ describe('recipe for the demo run', () => {
       env: { RECIPE_DIR: dir },
     });
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/^Ran 16 tests/m);
+    expect(r.stderr).toMatch(/^Ran 17 tests/m);
     expect(r.stderr).toMatch(/^OK$/m); // nothing skipped: torch is there, so the Trainer path ran too
     expect(r.stderr).toContain('test_train_runs_through_the_trainer (');
   });

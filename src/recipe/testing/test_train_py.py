@@ -46,7 +46,7 @@ ARG_NAMES = [
     "metric_for_best_model", "greater_is_better", "prediction_loss_only", "label_names",
     "remove_unused_columns", "dataloader_drop_last", "ddp_find_unused_parameters",
     "gradient_checkpointing", "gradient_checkpointing_kwargs", "report_to",
-    "average_tokens_across_devices",
+    "average_tokens_across_devices", "group_by_length",
 ]  # fmt: skip
 
 
@@ -72,13 +72,13 @@ def with_stubs(training_args_cls):
 SAME_NAME = {
     "learning_rate", "lr_scheduler_type", "per_device_train_batch_size", "gradient_accumulation_steps",
     "num_train_epochs", "max_steps", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon",
-    "max_grad_norm", "seed", "logging_steps", "eval_steps", "save_steps",
+    "max_grad_norm", "seed", "logging_steps", "eval_steps", "save_steps", "group_by_length",
 }  # fmt: skip
 # Training fields with their own test below (label masking: identity.test.ts); together with
 # SAME_NAME they must be all of them.
 ELSEWHERE = {
     "warmup_ratio", "warmup_steps", "max_seq_length", "train_on_inputs", "mask_history", "val_split_fraction",
-    "early_stopping_patience", "early_stopping_threshold", "gradient_checkpointing",
+    "early_stopping_patience", "early_stopping_threshold", "gradient_checkpointing", "packing",
 }  # fmt: skip
 
 
@@ -89,6 +89,13 @@ class HyperparameterMapping(unittest.TestCase):
 
     def test_every_training_field_is_mapped(self):
         self.assertEqual(set(self.t), SAME_NAME | ELSEWHERE)
+
+    def test_packing_is_not_passed(self):
+        # train.py pads (same loss and gradients as packing); TRL's SFTConfig(packing=True) is the
+        # documented equivalent, so TrainingArguments gets no packing argument.
+        with_stubs(args_class())
+        a = train.build_training_args(CFG, "out")
+        self.assertFalse(hasattr(a, "packing"))
 
     def test_training_arguments_carry_the_studio_values(self):
         with_stubs(args_class())
