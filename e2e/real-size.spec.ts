@@ -5,8 +5,10 @@
 // through the local mock Hub and as a folder chosen with "Choose folder…" (a dropped folder
 // cannot be synthesized: the page walks the FileSystemEntry objects only a real drag gives). The
 // page must show the right parameter count and a memory estimate; the test prints each phase's
-// time and the tab's peak memory (renderer process RSS, page and worker together, and the page's
-// JS heap) and checks that the tab never grew by the checkpoint's size (files are read in slices).
+// time and the tab's peak memory (renderer process RSS, page and worker together, the page's JS
+// heap, and the worker's JS heap and ArrayBuffers) and checks that the tab never grew by the
+// checkpoint's size and the worker stayed under half of it (files are read in slices). Then each
+// model trains one step in 4-bit with gradient checkpointing, samples and exports its adapter.
 // Skipped unless PW_SLOW=1 (see playwright.config.ts): `npm run test:slow`.
 
 import { readFileSync, readdirSync, statSync } from 'node:fs';
