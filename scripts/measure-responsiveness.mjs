@@ -2,13 +2,16 @@
 // How responsive the studio's main thread is on a slow laptop: a measurement, not a test (its
 // figures depend on the machine). Chromium's CPU is throttled 4x through the DevTools protocol
 // (Emulation.setCPUThrottlingRate, DevTools' "mid-tier laptop"), then:
-//   1. a real demo run (the worker trains on WebGPU) while the user switches steps;
+//   1. a real demo run (the worker trains on WebGPU): 5 s with nothing touched, then 7 s of the user
+//      switching steps (a click a second);
 //   2. simulated runs of 100 and 20,000 steps: the steps before the window are fed fast (and not
-//      measured), then one step event every 200 ms for 40 steps while the user switches steps.
+//      measured), then one step event every 200 ms for 80 steps: 6 s with nothing touched, then
+//      the user switches steps.
+// Each window is reported on its own ("training" and "switching steps").
 // For each phase it prints every main-thread task over 50 ms (longtask) and the long animation
 // frames' script attribution (Long Animation Frame API): which script, invoked how, for how long.
 //
-//   node scripts/measure-responsiveness.mjs [--port 4184] [--no-build] [--steps 100,20000] [--real-steps 12]
+//   node scripts/measure-responsiveness.mjs [--port 4184] [--no-build] [--steps 100,20000] [--real-steps 40]
 //
 // It builds the studio with VITE_MEASURE=1 into .cache/measure-dist (that build exposes the
 // store to the page so it can feed simulated steps) and serves it with vite preview.
@@ -25,7 +28,7 @@ const arg = (name, dflt) => {
 };
 const port = Number(arg('port', process.env.PW_PORT ?? 4184));
 const simulated = arg('steps', '100,20000').split(',').map(Number);
-const realSteps = Number(arg('real-steps', 12));
+const realSteps = Number(arg('real-steps', 40));
 const throttle = Number(arg('throttle', 4));
 const outDir = join(root, '.cache', 'measure-dist');
 const bin = (n) => join(root, 'node_modules', '.bin', n);
@@ -154,12 +157,17 @@ for (const [k, v] of Object.entries({
   val_split_fraction: 0.02,
 }))
   await page.getByTestId(`input-${k}`).fill(String(v));
-let t0 = await now();
 await click('start-training');
 await page.getByTestId('run-step').waitFor({ timeout: 600_000 });
-await switchSteps(6000);
-await page.getByTestId('stop-reason').waitFor({ timeout: 600_000 });
+await page.getByTestId('tab-training').click();
+let t0 = await now();
+await sleep(5000);
+results.push(await report(`real demo run of ${realSteps} steps, training, nothing touched`, t0, await now()));
+t0 = await now();
+await switchSteps(7000);
 results.push(await report(`real demo run of ${realSteps} steps, switching steps`, t0, await now()));
+if (!(await page.getByTestId('stop-reason').count())) console.log('  (the run was still going through both windows)');
+await page.getByTestId('stop-reason').waitFor({ timeout: 600_000 });
 
 // 2. Simulated runs: the real store and charts, fed step events as the worker would send them.
 for (const total of simulated) {
@@ -203,12 +211,12 @@ for (const total of simulated) {
       globalThis.__next = total - measured + 1;
       globalThis.__m = m;
     },
-    { total, measured: 40 },
+    { total, measured: 80 },
   );
   await sleep(3000);
   t0 = await now();
   const feeding = page.evaluate(async () => {
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < 80; i++) {
       const step = globalThis.__next++;
       globalThis.__studio.onTrainEvent({
         status: 'step',
@@ -220,15 +228,19 @@ for (const total of simulated) {
       await new Promise((r) => setTimeout(r, 200));
     }
   });
-  await switchSteps(7000);
+  await sleep(6000);
+  results.push(await report(`simulated run of ${total} steps, training, nothing touched`, t0, await now()));
+  t0 = await now();
+  await switchSteps(8000);
   await feeding;
   await sleep(1000);
-  results.push(
-    await report(`simulated run, steps ${total - 39}-${total} of ${total}, switching steps`, t0, await now()),
-  );
+  results.push(await report(`simulated run of ${total} steps, switching steps`, t0, await now()));
 }
 
 console.log('\nsummary (long tasks over 50 ms, ms):');
-for (const r of results) console.log(`  ${r.name}: ${r.longTasks.length ? r.longTasks.join(', ') : 'none'}`);
+for (const r of results)
+  console.log(
+    `  ${r.name}: ${r.longTasks.length ? `${r.longTasks.length}, max ${Math.max(...r.longTasks)} [${r.longTasks.join(', ')}]` : 'none'}`,
+  );
 await browser.close();
 server.kill();

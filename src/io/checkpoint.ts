@@ -154,6 +154,10 @@ export async function openCheckpoint(files: FileSet): Promise<Checkpoint> {
       const { file } = lookup(name);
       return file.read(name);
     },
+    readRange: async (name, offset, length) => {
+      const { file } = lookup(name);
+      return file.readRange(name, offset, length);
+    },
     readAsF32: async (name) => {
       const { file } = lookup(name);
       return file.readAsF32(name);

@@ -148,6 +148,15 @@ describe('openSafetensors on hostile files', () => {
     expect([...(await f.read('w'))]).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
   });
 
+  it('reads a slice of a tensor, and refuses one outside it naming the tensor', async () => {
+    const f = await open(craft(ok, 8));
+    expect([...(await f.readRange('w', 3, 4))]).toEqual([3, 4, 5, 6]);
+    expect([...(await f.readRange('w', 8, 0))]).toEqual([]);
+    await expect(f.readRange('w', 6, 4)).rejects.toThrow(
+      'model.safetensors: tensor "w": read of bytes [6, 10) is outside its 8 bytes',
+    );
+  });
+
   it('file shorter than the 8-byte length', () =>
     reject(new Uint8Array(5), /is 5 bytes, too small to be a safetensors file/));
 

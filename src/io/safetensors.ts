@@ -72,6 +72,8 @@ export interface SafetensorsFile {
   readonly headerLength: number;
   /** The tensor's bytes as stored. */
   read(name: string): Promise<Uint8Array>;
+  /** `length` of the tensor's bytes from `offset` within it (rejects outside the tensor). */
+  readRange(name: string, offset: number, length: number): Promise<Uint8Array>;
   /** The tensor widened to f32 (F32, F16, BF16 or F64). */
   readAsF32(name: string): Promise<Float32Array>;
 }
@@ -111,6 +113,23 @@ export async function openSafetensors(src: ByteSource): Promise<SafetensorsFile>
     metadata,
     headerLength: n,
     read,
+    async readRange(name, offset, length) {
+      const t = entry(name);
+      if (
+        !Number.isSafeInteger(offset) ||
+        !Number.isSafeInteger(length) ||
+        offset < 0 ||
+        length < 0 ||
+        offset + length > t.byteLength
+      ) {
+        throw new IoError(
+          `${file}: tensor "${name}": read of bytes [${offset}, ${offset + length}) is outside its ${t.byteLength} bytes`,
+          file,
+        );
+      }
+      if (length === 0) return new Uint8Array(0);
+      return src.read(t.byteOffset + offset, length);
+    },
     async readAsF32(name) {
       const t = entry(name);
       return toF32(await read(name), t.dtype, `${file}: tensor "${name}"`);

@@ -4,10 +4,12 @@
 // order (the sidebar says where they are and what is done, as LLaMA-Factory's tabs and H2O LLM
 // Studio's experiment pages do); afterwards a practitioner jumps between Training, Samples and
 // Export while the run goes on, and the run bar keeps its progress and Pause/Stop in reach from
-// each. One panel at a time also keeps the page light: the live charts render only when shown.
+// each. One panel at a time also keeps the page light: a hidden panel stays mounted but its
+// effects are down, so the live charts take new values only while shown.
 
-import { useDeferredValue, useEffect } from 'react';
+import { Activity, type ReactNode, useDeferredValue, useEffect, useState } from 'react';
 import { useStudio } from './store/store';
+import type { Tab } from './store/ui';
 import { Sidebar } from './components/Sidebar';
 import { RunBar } from './components/RunBar';
 import { ResumeBanner } from './components/ResumeBanner';
@@ -48,28 +50,37 @@ function NoWebGpu() {
   );
 }
 
+const PANELS: Record<Tab, () => ReactNode> = {
+  model: ModelPanel,
+  dataset: DatasetPanel,
+  hparams: HparamsPanel,
+  training: TrainingPanel,
+  samples: SamplesPanel,
+  export: ExportPanel,
+  bench: BenchPanel,
+};
+
 /**
  * The open panel. Deferred: a click on a step highlights it at once, and the panel it opens
- * renders at low priority, in slices, so switching panels mid-run does not block the page.
+ * renders at low priority, in slices. A panel once opened stays mounted, hidden (React
+ * Activity: no effects, and its updates wait for idle time while hidden), so going back to it
+ * shows it again instead of building it anew, and what was on it (an export's result, an open
+ * section) is still there.
  */
-function Panel() {
+function Panels() {
   const tab = useDeferredValue(useStudio((s) => s.ui.tab));
-  switch (tab) {
-    case 'model':
-      return <ModelPanel />;
-    case 'dataset':
-      return <DatasetPanel />;
-    case 'hparams':
-      return <HparamsPanel />;
-    case 'training':
-      return <TrainingPanel />;
-    case 'samples':
-      return <SamplesPanel />;
-    case 'export':
-      return <ExportPanel />;
-    case 'bench':
-      return <BenchPanel />;
-  }
+  const [visited, setVisited] = useState<ReadonlySet<Tab>>(() => new Set([tab]));
+  if (!visited.has(tab)) setVisited(new Set(visited).add(tab));
+  return (Object.keys(PANELS) as Tab[])
+    .filter((t) => t === tab || visited.has(t))
+    .map((t) => {
+      const P = PANELS[t];
+      return (
+        <Activity key={t} mode={t === tab ? 'visible' : 'hidden'}>
+          <P />
+        </Activity>
+      );
+    });
 }
 
 export function App() {
@@ -106,7 +117,7 @@ export function App() {
               )}
               <ResumeBanner />
               <Notice />
-              <Panel />
+              <Panels />
             </div>
           </main>
         </div>

@@ -173,15 +173,18 @@ export class GpuContext {
     this.peak = this.live;
   }
 
-  upload(t: Tensor, data: ArrayBufferView): void {
-    if (data.byteLength > t.size) throw new Error(`upload to ${t.label}: ${data.byteLength} bytes > ${t.size}`);
+  /** Writes `data` into the tensor from `at` bytes (a multiple of 4) on: whole, or one slice of it. */
+  upload(t: Tensor, data: ArrayBufferView, at = 0): void {
+    if (at % 4 !== 0 || at + data.byteLength > t.size) {
+      throw new Error(`upload to ${t.label}: ${data.byteLength} bytes at ${at} do not fit its ${t.size}`);
+    }
     // writeBuffer wants a multiple of 4 bytes.
     if (data.byteLength % 4 !== 0) {
       const padded = new Uint8Array(Math.ceil(data.byteLength / 4) * 4);
       padded.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-      this.device.queue.writeBuffer(t.buffer, t.offset, padded);
+      this.device.queue.writeBuffer(t.buffer, t.offset + at, padded);
     } else {
-      this.device.queue.writeBuffer(t.buffer, t.offset, data.buffer, data.byteOffset, data.byteLength);
+      this.device.queue.writeBuffer(t.buffer, t.offset + at, data.buffer, data.byteOffset, data.byteLength);
     }
   }
 

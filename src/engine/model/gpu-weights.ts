@@ -46,6 +46,8 @@ export interface UploadOptions {
   maxShardRows?: number;
   /** Quantize the decoder's linear weights to NF4 on upload (QLoRA). */
   nf4?: boolean;
+  /** Bytes per upload slice (default UPLOAD_SLICE_BYTES; tests use small ones). */
+  sliceBytes?: number;
 }
 
 export async function uploadWeights(
@@ -79,7 +81,7 @@ export async function uploadWeights(
   arena.allocate();
 
   try {
-    await fill(ctx, uploads, src, (name) => info.get(name)!, dtypeOf, onProgress);
+    await fill(ctx, uploads, src, (name) => info.get(name)!, dtypeOf, o.sliceBytes ?? UPLOAD_SLICE_BYTES, onProgress);
   } catch (e) {
     arena.destroy(); // a failed read leaves nothing allocated
     throw e;
@@ -87,35 +89,60 @@ export async function uploadWeights(
   return { ...w, arena, bytes: arena.allocatedBytes, nf4: !!o.nf4 };
 }
 
-/** Reads each tensor once and uploads its pieces (NF4-packed where the plan says). */
+/**
+ * Bytes read and handed to the GPU at a time: a vocabulary shard (up to a 128 MiB binding) is
+ * filled in slices of this size, so the worker never holds a large tensor whole.
+ */
+export const UPLOAD_SLICE_BYTES = 16 * 2 ** 20;
+
+/**
+ * Uploads each piece of the plan. With `src.readRange`, 16-bit and f32 pieces go up in slices of
+ * `sliceBytes` (a multiple of 4) and an NF4 piece (one decoder linear weight, a few MB) is read alone to be
+ * quantized; without it, each tensor is read once, whole, and its pieces taken from it.
+ */
 async function fill(
   ctx: GpuContext,
   uploads: { spec: Spec; t: Tensor }[],
   src: WeightSource,
   infoOf: (name: string) => { shape: number[] },
   dtypeOf: (name: string) => CheckpointDType,
+  sliceBytes: number,
   onProgress?: (p: UploadProgress) => void,
 ): Promise<void> {
   const bytesTotal = uploads.reduce((s, u) => s + u.spec.source!.byteLength, 0);
   let bytesDone = 0;
-  // One tensor at a time: a checkpoint is never held whole in memory.
+  const tensorBytes = (name: string) =>
+    infoOf(name).shape.reduce((a, b) => a * b, 1) * (dtypeOf(name) === 'f32' ? 4 : 2);
+  const checked = (name: string, bytes: Uint8Array, want: number) => {
+    if (bytes.byteLength !== want) throw new Error(`tensor ${name}: read ${bytes.byteLength} bytes, expected ${want}`);
+    return bytes;
+  };
   let lastName = '';
   let lastBytes: Uint8Array | null = null;
+  const piece = async (name: string, start: number, length: number): Promise<Uint8Array> => {
+    if (src.readRange) return checked(name, await src.readRange(name, start, length), length);
+    if (name !== lastName) {
+      // lets the previous tensor's bytes go during the read
+      lastBytes = null;
+      lastBytes = checked(name, await src.read(name), tensorBytes(name));
+      lastName = name;
+    }
+    return lastBytes!.subarray(start, start + length);
+  };
   for (const { spec, t } of uploads) {
     const u = spec.source!;
-    if (u.name !== lastName) {
-      // eslint-disable-next-line no-useless-assignment -- lets the previous tensor's bytes go during the read
-      lastBytes = null;
-      lastBytes = await src.read(u.name);
-      lastName = u.name;
-      const want = infoOf(u.name).shape.reduce((a, b) => a * b, 1) * (dtypeOf(u.name) === 'f32' ? 4 : 2);
-      if (lastBytes.byteLength !== want) {
-        throw new Error(`tensor ${u.name}: read ${lastBytes.byteLength} bytes, expected ${want}`);
-      }
+    if (spec.dtype === 'nf4') {
+      const bytes = await piece(u.name, u.byteStart, u.byteLength);
+      ctx.upload(t, packNf4(widenToF32(bytes, dtypeOf(u.name))));
+      bytesDone += u.byteLength;
+      onProgress?.({ tensor: u.name, bytesDone, bytesTotal });
+      continue;
     }
-    const bytes = lastBytes!.subarray(u.byteStart, u.byteStart + u.byteLength);
-    ctx.upload(t, spec.dtype === 'nf4' ? packNf4(widenToF32(bytes, dtypeOf(u.name))) : bytes);
-    bytesDone += u.byteLength;
-    onProgress?.({ tensor: u.name, bytesDone, bytesTotal });
+    for (let at = 0; at < u.byteLength; at += sliceBytes) {
+      const length = Math.min(sliceBytes, u.byteLength - at);
+      ctx.upload(t, await piece(u.name, u.byteStart + at, length), at);
+      bytesDone += length;
+      onProgress?.({ tensor: u.name, bytesDone, bytesTotal });
+    }
   }
 }

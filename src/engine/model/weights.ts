@@ -16,4 +16,10 @@ export interface WeightSource {
   list(): WeightInfo[];
   /** The tensor's bytes exactly as stored. Rejects with a message naming the tensor and file. */
   read(name: string): Promise<Uint8Array>;
+  /**
+   * `length` bytes of the tensor's stored bytes from `offset` (relative to the tensor's start),
+   * so a tensor larger than a binding (a 272 MB embedding) is uploaded a bounded slice at a time.
+   * Optional: without it the engine reads whole tensors.
+   */
+  readRange?(name: string, offset: number, length: number): Promise<Uint8Array>;
 }

@@ -119,9 +119,10 @@ describe('gradient checkpointing', () => {
 
 describe('vocabulary shards', () => {
   for (const name of ['tiny-llama3', 'tiny-qwen2']) {
-    it(`${name}: embedding and LM head in shards of 64 rows train as the single-shard run`, async () => {
+    it(`${name}: embedding and LM head in shards of 64 rows, uploaded in 1,028-byte slices, train as the single-shard run`, async () => {
       const one = await plain(name);
-      const sharded = await run(ctx, name, 3, { upload: { maxShardRows: 64 } }, true);
+      // Slices that split rows and end mid-shard: each shard is filled piece by piece from the file.
+      const sharded = await run(ctx, name, 3, { upload: { maxShardRows: 64, sliceBytes: 1028 } }, true);
       const w = sharded.trainer.opts.weights;
       expect(w.embed.length).toBeGreaterThanOrEqual(4);
       expect(w.lmHead.length).toBeGreaterThanOrEqual(4);

@@ -20,10 +20,11 @@ export const runView = (s: Studio) => ({
 });
 
 /**
- * About one point per pixel column of the wide loss chart (min and max of every two columns),
- * two or more for the small ones: what recharts draws per update is bounded by this, not by the run.
+ * Min and max of every four or so pixel columns of the wide loss chart, about one point per column
+ * of the small ones: what recharts draws per update is bounded by this, not by the run (at 400,
+ * one redraw of the four charts took 100-170 ms on a 4x-throttled CPU; docs/performance.md).
  */
-export const MAX_POINTS = 400;
+export const MAX_POINTS = 200;
 
 export type Row = Record<string, number>;
 

@@ -30,7 +30,10 @@ export function useStaggered<T>(value: T, slot: number): T {
   }, [value, slot]);
   useEffect(
     () => () => {
+      // Also when a hidden panel's effects are taken down (React Activity): shown again, the
+      // first effect schedules the latest value.
       if (timer.current !== null) clearTimeout(timer.current);
+      timer.current = null;
     },
     [],
   );
@@ -54,11 +57,20 @@ function mounted(): void {
 export function useStaggeredMount(slot: number): boolean {
   const [ready, setReady] = useState(false);
   const pending = useRef(false);
-  // A layout effect: counted at commit, before anyone can look for the charts in the DOM.
+  const readyRef = useRef(false);
+  // A layout effect: counted at commit, before anyone can look for the charts in the DOM. A chart
+  // already mounted (its panel hidden and shown again) has nothing to wait for.
   useLayoutEffect(() => {
+    if (readyRef.current) return;
     waitingMounts++;
     pending.current = true;
-    const id = setTimeout(() => startTransition(() => setReady(true)), 16 + slot * SLOT_MS * 2);
+    const id = setTimeout(
+      () => {
+        readyRef.current = true;
+        startTransition(() => setReady(true));
+      },
+      16 + slot * SLOT_MS * 2,
+    );
     return () => {
       clearTimeout(id);
       if (pending.current) {

@@ -127,7 +127,7 @@ export function ExportPanel() {
                 Loss chart (PNG)
               </button>
             </div>
-            <LossChart height={220} />
+            <LossChart height={220} id="export-loss" />
           </Card>
         </>
       )}

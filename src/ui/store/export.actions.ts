@@ -93,8 +93,9 @@ export function exportConfig(): void {
 }
 
 export async function exportLossChart(): Promise<ExportResult> {
-  const svg = document.querySelector<SVGSVGElement>('[data-chart="loss"] svg.recharts-surface');
-  // The Export panel shows the same chart, so it is on screen when this runs.
+  // The Export panel's own copy of the loss chart, on screen when this runs (the Training panel's
+  // may be mounted too, hidden, with the values it had when it was last shown).
+  const svg = document.querySelector<SVGSVGElement>('[data-chart="export-loss"] svg.recharts-surface');
   if (!svg) return { ok: false, message: 'The loss chart is not on screen.' };
   try {
     const name = `${prefix()}_loss.png`;
