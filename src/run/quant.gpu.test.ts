@@ -128,10 +128,14 @@ describe('useWeights: the base in the form the run trains on', () => {
     const m = { weights: await uploadModel(ctx, model) };
     let reads = 0;
     const source = model.checkpoint;
+    // The first read fails, whole tensor or slice (the upload reads 16 MiB slices where it can).
+    const fail = () => reads++ === 0;
     const flaky = {
       ...model,
       checkpoint: Object.assign(Object.create(source) as typeof source, {
-        read: (name: string) => (reads++ === 0 ? Promise.reject(new Error('disk gone')) : source.read(name)),
+        read: (name: string) => (fail() ? Promise.reject(new Error('disk gone')) : source.read(name)),
+        readRange: (name: string, offset: number, length: number) =>
+          fail() ? Promise.reject(new Error('disk gone')) : source.readRange!(name, offset, length),
       }),
     };
     await expect(useWeights(ctx, flaky, m, true)).rejects.toThrow('disk gone');
