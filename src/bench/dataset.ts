@@ -18,11 +18,11 @@ import { uploadWeights } from '../engine/model/gpu-weights';
 import { Trainer, type BatchSource } from '../engine/train/trainer';
 import { BatchSampler, collate, collatePacked, packRows } from '../data/batches';
 import { IGNORE_INDEX, type Batch, type Example } from '../data/types';
-import { DEFAULT_HPARAMS, type TrainingHparams } from '../config/hparams';
+import type { TrainingHparams } from '../config/hparams';
 import { Rng } from '../util/rng';
 import { RandomWeightSource } from './random-weights';
 import { SHAPES } from './shapes';
-import { benchMemoryInput, checkBenchFits, type TrainBenchOptions } from './train';
+import { benchMemoryInput, benchSchedule, checkBenchFits, type TrainBenchOptions } from './train';
 
 export interface AlpacaRecord {
   instruction: string;
@@ -175,13 +175,7 @@ export async function benchDataset(ctx: GpuContext, o: DatasetBenchOptions): Pro
     for (const mode of o.modes) {
       const packing = mode === 'packed';
       const training: TrainingHparams = {
-        ...DEFAULT_HPARAMS.training,
-        learning_rate: 2e-4,
-        lr_scheduler_type: 'constant',
-        warmup_ratio: 0,
-        max_steps: o.warmup + o.steps,
-        eval_steps: 0,
-        seed: o.seed ?? 0,
+        ...benchSchedule(o),
         per_device_train_batch_size: o.batch,
         max_seq_length: o.seq,
       };

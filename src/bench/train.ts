@@ -129,6 +129,19 @@ export function benchMemoryInput(limits: MemoryLimits, o: TrainBenchOptions): Me
   };
 }
 
+/** The benchmark's schedule: constant learning rate, no warm-up, no evaluation, warm-up + timed steps. */
+export function benchSchedule(o: Pick<TrainBenchOptions, 'warmup' | 'steps' | 'seed'>): TrainingHparams {
+  return {
+    ...DEFAULT_HPARAMS.training,
+    learning_rate: 2e-4,
+    lr_scheduler_type: 'constant',
+    warmup_ratio: 0,
+    max_steps: o.warmup + o.steps,
+    eval_steps: 0,
+    seed: o.seed ?? 0,
+  };
+}
+
 /** Throws the engine's own "does not fit" message, or returns the estimate. */
 export function checkBenchFits(ctx: GpuContext, o: TrainBenchOptions): number {
   const input = benchMemoryInput(ctx.caps, o);
@@ -156,15 +169,7 @@ export async function benchTraining(ctx: GpuContext, o: TrainBenchOptions): Prom
     nf4: o.nf4,
   });
   log(`${o.shape}: weights uploaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  const training: TrainingHparams = {
-    ...DEFAULT_HPARAMS.training,
-    learning_rate: 2e-4,
-    lr_scheduler_type: 'constant',
-    warmup_ratio: 0,
-    max_steps: o.warmup + o.steps,
-    eval_steps: 0,
-    seed: o.seed ?? 0,
-  };
+  const training = benchSchedule(o);
   let trainer: Trainer | null = null;
   try {
     trainer = new Trainer(ctx, {
