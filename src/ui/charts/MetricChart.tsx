@@ -63,6 +63,45 @@ function markerLabel(text: string | undefined) {
     </text>
   );
 }
+/** Two axes with the same domain, ticks and labels. */
+function sameAxis(a: Axis, b: Axis): boolean {
+  const eq = (x: readonly unknown[], y: readonly unknown[]) => x.length === y.length && x.every((v, i) => v === y[i]);
+  return eq(a.domain, b.domain) && eq(a.ticks, b.ticks) && eq(a.labels, b.labels);
+}
+
+interface LinePathProps {
+  points?: readonly { x?: number | null; y?: number | null }[];
+  stroke?: string;
+  strokeWidth?: number | string;
+  className?: string;
+  clipPath?: string;
+}
+
+/**
+ * A line's path as one plain SVG path (straight segments, points without a value skipped and
+ * the line carried on, as connectNulls draws it). recharts' own curve goes through d3-shape and
+ * asks the browser for the path's length on every update, a forced layout, even with
+ * animation off.
+ */
+function linePath(p: LinePathProps): ReactNode {
+  let d = '';
+  for (const pt of p.points ?? []) {
+    if (pt.x == null || pt.y == null || !Number.isFinite(pt.x) || !Number.isFinite(pt.y)) continue;
+    d += `${d ? 'L' : 'M'}${Math.round(pt.x * 10) / 10},${Math.round(pt.y * 10) / 10}`;
+  }
+  if (!d) return null;
+  return (
+    <path
+      d={d}
+      fill="none"
+      stroke={p.stroke}
+      strokeWidth={p.strokeWidth}
+      className={`recharts-curve recharts-line-curve ${p.className ?? ''}`}
+      clipPath={p.clipPath}
+    />
+  );
+}
+
 const MARGIN = { top: 8, right: 14, bottom: 0, left: 0 };
 const Y_AXIS_WIDTH = 48;
 
@@ -158,16 +197,38 @@ export const MetricChart = memo(function MetricChart(props: {
   const [frame, width] = useWidth();
   const height = props.height ?? 200;
   const { rows, lines, log, totalSteps, markerStep, markerLabel: markerText } = props;
-  const axes = useMemo(() => {
-    const y = yAxis(
-      extent(
-        rows,
-        lines.map((l) => l.key),
+  // Axis props keep their identity while their values stay the same: recharts re-registers an
+  // axis (a store dispatch and a recompute of every selector) whenever its props change.
+  const xAxis = useMemo(() => {
+    const ticks = xTicks(totalSteps);
+    return { ticks, domain: [1, ticks.at(-1)!] as [number, number] };
+  }, [totalSteps]);
+  const yComputed = useMemo(
+    () =>
+      yAxis(
+        extent(
+          rows,
+          lines.map((l) => l.key),
+        ),
+        log,
       ),
-      log,
-    );
-    return { y, yTick: yTickOf(y), x: xTicks(totalSteps) };
-  }, [rows, lines, log, totalSteps]);
+    [rows, lines, log],
+  );
+  const [yKept, setYKept] = useState(() => ({ y: yComputed, yTick: yTickOf(yComputed) }));
+  const yAx = sameAxis(yKept.y, yComputed) ? yKept : { y: yComputed, yTick: yTickOf(yComputed) };
+  if (yAx !== yKept) setYKept(yAx);
+  const axes = { x: xAxis.ticks, xDomain: xAxis.domain, y: yAx.y, yTick: yAx.yTick };
+  const lineProps = useMemo(
+    () =>
+      lines.map((l) => ({
+        key: l.key,
+        name: l.name,
+        stroke: l.color,
+        strokeWidth: l.width ?? 1.5,
+        dot: l.dots ? { r: 3, fill: l.color, strokeWidth: 0 } : (false as const),
+      })),
+    [lines],
+  );
   const chart = useMemo(
     () =>
       width > 0 && (
@@ -176,7 +237,7 @@ export const MetricChart = memo(function MetricChart(props: {
           <XAxis
             dataKey="x"
             type="number"
-            domain={[1, axes.x.at(-1)!]}
+            domain={axes.xDomain}
             ticks={axes.x}
             interval={0}
             allowDecimals={false}
@@ -198,23 +259,24 @@ export const MetricChart = memo(function MetricChart(props: {
           {markerStep != null && (
             <ReferenceLine x={markerStep} stroke="#16a34a" strokeDasharray="4 3" label={markerLabel(markerText)} />
           )}
-          {lines.map((l) => (
+          {lineProps.map((l) => (
             <Line
               key={l.key}
               dataKey={l.key}
               name={l.name}
-              stroke={l.color}
-              strokeWidth={l.width ?? 1.5}
-              dot={l.dots ? { r: 3, fill: l.color, strokeWidth: 0 } : false}
+              stroke={l.stroke}
+              strokeWidth={l.strokeWidth}
+              dot={l.dot}
               activeDot={false}
               connectNulls
               isAnimationActive={false}
               type="linear"
+              shape={linePath}
             />
           ))}
         </LineChart>
       ),
-    [rows, lines, log, axes, width, height, markerStep, markerText],
+    [rows, lineProps, log, axes.x, axes.xDomain, axes.y, axes.yTick, width, height, markerStep, markerText],
   );
   return (
     <figure className="chart" data-chart={props.id} data-points={rows.length}>

@@ -57,4 +57,25 @@ describe('persisted settings', () => {
     expect(s.hparams.training.seed).toBe(7);
     expect(s.hub.endpoint).toBe('https://huggingface.co');
   });
+
+  it('writes only when a persisted field changes, not on every update (a training step is one)', async () => {
+    const storage = memoryStorage();
+    let writes = 0;
+    const setItem = storage.setItem.bind(storage);
+    storage.setItem = (k, v) => {
+      writes++;
+      setItem(k, v);
+    };
+    vi.stubGlobal('localStorage', storage);
+    const useStudio = await load();
+    useStudio.getState().setTraining('learning_rate', 3e-4);
+    const after = writes;
+    expect(after).toBeGreaterThan(0);
+    for (let i = 0; i < 50; i++) useStudio.setState((s) => ({ training: { ...s.training, activeMs: i } }));
+    expect(writes).toBe(after);
+    useStudio.getState().setSmoothing(0.5);
+    expect(writes).toBe(after + 1);
+    expect(JSON.parse(storage.getItem('lora-studio')!).state.smoothing).toBe(0.5);
+    expect(JSON.parse(storage.getItem('lora-studio')!).state.hparams.training.learning_rate).toBe(3e-4);
+  });
 });

@@ -4,7 +4,7 @@
 // the Hub endpoint and chart settings persist in localStorage (versioned); nothing else does.
 
 import { create } from 'zustand';
-import { createJSONStorage, persist } from 'zustand/middleware';
+import { createJSONStorage, persist, type PersistStorage } from 'zustand/middleware';
 import { createGpuSlice } from './gpu';
 import { createModelSlice, DEFAULT_ENDPOINT } from './model';
 import { createDatasetSlice } from './dataset';
@@ -25,6 +25,27 @@ interface Persisted {
   smoothing: number;
 }
 
+/**
+ * Writes only when a persisted field changed (compared by identity: the slices replace what they
+ * change). zustand's persist writes on every setState, and during a run every optimizer step is
+ * one: a JSON.stringify of the hyperparameters and a synchronous localStorage write per step.
+ */
+export function changedOnly<S extends object>(inner: PersistStorage<S> | undefined): PersistStorage<S> | undefined {
+  if (!inner) return inner;
+  let last: S | null = null;
+  return {
+    getItem: (name) => inner.getItem(name),
+    removeItem: (name) => inner.removeItem(name),
+    setItem: (name, value) => {
+      const s = value.state;
+      const prev = last;
+      if (prev && (Object.keys(s) as (keyof S)[]).every((k) => Object.is(s[k], prev[k]))) return;
+      last = s;
+      return inner.setItem(name, value);
+    },
+  };
+}
+
 export const useStudio = create<Studio>()(
   persist(
     (...a) => ({
@@ -40,7 +61,7 @@ export const useStudio = create<Studio>()(
     {
       name: PERSIST_KEY,
       version: PERSIST_VERSION,
-      storage: createJSONStorage(() => localStorage),
+      storage: changedOnly(createJSONStorage<Persisted>(() => localStorage)),
       partialize: (s): Persisted => ({
         hparams: s.hparams,
         endpoint: s.hub.endpoint,
