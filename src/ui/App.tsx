@@ -4,10 +4,10 @@
 // order (the sidebar says where they are and what is done, as LLaMA-Factory's tabs and H2O LLM
 // Studio's experiment pages do); afterwards a practitioner jumps between Training, Samples and
 // Export while the run goes on, and the run bar keeps its progress and Pause/Stop in reach from
-// each. One panel at a time also keeps the page light: a hidden panel stays mounted but its
-// effects are down, so the live charts take new values only while shown.
+// each. One panel at a time also keeps the page light: a hidden panel stays mounted (hidden by
+// CSS, its effects and charts intact) and the live charts take new values only while shown.
 
-import { Activity, type ReactNode, useDeferredValue, useEffect, useState } from 'react';
+import { type ReactNode, startTransition, useDeferredValue, useEffect, useState } from 'react';
 import { useStudio } from './store/store';
 import type { Tab } from './store/ui';
 import { Sidebar } from './components/Sidebar';
@@ -22,6 +22,7 @@ import { TrainingPanel } from './panels/TrainingPanel';
 import { SamplesPanel } from './panels/SamplesPanel';
 import { ExportPanel } from './panels/ExportPanel';
 import { BenchPanel } from './panels/BenchPanel';
+import { PanelShown } from './components/panel-shown';
 
 function Notice() {
   const notice = useStudio((s) => s.ui.notice);
@@ -50,37 +51,54 @@ function NoWebGpu() {
   );
 }
 
-const PANELS: Record<Tab, () => ReactNode> = {
-  model: ModelPanel,
-  dataset: DatasetPanel,
-  hparams: HparamsPanel,
-  training: TrainingPanel,
-  samples: SamplesPanel,
-  export: ExportPanel,
-  bench: BenchPanel,
+/** One element per panel, created once: a tab switch re-renders no panel, it only hides one. */
+const PANELS: Record<Tab, ReactNode> = {
+  model: <ModelPanel />,
+  dataset: <DatasetPanel />,
+  hparams: <HparamsPanel />,
+  training: <TrainingPanel />,
+  samples: <SamplesPanel />,
+  export: <ExportPanel />,
+  bench: <BenchPanel />,
 };
 
+/** The six steps, mounted ahead of time (hidden) in this order once the page is idle. */
+const STEPS: Tab[] = ['model', 'dataset', 'hparams', 'training', 'samples', 'export'];
+
 /**
- * The open panel. Deferred: a click on a step highlights it at once, and the panel it opens
- * renders at low priority, in slices. A panel once opened stays mounted, hidden (React
- * Activity: no effects, and its updates wait for idle time while hidden), so going back to it
- * shows it again instead of building it anew, and what was on it (an export's result, an open
- * section) is still there.
+ * The open panel. A panel once mounted stays mounted, hidden by CSS, so that switching to it is
+ * a style change, not a commit: its effects stay up (recharts re-registers a whole chart in the
+ * store of its own when its effects come back, a long task per chart) and what was on it (an
+ * export's result, an open section) is still there. A hidden panel's charts hold their values
+ * (PanelShown) and catch up, one chart per task, when shown again.
+ *
+ * Mounting a panel is the costly part, so it happens ahead of time: after the first paint the
+ * other steps mount one per idle period, before there is a run whose updates would keep
+ * interrupting the low-priority render. A panel chosen before its turn mounts deferred (a
+ * transition) while the one before stays on screen.
  */
 function Panels() {
-  const tab = useDeferredValue(useStudio((s) => s.ui.tab));
-  const [visited, setVisited] = useState<ReadonlySet<Tab>>(() => new Set([tab]));
-  if (!visited.has(tab)) setVisited(new Set(visited).add(tab));
+  const tab = useStudio((s) => s.ui.tab);
+  const deferred = useDeferredValue(tab);
+  const [mounted, setMounted] = useState<ReadonlySet<Tab>>(() => new Set([tab]));
+  if (!mounted.has(deferred)) setMounted(new Set(mounted).add(deferred));
+  useEffect(() => {
+    const next = STEPS.find((t) => !mounted.has(t));
+    if (!next) return;
+    const idle = globalThis.requestIdleCallback ?? ((f: () => void) => setTimeout(f, 200));
+    const cancel = globalThis.cancelIdleCallback ?? clearTimeout;
+    const id = idle(() => startTransition(() => setMounted((m) => new Set(m).add(next))), { timeout: 3000 });
+    return () => cancel(id as number);
+  }, [mounted]);
+  // On screen: the chosen panel once it has mounted; until then the one that was.
+  const shown = mounted.has(tab) ? tab : deferred;
   return (Object.keys(PANELS) as Tab[])
-    .filter((t) => t === tab || visited.has(t))
-    .map((t) => {
-      const P = PANELS[t];
-      return (
-        <Activity key={t} mode={t === tab ? 'visible' : 'hidden'}>
-          <P />
-        </Activity>
-      );
-    });
+    .filter((t) => mounted.has(t))
+    .map((t) => (
+      <div key={t} className="panel-slot" hidden={t !== shown}>
+        <PanelShown value={t === shown}>{PANELS[t]}</PanelShown>
+      </div>
+    ));
 }
 
 export function App() {

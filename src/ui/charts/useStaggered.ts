@@ -9,8 +9,11 @@ import { startTransition, useEffect, useLayoutEffect, useRef, useState } from 'r
 const SLOT_MS = 40;
 const MIN_INTERVAL_MS = 400;
 
-/** `value`, delivered to this component later, in its own task, and throttled (never starved). */
-export function useStaggered<T>(value: T, slot: number): T {
+/**
+ * `value`, delivered to this component later, in its own task, and throttled (never starved).
+ * While `paused` (its panel hidden) nothing is delivered; the latest value follows on resuming.
+ */
+export function useStaggered<T>(value: T, slot: number, paused = false): T {
   const [shown, setShown] = useState(value);
   const latest = useRef(value);
   const shownRef = useRef(value);
@@ -18,6 +21,11 @@ export function useStaggered<T>(value: T, slot: number): T {
   const lastAt = useRef(0);
   useEffect(() => {
     latest.current = value;
+    if (paused) {
+      if (timer.current !== null) clearTimeout(timer.current);
+      timer.current = null;
+      return;
+    }
     if (timer.current !== null || value === shownRef.current) return;
     const wait = Math.max(16 + slot * SLOT_MS, lastAt.current + MIN_INTERVAL_MS - performance.now());
     timer.current = setTimeout(() => {
@@ -27,7 +35,7 @@ export function useStaggered<T>(value: T, slot: number): T {
       const next = latest.current;
       startTransition(() => setShown(next));
     }, wait);
-  }, [value, slot]);
+  }, [value, slot, paused]);
   useEffect(
     () => () => {
       // Also when a hidden panel's effects are taken down (React Activity): shown again, the

@@ -9,6 +9,7 @@ import { checkpointStat, type TrainingState } from '../store/training';
 import { Alert, Card, EmptyState, Stat } from '../components/common';
 import { MetricChart, type LineSpec } from '../charts/MetricChart';
 import { useStaggered } from '../charts/useStaggered';
+import { usePanelShown } from '../components/panel-shown';
 import { SavedRuns } from './SavedRuns';
 import { evaluateNow } from '../store/training.actions';
 import { logRows, LossSeries, MetricSeries, runView } from '../charts/charts';
@@ -31,10 +32,11 @@ const LOSS_LEGEND = (
 
 /**
  * What a chart shows of the run (history, step count, best step), delivered to it in its own
- * task (see useStaggered): nothing the worker reports re-renders a chart synchronously.
+ * task (see useStaggered): nothing the worker reports re-renders a chart synchronously, and
+ * nothing at all while the panel is hidden.
  */
 function useRunView(slot: number): Pick<TrainingState, 'history' | 'totalSteps' | 'best'> {
-  return useStaggered(useStudio(useShallow(runView)), slot);
+  return useStaggered(useStudio(useShallow(runView)), slot, !usePanelShown());
 }
 
 export function LossChart({ height, id = 'loss' }: { height?: number; id?: string }) {
