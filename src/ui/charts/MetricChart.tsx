@@ -102,6 +102,7 @@ function linePath(p: LinePathProps): ReactNode {
   );
 }
 
+const GRID = <CartesianGrid stroke="#efede9" vertical={false} />;
 const MARGIN = { top: 8, right: 14, bottom: 0, left: 0 };
 const Y_AXIS_WIDTH = 48;
 
@@ -229,55 +230,77 @@ export const MetricChart = memo(function MetricChart(props: {
       })),
     [lines],
   );
-  const chart = useMemo(
-    () =>
-      width > 0 && (
-        <LineChart width={width} height={height} data={rows} margin={MARGIN}>
-          <CartesianGrid stroke="#efede9" vertical={false} />
-          <XAxis
-            dataKey="x"
-            type="number"
-            domain={axes.xDomain}
-            ticks={axes.x}
-            interval={0}
-            allowDecimals={false}
-            niceTicks="none"
-            tick={xTick}
-            stroke="#d6d3d1"
-          />
-          <YAxis
-            scale={log ? 'log' : 'linear'}
-            domain={axes.y.domain}
-            ticks={axes.y.ticks}
-            interval={0}
-            allowDataOverflow
-            niceTicks="none"
-            tick={axes.yTick}
-            width={Y_AXIS_WIDTH}
-            stroke="#d6d3d1"
-          />
-          {markerStep != null && (
-            <ReferenceLine x={markerStep} stroke="#16a34a" strokeDasharray="4 3" label={markerLabel(markerText)} />
-          )}
-          {lineProps.map((l) => (
-            <Line
-              key={l.key}
-              dataKey={l.key}
-              name={l.name}
-              stroke={l.stroke}
-              strokeWidth={l.strokeWidth}
-              dot={l.dot}
-              activeDot={false}
-              connectNulls
-              isAnimationActive={false}
-              type="linear"
-              shape={linePath}
-            />
-          ))}
-        </LineChart>
-      ),
-    [rows, lineProps, log, axes.x, axes.xDomain, axes.y, axes.yTick, width, height, markerStep, markerText],
+  // The chart's children as elements that keep their identity while their props are unchanged:
+  // a new data point then re-renders the chart root and what reads the data (the lines), and
+  // React skips the grid and the axes (their ticks are many small SVG elements).
+  const xAxisEl = useMemo(
+    () => (
+      <XAxis
+        dataKey="x"
+        type="number"
+        domain={axes.xDomain}
+        ticks={axes.x}
+        interval={0}
+        allowDecimals={false}
+        niceTicks="none"
+        tick={xTick}
+        stroke="#d6d3d1"
+      />
+    ),
+    [axes.xDomain, axes.x],
   );
+  const yAxisEl = useMemo(
+    () => (
+      <YAxis
+        scale={log ? 'log' : 'linear'}
+        domain={axes.y.domain}
+        ticks={axes.y.ticks}
+        interval={0}
+        allowDataOverflow
+        niceTicks="none"
+        tick={axes.yTick}
+        width={Y_AXIS_WIDTH}
+        stroke="#d6d3d1"
+      />
+    ),
+    [log, axes.y, axes.yTick],
+  );
+  const markerEl = useMemo(
+    () =>
+      markerStep != null && (
+        <ReferenceLine x={markerStep} stroke="#16a34a" strokeDasharray="4 3" label={markerLabel(markerText)} />
+      ),
+    [markerStep, markerText],
+  );
+  const lineEls = useMemo(
+    () =>
+      lineProps.map((l) => (
+        <Line
+          key={l.key}
+          dataKey={l.key}
+          name={l.name}
+          stroke={l.stroke}
+          strokeWidth={l.strokeWidth}
+          dot={l.dot}
+          activeDot={false}
+          connectNulls
+          isAnimationActive={false}
+          type="linear"
+          shape={linePath}
+        />
+      )),
+    [lineProps],
+  );
+  const chart =
+    width > 0 ? (
+      <LineChart width={width} height={height} data={rows} margin={MARGIN}>
+        {GRID}
+        {xAxisEl}
+        {yAxisEl}
+        {markerEl}
+        {lineEls}
+      </LineChart>
+    ) : null;
   return (
     <figure className="chart" data-chart={props.id} data-points={rows.length}>
       <figcaption>
