@@ -209,9 +209,9 @@ export class Generator {
       const w = this.weights.layers[l];
       rmsnormForward(p, xn, x.rstd, cur, w.inputNorm, n, C, c.rmsNormEps);
       const qkn = w.qkNorm;
-      const kRaw = r(x.kRaw, nKV * hd);
+      const kRaw = qkn ? r(x.kRaw, nKV * hd) : k;
       lin[l].q_proj.forward(p, qkn ? att : q, xn, n, this.scratch, false);
-      lin[l].k_proj.forward(p, qkn ? kRaw : k, xn, n, this.scratch, false);
+      lin[l].k_proj.forward(p, kRaw, xn, n, this.scratch, false);
       lin[l].v_proj.forward(p, v, xn, n, this.scratch, false);
       if (qkn) {
         rmsnormForward(p, q, x.rstdQk, att, qkn.q, n * nH, hd, c.rmsNormEps);
