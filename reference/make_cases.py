@@ -206,15 +206,16 @@ def tiny_qwen3():
 
 
 def tiny_smollm3():
-    """SmolLM3-3B's config.json fields at a tiny size: a layer without RoPE (no_rope_layers 0) between RoPE
-    layers, tied embeddings, rope_theta 5e6, GQA 6/2, BF16."""
+    """SmolLM3-3B's config.json fields at a tiny size: its no_rope_layers pattern (every fourth layer without
+    RoPE, the one llama.cpp hard-codes, so the GGUF export is checked too), tied embeddings, rope_theta 5e6,
+    GQA 6/2, BF16."""
     model_dir = os.path.join(CASES, "tiny-smollm3", "model")
     config = {
         "architectures": ["SmolLM3ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
         "bos_token_id": None, "eos_token_id": 2, "hidden_act": "silu", "hidden_size": 48,
-        "initializer_range": 0.02, "intermediate_size": 104, "layer_types": ["full_attention"] * 3,
-        "max_position_embeddings": 512, "max_window_layers": 3, "mlp_bias": False, "model_type": "smollm3",
-        "no_rope_layer_interval": 4, "no_rope_layers": [1, 0, 1], "num_attention_heads": 6, "num_hidden_layers": 3,
+        "initializer_range": 0.02, "intermediate_size": 104, "layer_types": ["full_attention"] * 4,
+        "max_position_embeddings": 512, "max_window_layers": 4, "mlp_bias": False, "model_type": "smollm3",
+        "no_rope_layer_interval": 4, "no_rope_layers": [1, 1, 1, 0], "num_attention_heads": 6, "num_hidden_layers": 4,
         "num_key_value_heads": 2, "pad_token_id": 0, "pretraining_tp": 2, "rms_norm_eps": 1e-6, "rope_scaling": None,
         "rope_theta": 5000000.0, "sliding_window": None, "tie_word_embeddings": True, "torch_dtype": "bfloat16",
         "transformers_version": "4.54.0.dev0", "use_cache": False, "use_sliding_window": False, "vocab_size": 197,
