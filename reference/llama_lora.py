@@ -3,7 +3,7 @@
 
 Why it exists: the engine (TypeScript + WGSL) must give the numbers Hugging Face transformers + PEFT +
 the HF Trainer would give. This file re-implements that pipeline from those libraries' definitions
-(transformers modeling_llama.py / modeling_qwen2.py / modeling_rope_utils.py, peft/tuners/lora/layer.py,
+(transformers modeling_llama.py / modeling_qwen2.py / modeling_qwen3.py / modeling_smollm3.py / modeling_rope_utils.py, peft/tuners/lora/layer.py,
 torch.optim.AdamW, torch.nn.utils.clip_grad_norm_, transformers.optimization.get_scheduler), without
 reading any engine code, and writes golden values the engine's tests compare against.
 
@@ -34,6 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_io as st  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3", "smollm3")
 LINEAR_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 IGNORE_INDEX = -100
 SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine")
@@ -69,13 +70,14 @@ class Config:
             return v
 
         self.model_type = c.get("model_type")
-        if self.model_type not in ("llama", "mistral", "qwen2"):
-            raise ReferenceError(f"{path}: model_type {self.model_type!r} is not one of llama, mistral, qwen2")
+        if self.model_type not in MODEL_TYPES:
+            raise ReferenceError(f"{path}: model_type {self.model_type!r} is not one of {', '.join(MODEL_TYPES)}")
         self.hidden_size = need_int("hidden_size")
         self.num_layers = need_int("num_hidden_layers")
         self.num_heads = need_int("num_attention_heads")
         self.num_kv_heads = c.get("num_key_value_heads") or self.num_heads
-        self.head_dim = c.get("head_dim") or self.hidden_size // self.num_heads
+        # Qwen3Config's head_dim defaults to 128, not hidden_size / heads.
+        self.head_dim = c.get("head_dim") or (128 if self.model_type == "qwen3" else self.hidden_size // self.num_heads)
         self.intermediate_size = need_int("intermediate_size")
         self.vocab_size = need_int("vocab_size")
         if self.num_heads % self.num_kv_heads:
@@ -83,23 +85,38 @@ class Config:
         if self.head_dim % 2:
             raise ReferenceError(f"{path}: head_dim {self.head_dim} must be even for RoPE")
         self.rms_norm_eps = float(c.get("rms_norm_eps", 1e-6))
-        self.rope_theta = float(c.get("rope_theta", 10000.0))
+        # SmolLM3Config: rope_theta 2e6 and tie_word_embeddings True by default.
+        self.rope_theta = float(c.get("rope_theta", 2000000.0 if self.model_type == "smollm3" else 10000.0))
         act = c.get("hidden_act", "silu")
         if act != "silu":
             raise ReferenceError(f"{path}: hidden_act {act!r} is not supported (only silu)")
-        # LlamaConfig, MistralConfig and Qwen2Config all default tie_word_embeddings to False.
-        self.tie_word_embeddings = bool(c.get("tie_word_embeddings", False))
-        # Qwen2 hard-codes bias=True on q/k/v; Llama's attention_bias puts a bias on q/k/v AND o_proj.
+        # LlamaConfig, MistralConfig, Qwen2Config and Qwen3Config default tie_word_embeddings to False.
+        self.tie_word_embeddings = bool(c.get("tie_word_embeddings", self.model_type == "smollm3"))
+        # Qwen2 hard-codes bias=True on q/k/v; attention_bias (Llama, Qwen3, SmolLM3) puts one on q/k/v AND o_proj.
         if self.model_type == "qwen2":
             self.bias_modules = {"q_proj", "k_proj", "v_proj"}
-        elif self.model_type == "llama" and c.get("attention_bias", False):
+        elif self.model_type in ("llama", "qwen3", "smollm3") and c.get("attention_bias", False):
             self.bias_modules = {"q_proj", "k_proj", "v_proj", "o_proj"}
         else:
             self.bias_modules = set()
-        if self.model_type == "llama" and c.get("mlp_bias", False):
+        if self.model_type in ("llama", "smollm3") and c.get("mlp_bias", False):
             self.bias_modules |= {"gate_proj", "up_proj", "down_proj"}
+        # Qwen3Attention: RMSNorm over each head of q and of k (weights [head_dim]) before RoPE.
+        self.qk_norm = self.model_type == "qwen3"
+        # SmolLM3Attention: use_rope = no_rope_layers[layer_idx] (1: RoPE, 0: none); absent, every
+        # no_rope_layer_interval-th layer (default 4) has none.
+        self.use_rope = [True] * self.num_layers
+        if self.model_type == "smollm3":
+            nrl = c.get("no_rope_layers")
+            if nrl is None:
+                interval = c.get("no_rope_layer_interval", 4)
+                nrl = [int((i + 1) % interval != 0) for i in range(self.num_layers)]
+            if not isinstance(nrl, list) or len(nrl) < self.num_layers or any(v not in (0, 1) for v in nrl):
+                raise ReferenceError(f"{path}: no_rope_layers must be a list of 0/1 with at least num_hidden_layers entries")
+            self.use_rope = [bool(v) for v in nrl[: self.num_layers]]
         sw = c.get("sliding_window")
-        uses_window = self.model_type == "mistral" or (self.model_type == "qwen2" and c.get("use_sliding_window", False))
+        uses_window = self.model_type == "mistral" or (
+            self.model_type in ("qwen2", "qwen3", "smollm3") and c.get("use_sliding_window", False))
         self.sliding_window = sw if (uses_window and isinstance(sw, int)) else None
         rs = c.get("rope_scaling")
         self.rope_scaling = None
@@ -139,6 +156,9 @@ def expected_weights(cfg):
         p = f"model.layers.{i}"
         out.append((f"{p}.input_layernorm.weight", (cfg.hidden_size,)))
         out.append((f"{p}.post_attention_layernorm.weight", (cfg.hidden_size,)))
+        if cfg.qk_norm:
+            out.append((f"{p}.self_attn.q_norm.weight", (cfg.head_dim,)))
+            out.append((f"{p}.self_attn.k_norm.weight", (cfg.head_dim,)))
         for m in LINEAR_MODULES:
             out.append((f"{p}.{linear_prefix(m)}.{m}.weight", cfg.linear_shape(m)))
             if m in cfg.bias_modules:
@@ -294,7 +314,11 @@ def forward(cfg, W, lora, input_ids, rope):
         q = lin(h, i, "q_proj").view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
         k = lin(h, i, "k_proj").view(B, T, KV, D).transpose(1, 2)  # (B, KV, T, D)
         v = lin(h, i, "v_proj").view(B, T, KV, D).transpose(1, 2)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if cfg.qk_norm:  # per head, over head_dim
+            q = rmsnorm(q, W[f"model.layers.{i}.self_attn.q_norm.weight"], eps)
+            k = rmsnorm(k, W[f"model.layers.{i}.self_attn.k_norm.weight"], eps)
+        if cfg.use_rope[i]:
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         a = causal_attention(q, k, v).transpose(1, 2).reshape(B, T, H * D)
         x = x + lin(a, i, "o_proj")
         h = rmsnorm(x, W[f"model.layers.{i}.post_attention_layernorm.weight"], eps)

@@ -3,10 +3,11 @@
 
 Why it exists: the engine's whole-model tests need small checkpoints that exercise every code path
 (Qwen2 q/k/v bias and a separate LM head in F16; Llama with a tied head, GQA with one kv head, llama3
-RoPE scaling, rsLoRA, BF16), micro-batches shaped like real SFT data (right padding, masked prompts,
+RoPE scaling, rsLoRA, BF16; Qwen3's per-head q/k norms and explicit head_dim; SmolLM3's layers without
+RoPE), micro-batches shaped like real SFT data (right padding, masked prompts,
 varying lengths), and a LoRA init with NONZERO B so every A and B gradient is exercised at step 0.
 
-  make_cases.py                  writes reference/cases/{tiny-qwen2,tiny-llama3} and their goldens
+  make_cases.py                  writes reference/cases/{tiny-qwen2,tiny-llama3,tiny-qwen3,tiny-smollm3} and goldens
   make_cases.py --demo MODEL_DIR writes reference/cases/demo (against any Llama-family checkpoint folder)
   make_cases.py --only NAME      one of the tiny cases
   make_cases.py --standin DIR    writes a random checkpoint of the demo's shape into DIR (for testing --demo)
@@ -182,6 +183,56 @@ def tiny_llama3():
                       subset=24)
 
 
+def tiny_qwen3():
+    """Qwen3-0.6B's config.json fields at a tiny size: q_norm/k_norm, head_dim 12 != hidden/heads (40/4),
+    tied embeddings, no q/k/v bias, BF16."""
+    model_dir = os.path.join(CASES, "tiny-qwen3", "model")
+    config = {
+        "architectures": ["Qwen3ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+        "bos_token_id": 1, "eos_token_id": 2, "head_dim": 12, "hidden_act": "silu", "hidden_size": 40,
+        "initializer_range": 0.02, "intermediate_size": 84, "max_position_embeddings": 256, "max_window_layers": 2,
+        "model_type": "qwen3", "num_attention_heads": 4, "num_hidden_layers": 2, "num_key_value_heads": 2,
+        "rms_norm_eps": 1e-6, "rope_scaling": None, "rope_theta": 1000000, "sliding_window": None,
+        "tie_word_embeddings": True, "torch_dtype": "bfloat16", "transformers_version": "4.51.0", "use_cache": True,
+        "use_sliding_window": False, "vocab_size": 173,
+    }
+    cfg = random_checkpoint(model_dir, config, "BF16", seed=401)
+    lora = {"r": 4, "lora_alpha": 8, "target_modules": list(ref.LINEAR_MODULES), "use_rslora": False}
+    training = {"learning_rate": 3e-3, "lr_scheduler_type": "cosine", "warmup_steps": 2, "max_steps": 20,
+                "gradient_accumulation_steps": 2, "max_grad_norm": 1.0, "weight_decay": 0.01,
+                "adam_beta1": 0.9, "adam_beta2": 0.999, "adam_epsilon": 1e-8}
+    return write_case("tiny-qwen3", model_dir, cfg, lora, training, seed=402, batch=2, len_range=(6, 19), pad_id=0,
+                      subset=24)
+
+
+def tiny_smollm3():
+    """SmolLM3-3B's config.json fields at a tiny size: its no_rope_layers pattern (every fourth layer without
+    RoPE, the one llama.cpp hard-codes, so the GGUF export is checked too), tied embeddings, rope_theta 5e6,
+    GQA 6/2, BF16."""
+    model_dir = os.path.join(CASES, "tiny-smollm3", "model")
+    config = {
+        "architectures": ["SmolLM3ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+        "bos_token_id": None, "eos_token_id": 2, "hidden_act": "silu", "hidden_size": 48,
+        "initializer_range": 0.02, "intermediate_size": 104, "layer_types": ["full_attention"] * 4,
+        "max_position_embeddings": 512, "max_window_layers": 4, "mlp_bias": False, "model_type": "smollm3",
+        "no_rope_layer_interval": 4, "no_rope_layers": [1, 1, 1, 0], "num_attention_heads": 6, "num_hidden_layers": 4,
+        "num_key_value_heads": 2, "pad_token_id": 0, "pretraining_tp": 2, "rms_norm_eps": 1e-6, "rope_scaling": None,
+        "rope_theta": 5000000.0, "sliding_window": None, "tie_word_embeddings": True, "torch_dtype": "bfloat16",
+        "transformers_version": "4.54.0.dev0", "use_cache": False, "use_sliding_window": False, "vocab_size": 197,
+    }
+    cfg = random_checkpoint(model_dir, config, "BF16", seed=501)
+    lora = {"r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"], "use_rslora": False}
+    training = {"learning_rate": 2e-3, "lr_scheduler_type": "linear", "warmup_steps": 2, "max_steps": 20,
+                "gradient_accumulation_steps": 2, "max_grad_norm": 1.0, "weight_decay": 0.0,
+                "adam_beta1": 0.9, "adam_beta2": 0.999, "adam_epsilon": 1e-8}
+    return write_case("tiny-smollm3", model_dir, cfg, lora, training, seed=502, batch=2, len_range=(8, 21), pad_id=0,
+                      subset=24)
+
+
+TINY_CASES = (("tiny-qwen2", tiny_qwen2), ("tiny-llama3", tiny_llama3), ("tiny-qwen3", tiny_qwen3),
+              ("tiny-smollm3", tiny_smollm3))
+
+
 def demo(model_dir):
     """The demo case against any Llama-family checkpoint folder (the studio's public/demo/model)."""
     cfg = ref.load_config(model_dir)
@@ -215,7 +266,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--demo", metavar="MODEL_DIR", help="create the demo case against this checkpoint folder")
     ap.add_argument("--standin", metavar="DIR", help="write a random demo-shaped checkpoint into DIR")
-    ap.add_argument("--only", choices=["tiny-qwen2", "tiny-llama3"])
+    ap.add_argument("--only", choices=[n for n, _ in TINY_CASES])
     a = ap.parse_args()
     try:
         if a.standin:
@@ -223,7 +274,7 @@ def main():
         elif a.demo:
             demo(a.demo)
         else:
-            for name, fn in (("tiny-qwen2", tiny_qwen2), ("tiny-llama3", tiny_llama3)):
+            for name, fn in TINY_CASES:
                 if a.only in (None, name):
                     shutil.rmtree(os.path.join(CASES, name), ignore_errors=True)
                     fn()

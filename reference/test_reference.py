@@ -31,7 +31,7 @@ import safetensors_io as st  # noqa: E402
 
 CASES = os.path.join(HERE, "cases")
 GOLDEN = os.path.join(HERE, "golden")
-TINY = ("tiny-qwen2", "tiny-llama3")
+TINY = ("tiny-qwen2", "tiny-llama3", "tiny-qwen3", "tiny-smollm3")
 
 
 def read_json(path):
@@ -71,11 +71,15 @@ def load_case(name, dtype=torch.float64):
 # an independent decoder: one token at a time, numpy float64, nothing shared with llama_lora.forward
 
 
-def naive_logits(cfg, W, lora, ids, cos, sin):
+def naive_logits(cfg, W, lora, ids, cos, sin, raw):
     """ids (T,) -> logits (T, V). W: numpy f64 weights; LoRA is merged (W + scaling * B @ A) instead of run
-    as a side branch; RoPE rotates (x_j, x_{j+D/2}) as the complex number x_j + i x_{j+D/2}."""
+    as a side branch; RoPE rotates (x_j, x_{j+D/2}) as the complex number x_j + i x_{j+D/2}.
+    raw: the config.json dict, read here for the family rules: Qwen3 normalizes each head of q and k (after
+    the projection, before RoPE); SmolLM3 layers whose no_rope_layers entry is 0 do not rotate."""
     H, KV, D, eps = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.rms_norm_eps
     half = D // 2
+    qk_norm = raw["model_type"] == "qwen3"
+    rotates = [raw.get("no_rope_layers", [1] * cfg.num_layers)[i] == 1 for i in range(cfg.num_layers)]
 
     def eff(i, m):
         p = f"model.layers.{i}.{ref.linear_prefix(m)}.{m}"
@@ -106,12 +110,16 @@ def naive_logits(cfg, W, lora, ids, cos, sin):
             q = mv(i, "q_proj", h).reshape(H, D)
             k = mv(i, "k_proj", h).reshape(KV, D)
             v = mv(i, "v_proj", h).reshape(KV, D)
-            k_cache[i].append(np.stack([rot(k[g], t) for g in range(KV)]))
+            if qk_norm:
+                q = np.stack([norm(q[j], W[f"model.layers.{i}.self_attn.q_norm.weight"]) for j in range(H)])
+                k = np.stack([norm(k[g], W[f"model.layers.{i}.self_attn.k_norm.weight"]) for g in range(KV)])
+            pos = (lambda vec, t: rot(vec, t)) if rotates[i] else (lambda vec, t: vec)
+            k_cache[i].append(np.stack([pos(k[g], t) for g in range(KV)]))
             v_cache[i].append(v)
             heads = []
             for hd in range(H):
                 g = hd // (H // KV)
-                qh = rot(q[hd], t)
+                qh = pos(q[hd], t)
                 s = np.array([qh @ k_cache[i][j][g] for j in range(t + 1)]) / math.sqrt(D)
                 e = np.exp(s - s.max())
                 p = e / e.sum()
@@ -164,15 +172,16 @@ class TestForward(unittest.TestCase):
         # every op of the forward (embedding, RMSNorm, biases, GQA head mapping, RoPE convention, causal
         # softmax, SwiGLU, tied/untied head, LoRA scaling incl. rsLoRA) against the independent decoder
         for name in TINY:
-            _, model, batches = load_case(name)
+            case, model, batches = load_case(name)
             cfg = model.cfg
+            raw = read_json(os.path.join(ref.resolve_path(case["model_dir"]), "config.json"))
             W = {k: v.numpy() for k, v in model.W.items()}
             lora = {k: v.detach().numpy() for k, v in model.lora.params.items()}
             lora["scaling"] = model.lora.scaling
             for ids, labels in batches[:2]:
                 got = model.logits(ids).detach().numpy()
                 cos, sin = (t.numpy() for t in ref.rope_cos_sin(cfg, ids.shape[1], torch.float64))
-                want = np.stack([naive_logits(cfg, W, lora, row.tolist(), cos, sin) for row in ids])
+                want = np.stack([naive_logits(cfg, W, lora, row.tolist(), cos, sin, raw) for row in ids])
                 assert_close(self, got, want, 1e-11, 1e-11, f"{name} logits vs per-token decoder")
                 s, n = ref.loss_sum(torch.from_numpy(got), labels)
                 ws, wn = naive_loss_sum(want, labels.numpy())

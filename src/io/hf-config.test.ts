@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SUPPORTED_MODEL_TYPES, expectedWeights, usesRope } from '../engine/model/config';
 import { looksLikeRepoId, parseHfConfig } from './hf-config';
 
 // config.json files as published on the Hub (trimmed of keys the parser ignores only where noted).
@@ -233,10 +236,11 @@ describe('parseHfConfig errors name the field and the value', () => {
   const bad = (cfg: object) => () => parseHfConfig(cfg);
   it('unsupported architectures', () => {
     expect(bad({ ...TINYLLAMA, model_type: 'gpt2', architectures: ['GPT2LMHeadModel'] })).toThrow(
-      'config.json: model_type "gpt2" is not supported (supported: llama, mistral, qwen2)',
+      `config.json: model_type "gpt2" is not supported (supported: ${SUPPORTED_MODEL_TYPES.join(', ')})`,
     );
+    expect(SUPPORTED_MODEL_TYPES).toEqual(expect.arrayContaining(['llama', 'mistral', 'qwen2', 'qwen3', 'smollm3']));
     expect(bad({ ...TINYLLAMA, architectures: ['LlamaForSequenceClassification'] })).toThrow(
-      /architectures \["LlamaForSequenceClassification"\] is not supported \(supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM\)/,
+      /architectures \["LlamaForSequenceClassification"\] is not supported \(supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, SmolLM3ForCausalLM/,
     );
     expect(bad({ ...TINYLLAMA, architectures: ['MistralForCausalLM'] })).toThrow(
       /model_type "llama" disagrees with architectures \["MistralForCausalLM"\]/,
@@ -308,5 +312,126 @@ describe('looksLikeRepoId', () => {
     ]) {
       expect(looksLikeRepoId(p), p).toBe(false);
     }
+  });
+});
+
+// The published config.json files of Qwen3-0.6B and SmolLM3-3B (src/io/fixtures/configs/).
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, 'fixtures/configs', name), 'utf8');
+
+describe('parseHfConfig: Qwen3 and SmolLM3', () => {
+  it('Qwen3-0.6B: q/k norms, head_dim 128 with hidden 1024 / 16 heads, no bias, tied', () => {
+    const { model, torchDtype } = parseHfConfig(fixture('Qwen3-0.6B.config.json'));
+    expect(model).toEqual({
+      modelType: 'qwen3',
+      hiddenSize: 1024,
+      numLayers: 28,
+      numHeads: 16,
+      numKvHeads: 8,
+      headDim: 128,
+      intermediateSize: 3072,
+      vocabSize: 151936,
+      rmsNormEps: 1e-6,
+      ropeTheta: 1000000,
+      ropeScaling: null,
+      tieWordEmbeddings: true,
+      attentionBias: false,
+      maxPositionEmbeddings: 40960,
+      bosTokenId: 151643,
+      eosTokenIds: [151645],
+      slidingWindow: null,
+      qkNorm: true,
+    });
+    expect(torchDtype).toBe('bfloat16');
+    const names = expectedWeights(model).map((w) => w.name);
+    expect(names).toContain('model.layers.27.self_attn.q_norm.weight');
+    expect(expectedWeights(model).find((w) => w.name === 'model.layers.0.self_attn.k_norm.weight')?.shape).toEqual([
+      128,
+    ]);
+    expect(names.filter((n) => n.endsWith('_norm.weight') && n.includes('self_attn'))).toHaveLength(2 * 28);
+    expect(names).not.toContain('model.layers.0.self_attn.q_proj.bias');
+    expect(names).not.toContain('lm_head.weight');
+  });
+
+  it('Qwen3Config defaults: head_dim 128 (not hidden/heads), 32 kv heads, untied; attention_bias refused', () => {
+    const minimal = {
+      model_type: 'qwen3',
+      hidden_size: 64,
+      num_hidden_layers: 2,
+      num_attention_heads: 32,
+      intermediate_size: 128,
+      vocab_size: 100,
+    };
+    expect(parseHfConfig(minimal).model).toMatchObject({
+      headDim: 128,
+      numKvHeads: 32,
+      tieWordEmbeddings: false,
+      ropeTheta: 10000,
+      qkNorm: true,
+      bosTokenId: null,
+    });
+    expect(parseHfConfig({ ...minimal, architectures: ['Qwen3ForCausalLM'] }).model.modelType).toBe('qwen3');
+    expect(() => parseHfConfig({ ...minimal, attention_bias: true })).toThrow(
+      'config.json: attention_bias true is not supported for qwen3 (o_proj would carry a bias)',
+    );
+    expect(() => parseHfConfig({ ...minimal, architectures: ['Qwen2ForCausalLM'] })).toThrow(
+      /model_type "qwen3" disagrees with architectures/,
+    );
+  });
+
+  it('SmolLM3-3B: every fourth layer without RoPE (no_rope_layers 0), tied, rope_theta 5e6', () => {
+    const { model } = parseHfConfig(fixture('SmolLM3-3B.config.json'));
+    expect(model).toMatchObject({
+      modelType: 'smollm3',
+      hiddenSize: 2048,
+      numLayers: 36,
+      numHeads: 16,
+      numKvHeads: 4,
+      headDim: 128,
+      intermediateSize: 11008,
+      vocabSize: 128256,
+      ropeTheta: 5e6,
+      tieWordEmbeddings: true,
+      attentionBias: false,
+      maxPositionEmbeddings: 65536,
+      bosTokenId: null,
+      eosTokenIds: [128012],
+      slidingWindow: null,
+    });
+    expect(model.qkNorm).toBeUndefined();
+    const nope = Array.from({ length: 36 }, (_, l) => l).filter((l) => !usesRope(model, l));
+    expect(nope).toEqual([3, 7, 11, 15, 19, 23, 27, 31, 35]);
+    expect(expectedWeights(model).some((w) => w.name.includes('q_norm'))).toBe(false);
+  });
+
+  it('SmolLM3Config defaults: no_rope_layers from no_rope_layer_interval, tied, rope_theta 2e6, 4 kv heads', () => {
+    const minimal = {
+      model_type: 'smollm3',
+      hidden_size: 64,
+      num_hidden_layers: 7,
+      num_attention_heads: 8,
+      intermediate_size: 128,
+      vocab_size: 100,
+    };
+    const m = parseHfConfig(minimal).model;
+    expect(m).toMatchObject({ tieWordEmbeddings: true, ropeTheta: 2e6, numKvHeads: 4, headDim: 8 });
+    expect(m.ropeLayers).toEqual([true, true, true, false, true, true, true]);
+    expect(parseHfConfig({ ...minimal, no_rope_layer_interval: 3 }).model.ropeLayers).toEqual([
+      true,
+      true,
+      false,
+      true,
+      true,
+      false,
+      true,
+    ]);
+    // a longer list is allowed (transformers reads the first num_hidden_layers entries)
+    expect(parseHfConfig({ ...minimal, no_rope_layers: [0, 1, 1, 1, 1, 1, 1, 0] }).model.ropeLayers?.[0]).toBe(false);
+    expect(() => parseHfConfig({ ...minimal, no_rope_layers: [1, 1, 0] })).toThrow(
+      'config.json: no_rope_layers has 3 entries, fewer than num_hidden_layers 7',
+    );
+    expect(() => parseHfConfig({ ...minimal, no_rope_layers: [1, 2, 1, 1, 1, 1, 1] })).toThrow(
+      /no_rope_layers\.1 must be a list of 0 \(no RoPE\) and 1 \(RoPE\) \(got 2\)/,
+    );
+    expect(parseHfConfig({ ...minimal, use_sliding_window: true, sliding_window: 512 }).model.slidingWindow).toBe(512);
   });
 });

@@ -11,25 +11,46 @@
 //   - sliding window: Mistral's sliding_window (default 4096, null = full attention); Qwen2's only
 //     when use_sliding_window is true (never in released Qwen2/2.5 checkpoints).
 //   - torch_dtype was renamed dtype in v5.
+//   - Qwen3 (Qwen3Config): head_dim defaults to 128 (not hidden/heads), num_key_value_heads to 32;
+//     q_norm/k_norm on every layer; q/k/v/o biases only with attention_bias (refused: o_proj has
+//     no bias here); sliding window as Qwen2's.
+//   - SmolLM3 (SmolLM3Config): tie_word_embeddings defaults to TRUE, rope_theta to 2e6,
+//     num_key_value_heads to 4; no_rope_layers[l] = 1 means layer l uses RoPE, 0 that it has none
+//     (absent: every no_rope_layer_interval-th layer, default 4, has none); sliding window only
+//     with use_sliding_window (treated as a global window, as Qwen2's).
 
 import { z } from 'zod';
-import type { ModelConfig, ModelType, RopeScaling } from '../engine/model/config';
+import {
+  MODEL_FAMILIES,
+  type ModelConfig,
+  type ModelType,
+  type RopeScaling,
+  SUPPORTED_MODEL_TYPES,
+} from '../engine/model/config';
 import { IoError } from './source';
 
-export const SUPPORTED_MODEL_TYPES = ['llama', 'mistral', 'qwen2'] as const;
-const ARCHITECTURES: Record<string, ModelType> = {
-  LlamaForCausalLM: 'llama',
-  MistralForCausalLM: 'mistral',
-  Qwen2ForCausalLM: 'qwen2',
-};
+export { SUPPORTED_MODEL_TYPES };
+const ARCHITECTURES: Record<string, ModelType> = Object.fromEntries(
+  Object.entries(MODEL_FAMILIES).map(([t, f]) => [f.architecture, t as ModelType]),
+);
 
-const DEFAULTS: Record<
-  ModelType,
-  { numKvHeads: number | 'heads'; maxPos: number; bos: number | null; eos: number | null }
-> = {
+/** The config class defaults that differ by family (headDim absent: hidden / heads). */
+interface FamilyDefaults {
+  numKvHeads: number | 'heads';
+  maxPos: number;
+  bos: number | null;
+  eos: number | null;
+  headDim?: number;
+  tie?: boolean;
+  ropeTheta?: number;
+}
+
+const DEFAULTS: Record<ModelType, FamilyDefaults> = {
   llama: { numKvHeads: 'heads', maxPos: 2048, bos: 1, eos: 2 },
   mistral: { numKvHeads: 8, maxPos: 4096 * 32, bos: 1, eos: 2 },
   qwen2: { numKvHeads: 32, maxPos: 32768, bos: null, eos: null },
+  qwen3: { numKvHeads: 32, maxPos: 32768, bos: null, eos: null, headDim: 128 },
+  smollm3: { numKvHeads: 4, maxPos: 32768, bos: 128000, eos: 128001, tie: true, ropeTheta: 2000000 },
 };
 
 const POS_INT = 'a positive integer';
@@ -68,6 +89,12 @@ const hfConfigSchema = z.looseObject({
   dtype: z.string({ error: 'a string' }).nullish(),
   sliding_window: posInt.nullish(),
   use_sliding_window: bool.optional(),
+  no_rope_layers: z
+    .array(z.union([z.literal(0), z.literal(1)], { error: 'a list of 0 (no RoPE) and 1 (RoPE)' }), {
+      error: 'a list of 0 (no RoPE) and 1 (RoPE)',
+    })
+    .nullish(),
+  no_rope_layer_interval: posInt.optional(),
   _name_or_path: z.string({ error: 'a string' }).optional(),
 });
 
@@ -124,7 +151,7 @@ export function parseHfConfig(input: string | unknown, file = 'config.json'): Hf
   if (numHeads % numKvHeads !== 0) {
     throw fail(`num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
   }
-  let headDim = c.head_dim ?? null;
+  let headDim = c.head_dim ?? d.headDim ?? null;
   if (headDim === null) {
     if (c.hidden_size % numHeads !== 0) {
       throw fail(
@@ -135,15 +162,31 @@ export function parseHfConfig(input: string | unknown, file = 'config.json'): Hf
   }
   if (headDim % 2 !== 0) throw fail(`head_dim ${headDim} must be even for rotary embeddings`);
 
-  const { ropeTheta, ropeScaling } = parseRope(c, fail);
+  const { ropeTheta, ropeScaling } = parseRope(c, fail, d.ropeTheta);
 
   let attentionBias = false;
   if (modelType === 'llama') attentionBias = c.attention_bias ?? false;
   if (modelType === 'qwen2') attentionBias = true;
+  if ((modelType === 'qwen3' || modelType === 'smollm3') && c.attention_bias) {
+    throw fail(`attention_bias true is not supported for ${modelType} (o_proj would carry a bias)`);
+  }
 
   let slidingWindow: number | null = null;
   if (modelType === 'mistral') slidingWindow = c.sliding_window === undefined ? 4096 : c.sliding_window;
   if (modelType === 'qwen2' && c.use_sliding_window) slidingWindow = c.sliding_window ?? 4096;
+  if (modelType === 'qwen3' && c.use_sliding_window) slidingWindow = c.sliding_window ?? 4096;
+  if (modelType === 'smollm3' && c.use_sliding_window) slidingWindow = c.sliding_window ?? null;
+
+  let ropeLayers: boolean[] | null = null;
+  if (modelType === 'smollm3') {
+    const L = c.num_hidden_layers;
+    const given = c.no_rope_layers ?? null;
+    if (given && given.length < L) {
+      throw fail(`no_rope_layers has ${given.length} entries, fewer than num_hidden_layers ${L}`);
+    }
+    const interval = c.no_rope_layer_interval ?? 4;
+    ropeLayers = Array.from({ length: L }, (_, l) => (given ? given[l] === 1 : (l + 1) % interval !== 0));
+  }
 
   const eos = c.eos_token_id === undefined ? d.eos : c.eos_token_id;
   const model: ModelConfig = {
@@ -158,13 +201,15 @@ export function parseHfConfig(input: string | unknown, file = 'config.json'): Hf
     rmsNormEps: c.rms_norm_eps ?? 1e-6,
     ropeTheta,
     ropeScaling,
-    tieWordEmbeddings: c.tie_word_embeddings ?? false,
+    tieWordEmbeddings: c.tie_word_embeddings ?? d.tie ?? false,
     attentionBias,
     maxPositionEmbeddings: c.max_position_embeddings ?? d.maxPos,
     bosTokenId: c.bos_token_id === undefined ? d.bos : c.bos_token_id,
     eosTokenIds: eos === null ? [] : Array.isArray(eos) ? eos : [eos],
     slidingWindow,
   };
+  if (modelType === 'qwen3') model.qkNorm = true;
+  if (ropeLayers) model.ropeLayers = ropeLayers;
   return { model, torchDtype: c.dtype ?? c.torch_dtype ?? null, nameOrPath: c._name_or_path ?? null };
 }
 
@@ -197,6 +242,7 @@ function resolveModelType(obj: Record<string, unknown>, fail: (m: string) => Err
 function parseRope(
   c: z.infer<typeof hfConfigSchema>,
   fail: (m: string) => Error,
+  defaultTheta = 10000,
 ): { ropeTheta: number; ropeScaling: RopeScaling | null } {
   // v5 keeps everything in rope_parameters; v4 splits rope_theta and rope_scaling.
   const field = c.rope_parameters ? 'rope_parameters' : 'rope_scaling';
@@ -204,7 +250,7 @@ function parseRope(
   // v5 may key the parameters by layer type; these models only have full attention layers.
   if (typeof p.full_attention === 'object' && p.full_attention !== null)
     p = p.full_attention as Record<string, unknown>;
-  const thetaRaw = p.rope_theta ?? c.rope_theta ?? 10000;
+  const thetaRaw = p.rope_theta ?? c.rope_theta ?? defaultTheta;
   if (typeof thetaRaw !== 'number' || !(thetaRaw > 0))
     throw fail(`${field}.rope_theta must be a positive number (got ${show(thetaRaw)})`);
   const partial = p.partial_rotary_factor ?? c.partial_rotary_factor ?? 1;

@@ -13,6 +13,10 @@
 //   - llama architecture (llama, mistral; not qwen2): q_proj and k_proj rows go from Hugging
 //     Face's rotate-half order to llama.cpp's interleaved one (LlamaModel.permute), k with the KV
 //     head count; a LoRA's lora_b rows of q and k get the same permutation.
+//   - qwen3 (Qwen3Model, a Qwen2Model): no permutation; q_norm / k_norm are attn_q_norm /
+//     attn_k_norm; key_length carries the explicit head_dim. smollm3 (SmolLM3Model, a LlamaModel):
+//     permuted like llama; llama.cpp hard-codes its NoPE layers as every fourth
+//     (n_no_rope_layer_step = 4, no GGUF key), so any other no_rope_layers is refused.
 //   - Llama 3 rope_scaling is a rope_freqs.weight tensor of head_dim/2 factors, not metadata.
 //   - a LoRA GGUF's scale is adapter.lora.alpha / r (r from the tensors), so rsLoRA, whose scale
 //     is alpha / sqrt(r), is written with alpha · sqrt(r).
@@ -56,9 +60,31 @@ const TYPE_OF: Record<GgufOutType, GgmlType> = { f32: 'F32', f16: 'F16', bf16: '
 /** llama_ftype (general.file_type) per outtype. */
 const FILE_TYPE: Record<GgufOutType, number> = { f32: 0, f16: 1, q8_0: 7, bf16: 32 };
 
+export type GgufArch = 'llama' | 'qwen2' | 'qwen3' | 'smollm3';
+
 /** llama.cpp's architecture name: Mistral runs as llama (MistralForCausalLM -> LlamaModel). */
-export function ggufArch(c: ModelConfig): 'llama' | 'qwen2' {
-  return c.modelType === 'qwen2' ? 'qwen2' : 'llama';
+export function ggufArch(c: ModelConfig): GgufArch {
+  if (c.modelType === 'qwen2' || c.modelType === 'qwen3' || c.modelType === 'smollm3') return c.modelType;
+  return 'llama';
+}
+
+/** q_proj / k_proj rows go to llama.cpp's interleaved RoPE order (LlamaModel.permute) for these. */
+function permutesQk(arch: GgufArch): boolean {
+  return arch === 'llama' || arch === 'smollm3';
+}
+
+/** Refuses what llama.cpp would load but run differently from transformers. */
+export function checkGgufSupport(c: ModelConfig): void {
+  if (c.ropeScaling && c.ropeScaling.ropeType !== 'llama3')
+    throw new Error(`rope_scaling type ${c.ropeScaling.ropeType} cannot be exported to GGUF here`);
+  if (c.modelType === 'smollm3' && c.ropeLayers) {
+    const l = c.ropeLayers.findIndex((rope, i) => rope !== ((i + 1) % 4 !== 0));
+    if (l >= 0)
+      throw new Error(
+        `GGUF export: this SmolLM3 ${c.ropeLayers[l] ? 'rotates' : 'does not rotate'} layer ${l} (no_rope_layers), ` +
+          `but llama.cpp skips RoPE on exactly every fourth layer (3, 7, 11, ...); its GGUF would run differently`,
+      );
+  }
 }
 
 /** The GGUF name of a Hugging Face tensor (gguf-py's tensor_mapping for llama and qwen2). */
@@ -74,6 +100,8 @@ export function ggufTensorName(hf: string): string | null {
     'self_attn.k_proj': 'attn_k',
     'self_attn.v_proj': 'attn_v',
     'self_attn.o_proj': 'attn_output',
+    'self_attn.q_norm': 'attn_q_norm',
+    'self_attn.k_norm': 'attn_k_norm',
     post_attention_layernorm: 'ffn_norm',
     'mlp.gate_proj': 'ffn_gate',
     'mlp.up_proj': 'ffn_up',
@@ -245,8 +273,7 @@ export async function exportGguf(
 ): Promise<{ bytes: number }> {
   const hf = parseHfConfig(await readJson(base.require('config.json')), 'config.json');
   const c = hf.model;
-  if (c.ropeScaling && c.ropeScaling.ropeType !== 'llama3')
-    throw new Error(`rope_scaling type ${c.ropeScaling.ropeType} cannot be exported to GGUF here`);
+  checkGgufSupport(c);
   const meta = ggufModelMetadata(c, opts.name ?? base.name, FILE_TYPE[opts.outType]);
   for (const [k, v] of ggufTokenizerMetadata(c, await tokenizerFiles(base))) meta.set(k, v);
 
@@ -269,7 +296,7 @@ export async function exportGguf(
     if (!t || !g) throw new IoError(`${base.name}: tensor ${w.name} is missing`, w.name);
     const type = tensorType(w.shape, opts.outType);
     const permute =
-      arch === 'llama' && /self_attn\.(q|k)_proj\.weight$/.test(w.name)
+      permutesQk(arch) && /self_attn\.(q|k)_proj\.weight$/.test(w.name)
         ? w.name.includes('q_proj')
           ? c.numHeads
           : c.numKvHeads
@@ -343,6 +370,7 @@ export async function exportGgufLora(
   opts: { name?: string; onProgress?: (p: ExportProgress) => void } = {},
 ): Promise<{ bytes: number }> {
   const c = adapter.layout.config;
+  checkGgufSupport(c);
   const arch = ggufArch(c);
   const meta = new Map<string, GgufValue>([
     ['general.architecture', str(arch)],
@@ -357,7 +385,7 @@ export async function exportGgufLora(
     const base = ggufTensorName(slotTensorName(s))!;
     const a = adapter.flat.slice(s.offsetA, s.offsetA + r * s.inFeatures);
     let b: Float32Array = adapter.flat.slice(s.offsetB, s.offsetB + s.outFeatures * r);
-    if (arch === 'llama' && (s.module === 'q_proj' || s.module === 'k_proj'))
+    if (permutesQk(arch) && (s.module === 'q_proj' || s.module === 'k_proj'))
       b = permuteRows(b, s.outFeatures, r, s.module === 'q_proj' ? c.numHeads : c.numKvHeads);
     for (const [v, name] of [
       [a, `${base}.lora_a`],

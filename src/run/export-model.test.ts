@@ -15,7 +15,15 @@ import { tinyBpeTokenizer } from '../io/testing/bpe-tokenizer';
 import { LoraLayout } from '../engine/model/lora';
 import { Rng } from '../util/rng';
 import { baseTensors, exportMerged, planShards, rowChunks } from './export-merged';
-import { ggufLoraAlpha, ggufTokenizerMetadata, llama3RopeFreqs, permuteRows } from './export-gguf';
+import {
+  checkGgufSupport,
+  ggufArch,
+  ggufLoraAlpha,
+  ggufTensorName,
+  ggufTokenizerMetadata,
+  llama3RopeFreqs,
+  permuteRows,
+} from './export-gguf';
 import { runExport } from './export-model';
 import { templateFamily, writeModelfile } from './modelfile';
 
@@ -231,6 +239,26 @@ describe('GGUF', () => {
     expect(g.tensors.get('blk.1.ffn_down.weight.lora_b')!.shape).toEqual([32, 4]);
     const mf = new TextDecoder().decode(out.files.get('Modelfile'));
     expect(mf).toContain('FROM ./base-f32.gguf\nADAPTER ./adapter.gguf\n');
+  });
+
+  it('Qwen3 and SmolLM3: llama.cpp architectures, q/k norm names; a SmolLM3 NoPE pattern llama.cpp cannot run is refused', () => {
+    const qwen3 = parseHfConfig({ ...tinyHfConfig(), model_type: 'qwen3', architectures: ['Qwen3ForCausalLM'] }).model;
+    expect(ggufArch(qwen3)).toBe('qwen3');
+    expect(ggufTensorName('model.layers.3.self_attn.q_norm.weight')).toBe('blk.3.attn_q_norm.weight');
+    expect(ggufTensorName('model.layers.0.self_attn.k_norm.weight')).toBe('blk.0.attn_k_norm.weight');
+    const smol = {
+      ...tinyHfConfig(),
+      model_type: 'smollm3',
+      architectures: ['SmolLM3ForCausalLM'],
+      num_hidden_layers: 8,
+    };
+    const every4th = parseHfConfig(smol).model;
+    expect(ggufArch(every4th)).toBe('smollm3');
+    expect(() => checkGgufSupport(every4th)).not.toThrow();
+    const other = parseHfConfig({ ...smol, no_rope_layers: [1, 1, 0, 1, 1, 1, 1, 0] }).model;
+    expect(() => checkGgufSupport(other)).toThrow(
+      'GGUF export: this SmolLM3 does not rotate layer 2 (no_rope_layers), but llama.cpp skips RoPE on exactly every fourth layer (3, 7, 11, ...); its GGUF would run differently',
+    );
   });
 
   it('names a tokenizer it cannot export', () => {

@@ -5,7 +5,8 @@
 // GGUF, for the demo model (llama, tied head, ChatML; with its reference adapter on q/v, and with a
 // seeded one on all seven modules, so k_proj's lora_b permutation by KV heads is checked too), a
 // tiny Qwen2 (q/k/v bias, untied head, all seven targets) and a tiny Llama 3 (GQA with one KV
-// head, llama3 rope_scaling, rsLoRA).
+// head, llama3 rope_scaling, rsLoRA), a tiny Qwen3 (q/k norms, head_dim unlike hidden/heads;
+// all seven targets) and a tiny SmolLM3 (every fourth layer without RoPE; q/k/v/o).
 // llama.cpp's tokenizer reading our GGUF must give our ids for a chat-formatted text.
 // The llama.cpp half is skipped, saying why, only when node-llama-cpp is not installed
 // (`node scripts/setup.mjs --for test` installs it into .llama/).
@@ -44,7 +45,7 @@ const TOL = {
   mergedF32: 1e-5,
   mergedHalf: 2e-2, // bf16 / f16 rounding of the merged weights
   f16: 5e-3, // measured up to 3.7e-3
-  bf16: 5e-2, // measured up to 2.2e-2 (tiny-llama3)
+  bf16: 5e-2, // measured up to 3.1e-2 (tiny-smollm3)
   q8_0: 0.15, // measured 8.1e-2 on the demo (Q8_0 weights and Q8_0 activations in llama.cpp)
 };
 
@@ -91,7 +92,7 @@ async function loadExportCase(name: string): Promise<Case> {
   const files = await folderBytes(await fileSetFromDir(dir));
   if (!demo) {
     const cfg = JSON.parse(new TextDecoder().decode(files.get('config.json')));
-    const t = tinyBpeTokenizer(name === 'tiny-qwen2' ? 'qwen2' : 'llama3', cfg.vocab_size);
+    const t = tinyBpeTokenizer(name.startsWith('tiny-qwen') ? 'qwen2' : 'llama3', cfg.vocab_size);
     files.set('tokenizer.json', enc.encode(JSON.stringify(t.tokenizerJson)));
     files.set('tokenizer_config.json', enc.encode(JSON.stringify(t.tokenizerConfig)));
   }
@@ -161,7 +162,7 @@ function maxDiff(a: number[], b: number[]): number {
   return Math.max(...a.map((x, i) => Math.abs(x - b[i])));
 }
 
-const cases = ['demo', 'demo-all-linear', 'tiny-qwen2', 'tiny-llama3'];
+const cases = ['demo', 'demo-all-linear', 'tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smollm3'];
 
 describe('merged checkpoint on our engine', () => {
   for (const name of cases) {
@@ -185,9 +186,13 @@ describe('merged checkpoint on our engine', () => {
       for (const f of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json'])
         if (c.files.has(f)) expect(out.files.get(f)).toEqual(c.files.get(f));
       const merged = await ours(out.files, null, c.prompt);
-      const dHalf = maxDiff(merged.logprobs, withAdapter.logprobs);
+      // Compared where both continuations have the same context: up to and including the first
+      // greedy token they choose differently (a near-tie the rounding tipped; tiny-qwen3 has one).
+      const split = merged.ids.findIndex((x, i) => x !== withAdapter.ids[i]);
+      const upTo = split < 0 ? N : split + 1;
+      const dHalf = maxDiff(merged.logprobs.slice(0, upTo), withAdapter.logprobs.slice(0, upTo));
       console.log(
-        `${name} merged: max |Δ log p| f32 ${d32.toExponential(2)}, ${(await openCheckpoint(fileSet(c.files, name))).dtype} ${dHalf.toExponential(2)}; greedy ${merged.ids.filter((x, i) => x === withAdapter.ids[i]).length}/${N} equal`,
+        `${name} merged: max |Δ log p| f32 ${d32.toExponential(2)}, ${(await openCheckpoint(fileSet(c.files, name))).dtype} ${dHalf.toExponential(2)}; greedy ${merged.ids.filter((x, i) => x === withAdapter.ids[i]).length}/${N} equal${split < 0 ? '' : ` (first difference at ${split}: log p ${merged.logprobs[split].toFixed(4)} vs ${withAdapter.logprobs[split].toFixed(4)})`}`,
       );
       expect(dHalf).toBeLessThanOrEqual(TOL.mergedHalf);
       // untouched tensors byte-identical, adapted ones changed

@@ -63,6 +63,8 @@ export interface ModelSummary {
   fingerprint: string;
   baseModelNameOrPath: string;
   modelType: string;
+  /** The family the studio recognised, e.g. "Qwen3 (qwen3)" (model/config.ts familyLabel). */
+  family: string;
   architecture: string;
   numLayers: number;
   hiddenSize: number;

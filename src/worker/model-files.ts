@@ -5,6 +5,7 @@ import type { FileSet } from '../io/source';
 import { FileSet as FileSetClass, blobSource } from '../io/source';
 import { DEMO_NAME, type LoadedModel } from '../run/model';
 import type { ModelSource, ModelSummary } from './api';
+import { MODEL_FAMILIES, familyLabel } from '../engine/model/config';
 
 /** The demo's files under public/demo/model/ (src/run/model.ts DEMO_NAME is what adapters name it). */
 export const DEMO_FILES = [
@@ -48,7 +49,8 @@ export function summarize(model: LoadedModel, source: ModelSource, files: FileSe
     fingerprint: model.fingerprint,
     baseModelNameOrPath: i.baseModelNameOrPath,
     modelType: c.modelType,
-    architecture: { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM' }[c.modelType],
+    family: familyLabel(c.modelType),
+    architecture: MODEL_FAMILIES[c.modelType].architecture,
     numLayers: c.numLayers,
     hiddenSize: c.hiddenSize,
     numHeads: c.numHeads,

@@ -1,7 +1,28 @@
 // The architecture of a Llama-family decoder as the engine needs it, independent of file formats.
-// src/io/hf-config.ts builds it from a Hugging Face config.json (model_type llama, mistral, qwen2).
+// src/io/hf-config.ts builds it from a Hugging Face config.json (one of SUPPORTED_MODEL_TYPES).
 
-export type ModelType = 'llama' | 'mistral' | 'qwen2';
+/**
+ * The families the engine runs, keyed by config.json's model_type: the name the studio shows and
+ * the transformers class of config.json's `architectures`. A new family is one entry here, its
+ * defaults in src/io/hf-config.ts, and its differences from Llama as ModelConfig fields.
+ */
+export const MODEL_FAMILIES = {
+  llama: { name: 'Llama', architecture: 'LlamaForCausalLM' },
+  mistral: { name: 'Mistral', architecture: 'MistralForCausalLM' },
+  qwen2: { name: 'Qwen2', architecture: 'Qwen2ForCausalLM' },
+  qwen3: { name: 'Qwen3', architecture: 'Qwen3ForCausalLM' },
+  smollm3: { name: 'SmolLM3', architecture: 'SmolLM3ForCausalLM' },
+} as const satisfies Record<string, { name: string; architecture: string }>;
+
+export type ModelType = keyof typeof MODEL_FAMILIES;
+
+/** config.json model_types the engine accepts; anything else is refused with this list. */
+export const SUPPORTED_MODEL_TYPES = Object.keys(MODEL_FAMILIES) as ModelType[];
+
+/** "Qwen3 (qwen3)": how the studio and the CLI name a recognised family. */
+export function familyLabel(t: ModelType): string {
+  return `${MODEL_FAMILIES[t].name} (${t})`;
+}
 
 export interface RopeScaling {
   /** Only Llama 3.1/3.2's "llama3" frequency scaling is supported. */
@@ -35,6 +56,21 @@ export interface ModelConfig {
    * null or absent: full causal attention. The trainer refuses a max_seq_length beyond it.
    */
   slidingWindow?: number | null;
+  /**
+   * Qwen3: an RMSNorm over each head of q and of k (weights self_attn.q_norm / k_norm, [headDim],
+   * eps rmsNormEps), applied after the projection and before RoPE. Absent: false.
+   */
+  qkNorm?: boolean;
+  /**
+   * Per layer, whether q and k get RoPE (SmolLM3's no_rope_layers: 1 = RoPE, 0 = none, "NoPE").
+   * Absent or null: every layer uses RoPE.
+   */
+  ropeLayers?: boolean[] | null;
+}
+
+/** Layer l rotates q and k (false only on SmolLM3's NoPE layers). */
+export function usesRope(c: ModelConfig, l: number): boolean {
+  return c.ropeLayers ? c.ropeLayers[l] : true;
 }
 
 export const LINEAR_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
@@ -77,6 +113,10 @@ export function expectedWeights(c: ModelConfig): { name: string; shape: number[]
       if (c.attentionBias && (m === 'q_proj' || m === 'k_proj' || m === 'v_proj')) {
         out.push({ name: `${p}.self_attn.${m}.bias`, shape: [linearShape(c, m)[0]] });
       }
+    }
+    if (c.qkNorm) {
+      out.push({ name: `${p}.self_attn.q_norm.weight`, shape: [c.headDim] });
+      out.push({ name: `${p}.self_attn.k_norm.weight`, shape: [c.headDim] });
     }
     out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [c.hiddenSize] });
   }

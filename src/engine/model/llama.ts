@@ -10,6 +10,11 @@
 // same inputs (dropout masks are hashes of the micro-batch's seed), so gradients are bit-identical.
 // Which tensors exist is model/plan.ts's activationPlan, which the memory estimate reads too.
 //
+// Family differences (model/config.ts): Qwen3's per-head RMSNorm of q and k (qkNorm) sits between
+// the projection and RoPE, so the projection writes q/k raw, the norm writes q/k, and the backward
+// runs the norm's backward (dx only: the norm weights are frozen) before the projection's;
+// SmolLM3's NoPE layers (ropeLayers[l] false) skip RoPE forward and backward.
+//
 // Dims: B batch, T sequence, N = B*T tokens, C hidden, nH/nKV heads, hd head_dim, I intermediate,
 // V vocabulary, L layers, r LoRA rank.
 
@@ -24,7 +29,7 @@ import { attentionBackward, attentionForward } from '../kernels/attention';
 import { swigluBackward, swigluForward } from '../kernels/swiglu';
 import { LmHeadLoss, checkTargets } from '../kernels/lm_head';
 import { IGNORE_INDEX } from '../../data/types';
-import { type ModelConfig, LINEAR_MODULES, type LinearModule, linearShape } from './config';
+import { type ModelConfig, LINEAR_MODULES, type LinearModule, linearShape, usesRope } from './config';
 import { type ActivationPlan, type Materialized, activationPlan, lmHeadChunk, materialize } from './plan';
 import type { GpuWeights } from './gpu-weights';
 import { Linear, type LinearScratch } from './linear';
@@ -250,12 +255,22 @@ export class LlamaModel {
     const lin = this.layers[l];
     // attention block: mid = x + o_proj(attn(rope(q), rope(k), v)), the add in o_proj's epilogue
     rmsnormForward(p, r(L.xn1, C), L.rstd1, x, w.inputNorm, N, C, c.rmsNormEps);
-    lin.q_proj.forward(p, r(L.q, nH * hd), r(L.xn1, C), N, a.linear, train);
-    lin.k_proj.forward(p, r(L.k, nKV * hd), r(L.xn1, C), N, a.linear, train);
+    // qkNorm: the projections write q/k raw, and the per-head norm (rows of hd) writes q/k
+    const qk = L.qk && w.qkNorm ? { ...L.qk, w: w.qkNorm } : null;
+    lin.q_proj.forward(p, r(qk ? qk.qRaw : L.q, nH * hd), r(L.xn1, C), N, a.linear, train);
+    lin.k_proj.forward(p, r(qk ? qk.kRaw : L.k, nKV * hd), r(L.xn1, C), N, a.linear, train);
     lin.v_proj.forward(p, r(L.v, nKV * hd), r(L.xn1, C), N, a.linear, train);
+    if (qk) {
+      const rq = view(qk.rstdQ, 0, [N * nH], ALIGN);
+      const rk = view(qk.rstdK, 0, [N * nKV], ALIGN);
+      rmsnormForward(p, r(L.q, nH * hd), rq, r(qk.qRaw, nH * hd), qk.w.q, N * nH, hd, c.rmsNormEps);
+      rmsnormForward(p, r(L.k, nKV * hd), rk, r(qk.kRaw, nKV * hd), qk.w.k, N * nKV, hd, c.rmsNormEps);
+    }
     const seg = view(a.seg, 0, [N], ALIGN);
-    ropeForward(p, r(L.q, nH * hd), cos, sin, seg, B, T, nH, hd);
-    ropeForward(p, r(L.k, nKV * hd), cos, sin, seg, B, T, nKV, hd);
+    if (usesRope(c, l)) {
+      ropeForward(p, r(L.q, nH * hd), cos, sin, seg, B, T, nH, hd);
+      ropeForward(p, r(L.k, nKV * hd), cos, sin, seg, B, T, nKV, hd);
+    }
     attentionForward(
       p,
       r(L.att, nH * hd),
@@ -328,10 +343,26 @@ export class LlamaModel {
         nKV,
         hd,
       );
-      ropeBackward(p, r(a.dq, nH * hd), cos, sin, seg, B, T, nH, hd);
-      ropeBackward(p, r(a.dk, nKV * hd), cos, sin, seg, B, T, nKV, hd);
-      lin.q_proj.backward(p, dxn, r(a.dq, nH * hd), r(L.xn1, C), N, a.linear, false);
-      lin.k_proj.backward(p, dxn, r(a.dk, nKV * hd), r(L.xn1, C), N, a.linear, true);
+      if (usesRope(c, l)) {
+        ropeBackward(p, r(a.dq, nH * hd), cos, sin, seg, B, T, nH, hd);
+        ropeBackward(p, r(a.dk, nKV * hd), cos, sin, seg, B, T, nKV, hd);
+      }
+      if (L.qk && w.qkNorm) {
+        // per-head norms: d raw = rmsnorm backward of d q (datt is free now; the kernel adds)
+        const dqRaw = r(a.datt, nH * hd);
+        p.clear(dqRaw);
+        const rq = view(L.qk.rstdQ, 0, [N * nH], ALIGN);
+        rmsnormBackward(p, dqRaw, r(a.dq, nH * hd), r(L.qk.qRaw, nH * hd), w.qkNorm.q, rq, N * nH, hd);
+        lin.q_proj.backward(p, dxn, dqRaw, r(L.xn1, C), N, a.linear, false);
+        const dkRaw = r(a.datt, nKV * hd);
+        p.clear(dkRaw);
+        const rk = view(L.qk.rstdK, 0, [N * nKV], ALIGN);
+        rmsnormBackward(p, dkRaw, r(a.dk, nKV * hd), r(L.qk.kRaw, nKV * hd), w.qkNorm.k, rk, N * nKV, hd);
+        lin.k_proj.backward(p, dxn, dkRaw, r(L.xn1, C), N, a.linear, true);
+      } else {
+        lin.q_proj.backward(p, dxn, r(a.dq, nH * hd), r(L.xn1, C), N, a.linear, false);
+        lin.k_proj.backward(p, dxn, r(a.dk, nKV * hd), r(L.xn1, C), N, a.linear, true);
+      }
       lin.v_proj.backward(p, dxn, r(a.dv, nKV * hd), r(L.xn1, C), N, a.linear, true);
       rmsnormBackward(p, dres, dxn, r(a.res[l], C), w.inputNorm, L.rstd1, N, C);
     }

@@ -86,6 +86,8 @@ export interface LayerPlan {
   gate: Spec; // [N, I]
   up: Spec; // [N, I]
   h: Spec; // [N, I] silu(gate) * up
+  /** qkNorm (Qwen3): q, k before their per-head norm, and the norms' rstd [N*nH], [N*nKV] */
+  qk?: { qRaw: Spec; kRaw: Spec; rstdQ: Spec; rstdK: Spec };
   /** dropout(x) A^T [N, r] of each LoRA site, saved for the backward */
   t: Partial<Record<LinearModule, Spec>>;
 }
@@ -155,6 +157,16 @@ export function activationPlan(i: ActivationPlanInput): ActivationPlan {
       up: f([N, I], `${n}.up`),
       h: shared.h ?? f([N, I], `${n}.h`),
       t,
+      ...(c.qkNorm
+        ? {
+            qk: {
+              qRaw: f([N, qd], `${n}.q raw`),
+              kRaw: f([N, kvd], `${n}.k raw`),
+              rstdQ: f([N * c.numHeads], `${n}.rstd q`),
+              rstdK: f([N * c.numKvHeads], `${n}.rstd k`),
+            },
+          }
+        : {}),
     };
   };
   let layers: LayerPlan[];
@@ -229,6 +241,8 @@ export interface WeightPlan {
     postNorm: Spec;
     linear: Record<LinearModule, Spec>;
     bias: Partial<Record<'q_proj' | 'k_proj' | 'v_proj', Spec>>;
+    /** qkNorm (Qwen3): self_attn.q_norm / k_norm [hd] */
+    qkNorm?: { q: Spec; k: Spec };
   }[];
   norm: Spec;
 }
@@ -293,8 +307,14 @@ export function weightPlan(
         bias[m] = whole(`${p}.self_attn.${m}.bias`, [linearShape(config, m)[0]]);
       }
     }
+    const qkNorm = config.qkNorm
+      ? {
+          q: whole(`${p}.self_attn.q_norm.weight`, [config.headDim]),
+          k: whole(`${p}.self_attn.k_norm.weight`, [config.headDim]),
+        }
+      : undefined;
     const postNorm = whole(`${p}.post_attention_layernorm.weight`, [C]);
-    layers.push({ inputNorm, postNorm, linear, bias });
+    layers.push({ inputNorm, postNorm, linear, bias, ...(qkNorm ? { qkNorm } : {}) });
   }
   const norm = whole('model.norm.weight', [C]);
   const lmHead = config.tieWordEmbeddings ? embed : vocabShards('lm_head.weight');

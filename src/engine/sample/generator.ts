@@ -8,6 +8,9 @@
 //   - then each generated token is one pass of the n = 1 program and one read-back of its logits.
 // Padded rows past the prompt's end write cache rows that the next token overwrites before any
 // query reads them (every block writes its cache rows before its attention reads the cache).
+// Qwen3's per-head q/k norms run between the projections and RoPE (q_proj writes its raw output
+// into `att`, free until the attention writes it; k_proj into `kRaw`); SmolLM3's NoPE layers skip
+// RoPE, and their cache holds the keys unrotated, as transformers' does.
 // `feed: 'token'` keeps the old path (the prompt fed one token at a time with a read-back each),
 // for the tests and the benchmark that compare the two.
 
@@ -22,7 +25,7 @@ import { swigluForward } from '../kernels/swiglu';
 import { add } from '../kernels/elementwise';
 import { matmul } from '../kernels/matmul';
 import { DECODE_MAX_LEN, attentionDecode, kvWrite, ropeDecode } from '../kernels/decode';
-import { type ModelConfig, LINEAR_MODULES, type LinearModule, linearShape } from '../model/config';
+import { type ModelConfig, LINEAR_MODULES, type LinearModule, linearShape, usesRope } from '../model/config';
 import type { GpuWeights } from '../model/gpu-weights';
 import { Linear, type LinearScratch } from '../model/linear';
 import type { LoraLayout } from '../model/lora';
@@ -65,7 +68,7 @@ export interface GenerateResult {
 }
 
 type Block = Record<
-  'res' | 'res2' | 'xn' | 'q' | 'k' | 'v' | 'att' | 'o' | 'gate' | 'up' | 'h' | 'mid' | 'rstd',
+  'res' | 'res2' | 'xn' | 'q' | 'k' | 'kRaw' | 'v' | 'att' | 'o' | 'gate' | 'up' | 'h' | 'mid' | 'rstd' | 'rstdQk',
   Tensor
 >;
 
@@ -128,6 +131,7 @@ export class Generator {
       xn: f(n * C, 'xn'),
       q: f(n * qd, 'q'),
       k: f(n * kvd, 'k'),
+      kRaw: f(c.qkNorm ? n * kvd : 1, 'k raw'),
       v: f(n * kvd, 'v'),
       att: f(n * qd, 'att'),
       o: f(n * C, 'o'),
@@ -135,6 +139,7 @@ export class Generator {
       up: f(n * I, 'up'),
       h: f(n * I, 'h'),
       rstd: f(n, 'rstd'),
+      rstdQk: f(c.qkNorm ? n * c.numHeads : 1, 'rstd q/k'),
     };
     const r = lora?.layout.spec.r ?? 1;
     // The forward without dropout reads none of the backward's scratch: one row keeps the type.
@@ -203,11 +208,19 @@ export class Generator {
     for (let l = 0; l < c.numLayers; l++) {
       const w = this.weights.layers[l];
       rmsnormForward(p, xn, x.rstd, cur, w.inputNorm, n, C, c.rmsNormEps);
-      lin[l].q_proj.forward(p, q, xn, n, this.scratch, false);
-      lin[l].k_proj.forward(p, k, xn, n, this.scratch, false);
+      const qkn = w.qkNorm;
+      const kRaw = qkn ? r(x.kRaw, nKV * hd) : k;
+      lin[l].q_proj.forward(p, qkn ? att : q, xn, n, this.scratch, false);
+      lin[l].k_proj.forward(p, kRaw, xn, n, this.scratch, false);
       lin[l].v_proj.forward(p, v, xn, n, this.scratch, false);
-      ropeDecode(p, q, this.cos, this.sin, this.pos, n, nH, hd, this.maxLen);
-      ropeDecode(p, k, this.cos, this.sin, this.pos, n, nKV, hd, this.maxLen);
+      if (qkn) {
+        rmsnormForward(p, q, x.rstdQk, att, qkn.q, n * nH, hd, c.rmsNormEps);
+        rmsnormForward(p, k, x.rstdQk, kRaw, qkn.k, n * nKV, hd, c.rmsNormEps);
+      }
+      if (usesRope(c, l)) {
+        ropeDecode(p, q, this.cos, this.sin, this.pos, n, nH, hd, this.maxLen);
+        ropeDecode(p, k, this.cos, this.sin, this.pos, n, nKV, hd, this.maxLen);
+      }
       kvWrite(p, this.kc[l], this.vc[l], k, v, this.pos, n, nKV * hd, this.maxLen);
       attentionDecode(p, att, q, this.kc[l], this.vc[l], this.pos, n, nH, nKV, hd, this.maxLen);
       lin[l].o_proj.forward(p, o, att, n, this.scratch, false);

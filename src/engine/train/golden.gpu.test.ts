@@ -1,6 +1,8 @@
 // The whole engine against the independent PyTorch referee (reference/llama_lora.py, float64):
 // step-0 logits, loss and every LoRA gradient, then 20 AdamW steps with warmup, a schedule,
 // clipping and gradient accumulation of 2, the final LoRA weights and the evaluation loss.
+// tiny-qwen3 adds Qwen3's per-head q/k norms and a head_dim unlike hidden/heads; tiny-smollm3 a
+// layer without RoPE (SmolLM3's no_rope_layers).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../gpu/context';
@@ -28,7 +30,7 @@ const TOL = {
   evalRel: 1e-4,
 };
 
-for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3']) {
+for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smollm3']) {
   describe(`engine vs PyTorch reference: ${name}`, () => {
     let ctx: GpuContext;
     let c: ReferenceCase;
@@ -179,6 +181,10 @@ for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3']) {
         for (const m of LINEAR_MODULES)
           tensors.push([`model.layers.${i}.${linearPrefix(m)}.${m}.weight`, l.linear[m], 0]);
         for (const [m, t] of Object.entries(l.bias)) tensors.push([`model.layers.${i}.self_attn.${m}.bias`, t, 0]);
+        if (l.qkNorm) {
+          tensors.push([`model.layers.${i}.self_attn.q_norm.weight`, l.qkNorm.q, 0]);
+          tensors.push([`model.layers.${i}.self_attn.k_norm.weight`, l.qkNorm.k, 0]);
+        }
       });
       tensors.push(['model.norm.weight', weights.norm, 0]);
       let bytes = 0;

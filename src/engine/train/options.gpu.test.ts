@@ -96,7 +96,7 @@ function plain(name: string): Promise<Run> {
 }
 
 describe('gradient checkpointing', () => {
-  for (const name of ['tiny-llama3', 'tiny-qwen2']) {
+  for (const name of ['tiny-llama3', 'tiny-qwen2', 'tiny-qwen3', 'tiny-smollm3']) {
     it(`${name}: step-0 gradients bit-identical, 3 steps of identical losses, golden step-0 loss`, async () => {
       const ref = await plain(name);
       const ckpt = await run(ctx, name, 3, { checkpointing: true });
@@ -203,8 +203,9 @@ describe('memory estimate against the allocation', () => {
     },
     { what: 'shards of 64 rows', o: { upload: { maxShardRows: 64 } } },
   ];
-  for (const name of ['tiny-qwen2', 'tiny-llama3']) {
-    for (const { what, o } of name === 'tiny-qwen2' ? configs : configs.slice(0, 1)) {
+  // tiny-qwen3: the q/k norms' saved tensors and weights
+  for (const name of ['tiny-qwen2', 'tiny-llama3', 'tiny-qwen3']) {
+    for (const { what, o } of name === 'tiny-qwen2' ? configs : configs.slice(0, name === 'tiny-qwen3' ? 2 : 1)) {
       it(`${name}, ${what}: estimate = GpuContext.peakBytes after a training step and an evaluation`, async () => {
         ctx.resetPeak();
         expect(ctx.allocatedBytes).toBe(0);

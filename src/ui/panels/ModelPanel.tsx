@@ -194,6 +194,12 @@ function ModelCard() {
       <KeyValues
         testId="model-info"
         rows={[
+          [
+            'Family',
+            <span data-testid="model-family" key="f">
+              {m.family}
+            </span>,
+          ],
           ['Architecture', `${m.architecture} (${m.modelType})`],
           [
             'Parameters',
