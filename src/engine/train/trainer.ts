@@ -136,6 +136,7 @@ export class Trainer {
     this.arena = a;
     const initial = opts.initialParams ?? this.layout.init(t.seed);
     ctx.upload(this.params, initial);
+    ctx.upload(st.lrScale, this.layout.lrScale(opts.lora.loraplus_lr_ratio ?? 1));
     ctx.upload(this.good, initial);
     this.model = new LlamaModel(
       ctx,
@@ -151,7 +152,7 @@ export class Trainer {
     this.model.allocate();
     this.optim = new Program(ctx, 'optimizer');
     gradNorm(this.optim, this.stats, partials, this.grads, n, t.max_grad_norm);
-    adamw(this.optim, this.params, this.grads, this.m, this.v, this.hyper, this.stats, n);
+    adamw(this.optim, this.params, this.grads, this.m, this.v, this.hyper, this.stats, st.lrScale, n);
     this.staging = ctx.device.createBuffer({
       label: 'step read-back',
       size: 32,
