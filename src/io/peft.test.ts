@@ -359,7 +359,10 @@ describe('readAdapter errors', () => {
         { layers_to_transform: [0] },
         /layers.1.mlp.down_proj.lora_A.weight adapts layer 1 down_proj, which adapter_config.json's target_modules \/ layers_to_transform do not select/,
       ],
-      [{ target_modules: 'model\\.layers\\.9\\..*' }, /adapter_config.json: target_modules "model.*" matches no module/],
+      [
+        { target_modules: 'model\\.layers\\.9\\..*' },
+        /adapter_config.json: target_modules "model.*" matches no module/,
+      ],
       [{ init_lora_weights: 'pissa' }, /init_lora_weights "pissa" is not supported/],
       [{ r: 'four' }, /adapter_config.json: r must be a positive integer \(got "four"\)/],
       [{ r: undefined }, /adapter_config.json: r is missing/],

@@ -19,6 +19,7 @@
 import { z } from 'zod';
 import { LINEAR_MODULES, type LinearModule, type ModelConfig, linearPrefix, linearShape } from '../engine/model/config';
 import { LoraLayout, type LoraSpec, peftKey, slotRankAlpha } from '../engine/model/lora';
+import { pissaIterations, pissaToLora } from '../engine/model/pissa';
 import { type TensorToWrite, openSafetensors, writeSafetensors } from './safetensors';
 import { type FileSet, IoError, readJson } from './source';
 
@@ -32,6 +33,8 @@ export interface WriteAdapterOptions {
   dtype?: 'F32' | 'F16' | 'BF16';
   /** The base model revision the adapter was trained on (PEFT's `revision`), if not the default branch. */
   revision?: string | null;
+  /** PiSSA: the adapter's init (A0, B0); the adapter is then written converted for the unchanged base. */
+  pissaInitial?: Float32Array | null;
 }
 
 /** A float that Python's json.dumps prints with a decimal point (0.0, 0.05, 1e-05). */
@@ -91,6 +94,15 @@ export function writeAdapter(
 ): { safetensors: Uint8Array; config: string } {
   if (flat.length !== layout.size)
     throw new Error(`writeAdapter: flat buffer has ${flat.length} values, the LoRA layout needs ${layout.size}`);
+  if (pissaIterations(layout.spec.init_lora_weights) !== null) {
+    // as save_pretrained(path_initial_model_for_weight_conversion=...): loads on the unchanged base
+    if (!opts.pissaInitial)
+      throw new Error(
+        'writeAdapter: a PiSSA adapter needs its initial weights to be converted for the original base model',
+      );
+    const conv = pissaToLora(layout, flat, opts.pissaInitial);
+    return writeAdapter(conv.layout, conv.flat, { ...opts, pissaInitial: null });
+  }
   const base = opts.baseModelNameOrPath;
   if (!base)
     throw new Error('writeAdapter: base_model_name_or_path is empty; name the base model (a Hub id or a path)');
@@ -270,7 +282,11 @@ export async function readAdapter(files: FileSet, model: ModelConfig): Promise<A
     if (e.dtype !== 'F32' && e.dtype !== 'F16' && e.dtype !== 'BF16')
       throw fail(`tensor ${key} has dtype ${e.dtype} (expected F32, F16 or BF16)`);
     const [out, inp] = linearShape(model, module);
-    const { r: rs } = slotRankAlpha({ r, lora_alpha: 1, rank_pattern: patterns.rank_pattern } as LoraSpec, layer, module);
+    const { r: rs } = slotRankAlpha(
+      { r, lora_alpha: 1, rank_pattern: patterns.rank_pattern } as LoraSpec,
+      layer,
+      module,
+    );
     const want = ab === 'A' ? [rs, inp] : [out, rs];
     const shape = `[${e.shape.join(', ')}]`;
     if (e.shape.length !== 2) throw fail(`tensor ${key} has shape ${shape}, expected [${want.join(', ')}]`);
@@ -314,7 +330,8 @@ export async function readAdapter(files: FileSet, model: ModelConfig): Promise<A
   for (const s of layout.slots) {
     for (const ab of ['A', 'B'] as const) {
       const k = peftKey(s.layer, s.module, ab);
-      if (!tensors.has(k)) throw fail(`tensor ${k} is missing (layer ${s.layer} ${s.module} needs both lora_A and lora_B)`);
+      if (!tensors.has(k))
+        throw fail(`tensor ${k} is missing (layer ${s.layer} ${s.module} needs both lora_A and lora_B)`);
     }
   }
   for (const k of tensors.keys()) {

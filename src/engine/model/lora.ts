@@ -77,7 +77,7 @@ function pyRegex(pattern: string, what: string, anchored: string): RegExp {
     const js = pattern.replace(/\(\?P</g, '(?<').replace(/\(\?P=(\w+)\)/g, '\\k<$1>');
     return new RegExp(anchored.replace('$P', () => js));
   } catch (e) {
-    throw new Error(`${what}: "${pattern}" is not a valid regular expression (${(e as Error).message})`);
+    throw new Error(`${what}: "${pattern}" is not a valid regular expression (${(e as Error).message})`, { cause: e });
   }
 }
 
@@ -138,7 +138,10 @@ export class LoraLayout {
     ] as const) {
       for (const [k, v] of Object.entries(pat ?? {})) {
         const ok = field === 'rank_pattern' ? Number.isInteger(v) && v >= 1 : Number.isFinite(v) && v > 0;
-        if (!ok) throw new Error(`${field}["${k}"] must be a positive ${field === 'rank_pattern' ? 'integer' : 'number'} (got ${v})`);
+        if (!ok)
+          throw new Error(
+            `${field}["${k}"] must be a positive ${field === 'rank_pattern' ? 'integer' : 'number'} (got ${v})`,
+          );
       }
     }
     let off = 0;
@@ -171,7 +174,10 @@ export class LoraLayout {
       }
     }
     if (this.slots.length === 0) {
-      const what = spec.target_regex != null ? `target_modules "${spec.target_regex}"` : `target_modules [${spec.target_modules.join(', ')}] with layers_to_transform ${JSON.stringify(spec.layers_to_transform)}`;
+      const what =
+        spec.target_regex != null
+          ? `target_modules "${spec.target_regex}"`
+          : `target_modules [${spec.target_modules.join(', ')}] with layers_to_transform ${JSON.stringify(spec.layers_to_transform)}`;
       throw new Error(`${what} matches no module of the model (names look like ${moduleName(0, 'q_proj')})`);
     }
     this.size = Math.max(off, ALIGN_ELEMS);

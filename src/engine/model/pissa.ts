@@ -81,7 +81,8 @@ export async function applyPissa(
   onSlot?: (done: number, total: number) => void,
 ): Promise<Float32Array> {
   const how = pissaIterations(layout.spec.init_lora_weights);
-  if (how === null) throw new Error(`applyPissa: init_lora_weights is ${JSON.stringify(layout.spec.init_lora_weights)}`);
+  if (how === null)
+    throw new Error(`applyPissa: init_lora_weights is ${JSON.stringify(layout.spec.init_lora_weights)}`);
   if (weights.nf4) {
     throw new Error(
       'init_lora_weights "pissa" needs the base weights unquantized (load_in_4bit off), as in PEFT: the residual is what gets quantized',
@@ -100,7 +101,10 @@ export async function applyPissa(
 
 /** The spec PEFT writes for a converted PiSSA adapter (rank and alpha doubled, init true). */
 export function convertedSpec(spec: LoraSpec): LoraSpec {
-  if (spec.use_rslora && (Object.keys(spec.rank_pattern ?? {}).length || Object.keys(spec.alpha_pattern ?? {}).length)) {
+  if (
+    spec.use_rslora &&
+    (Object.keys(spec.rank_pattern ?? {}).length || Object.keys(spec.alpha_pattern ?? {}).length)
+  ) {
     throw new Error(
       'converting a PiSSA adapter is not supported with use_rslora together with rank_pattern or alpha_pattern (as in PEFT)',
     );
@@ -121,7 +125,11 @@ export function convertedSpec(spec: LoraSpec): LoraSpec {
  * The trained PiSSA adapter `flat` (init `initial`) as a plain LoRA for the original base model:
  * lora_A = [A; A0], lora_B = [B, -B0] per slot, in the layout of convertedSpec.
  */
-export function pissaToLora(layout: LoraLayout, flat: Float32Array, initial: Float32Array): { layout: LoraLayout; flat: Float32Array } {
+export function pissaToLora(
+  layout: LoraLayout,
+  flat: Float32Array,
+  initial: Float32Array,
+): { layout: LoraLayout; flat: Float32Array } {
   const out = new LoraLayout(layout.config, convertedSpec(layout.spec));
   const res = new Float32Array(out.size);
   layout.slots.forEach((s, i) => {
