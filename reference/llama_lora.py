@@ -253,17 +253,63 @@ def lora_scaling(r, lora_alpha, use_rslora):
     return lora_alpha / math.sqrt(r) if use_rslora else lora_alpha / r
 
 
-class Lora:
-    """LoRA parameters {peft key: tensor} plus the scaling; only these are trained."""
+def module_name(layer, m):
+    """The module's name in the base model (LlamaForCausalLM.named_modules()), what PEFT's targeting matches."""
+    return f"model.layers.{layer}.{linear_prefix(m)}.{m}"
 
-    def __init__(self, r, lora_alpha, use_rslora, params):
+
+def is_targeted(spec, name):
+    """peft.tuners.tuners_utils.check_target_module_exists for a LoraConfig-like dict: a str target_modules
+    must re.fullmatch the module name; a list matches the name itself or a '.'-suffix of it, and then
+    layers_to_transform (int or non-empty list; list form only) keeps the layers whose index, the first
+    number after one dotted component (the first "/.<digits>./" group, layers_pattern None), is listed."""
+    tm = spec["target_modules"]
+    if isinstance(tm, str):
+        return re.fullmatch(tm, name) is not None
+    found = name in tm or any(name.endswith(f".{t}") for t in tm)
+    lt = spec.get("layers_to_transform")
+    if found and lt is not None and (len(lt) != 0 if isinstance(lt, list) else True):
+        mt = re.match(r".*?\.[^.]*\.(\d+)\.", name)
+        if mt is None:
+            return False
+        idx = int(mt.group(1))
+        return idx == lt if isinstance(lt, int) else idx in lt
+    return found
+
+
+def get_pattern_key(pattern_keys, key_to_match):
+    """peft.utils.other.get_pattern_key: the first pattern (dict order) that ends the name after a dot."""
+    for key in pattern_keys:
+        if re.match(rf"(.*\.)?({key})$", key_to_match):
+            return key
+    return key_to_match
+
+
+def module_r_alpha(spec, name):
+    """(r, lora_alpha) of one module: LoraModel._create_and_replace with rank_pattern / alpha_pattern."""
+    rp, ap = spec.get("rank_pattern") or {}, spec.get("alpha_pattern") or {}
+    return rp.get(get_pattern_key(rp.keys(), name), spec["r"]), ap.get(get_pattern_key(ap.keys(), name), spec["lora_alpha"])
+
+
+class Lora:
+    """LoRA parameters {peft key: tensor} plus the scaling of each module; only these are trained.
+    `scaling` is the default (a module without a rank_pattern / alpha_pattern entry)."""
+
+    def __init__(self, r, lora_alpha, use_rslora, params, spec=None):
         self.r, self.lora_alpha, self.use_rslora = r, lora_alpha, use_rslora
         self.scaling = lora_scaling(r, lora_alpha, use_rslora)
         self.params = params
+        self.spec = spec
 
     def pair(self, layer, m):
         a = self.params.get(peft_key(layer, m, "A"))
         return None if a is None else (a, self.params[peft_key(layer, m, "B")])
+
+    def scaling_of(self, layer, m):
+        if not self.spec:
+            return self.scaling
+        r, alpha = module_r_alpha(self.spec, module_name(layer, m))
+        return lora_scaling(r, alpha, self.use_rslora)
 
 
 def rmsnorm(x, w, eps):
@@ -302,11 +348,10 @@ def forward(cfg, W, lora, input_ids, rope):
         raise ReferenceError(f"sequence length {T} exceeds sliding_window {cfg.sliding_window}: not implemented")
     cos, sin = rope
     H, KV, D, eps = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.rms_norm_eps
-    s = lora.scaling
 
     def lin(x, i, m):
         p = f"model.layers.{i}.{linear_prefix(m)}.{m}"
-        return lora_linear(x, W[p + ".weight"], W.get(p + ".bias"), lora.pair(i, m), s)
+        return lora_linear(x, W[p + ".weight"], W.get(p + ".bias"), lora.pair(i, m), lora.scaling_of(i, m))
 
     x = W["model.embed_tokens.weight"][input_ids]  # (B, T, C)
     for i in range(cfg.num_layers):
@@ -377,19 +422,24 @@ def clip_grad_norm_(grads, max_norm):
 
 
 class AdamW:
-    """torch.optim.AdamW (amsgrad off): decoupled decay p *= 1 - lr*wd, then the bias-corrected Adam step."""
+    """torch.optim.AdamW (amsgrad off): decoupled decay p *= 1 - lr*wd, then the bias-corrected Adam step.
+    lr_mults: each parameter's learning-rate multiplier, i.e. its param group's lr / the scheduled lr
+    (LoRA+: peft.optimizers.create_loraplus_optimizer puts every lora_B (and 1-d parameter) in a group at
+    lr * loraplus_lr_ratio with the same weight_decay; torch's decoupled decay uses the group's lr)."""
 
-    def __init__(self, params, betas, eps, weight_decay):
+    def __init__(self, params, betas, eps, weight_decay, lr_mults=None):
         self.params, self.b1, self.b2, self.eps, self.wd = params, betas[0], betas[1], eps, weight_decay
+        self.lr_mults = lr_mults or [1.0] * len(params)
         self.m = [torch.zeros_like(p) for p in params]
         self.v = [torch.zeros_like(p) for p in params]
         self.t = 0
 
     @torch.no_grad()
-    def step(self, grads, lr):
+    def step(self, grads, base_lr):
         self.t += 1
         bc1, bc2 = 1 - self.b1**self.t, 1 - self.b2**self.t
-        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+        for p, g, m, v, mult in zip(self.params, grads, self.m, self.v, self.lr_mults):
+            lr = base_lr * mult if mult != 1.0 else base_lr
             p.mul_(1 - lr * self.wd)
             m.mul_(self.b1).add_(g, alpha=1 - self.b1)
             v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
@@ -454,9 +504,10 @@ def load_adapter(adapter_dir, cfg):
         raise ReferenceError(f"{cpath}: 'r' must be a positive integer, got {r!r}")
     if not isinstance(alpha, (int, float)) or alpha <= 0:
         raise ReferenceError(f"{cpath}: 'lora_alpha' must be a positive number, got {alpha!r}")
-    for k in ("rank_pattern", "alpha_pattern"):
-        if ac.get(k):
-            raise ReferenceError(f"{cpath}: '{k}' is not supported by the reference")
+    tm = ac.get("target_modules")
+    tspec = {"r": r, "lora_alpha": alpha, "target_modules": tm if tm is not None else list(LINEAR_MODULES),
+             "layers_to_transform": ac.get("layers_to_transform"),
+             "rank_pattern": ac.get("rank_pattern") or {}, "alpha_pattern": ac.get("alpha_pattern") or {}}
     if ac.get("use_dora") or ac.get("fan_in_fan_out") or ac.get("bias", "none") != "none":
         raise ReferenceError(f"{cpath}: use_dora / fan_in_fan_out / bias other than 'none' are not supported")
     spath = os.path.join(adapter_dir, "adapter_model.safetensors")
@@ -470,15 +521,17 @@ def load_adapter(adapter_dir, cfg):
         if m not in LINEAR_MODULES or prefix != linear_prefix(m) or layer >= cfg.num_layers:
             raise ReferenceError(f"{spath}: tensor '{key}' names no linear module of this {cfg.num_layers}-layer model")
         out_f, in_f = cfg.linear_shape(m)
-        want = (r, in_f) if ab == "A" else (out_f, r)
+        if not is_targeted(tspec, module_name(layer, m)):
+            raise ReferenceError(f"{spath}: tensor '{key}' adapts {module_name(layer, m)}, which target_modules / layers_to_transform do not select")
+        rm, _ = module_r_alpha(tspec, module_name(layer, m))
+        want = (rm, in_f) if ab == "A" else (out_f, rm)
         if tuple(a.shape) != want:
-            raise ReferenceError(f"{spath}: tensor '{key}' has shape {list(a.shape)}, expected {list(want)} (r={r})")
+            raise ReferenceError(f"{spath}: tensor '{key}' has shape {list(a.shape)}, expected {list(want)} (r={rm})")
         found.setdefault((layer, m), set()).add(ab)
     for (layer, m), abs_ in found.items():
         if abs_ != {"A", "B"}:
             raise ReferenceError(f"{spath}: layer {layer} {m} has lora_{'A' if 'A' in abs_ else 'B'} but not its pair")
     mods = {m for _, m in found}
-    tm = ac.get("target_modules")
     if isinstance(tm, list):
         if not mods <= set(tm):
             raise ReferenceError(f"{cpath}: weights exist for {sorted(mods - set(tm))}, which target_modules does not list")
@@ -487,24 +540,31 @@ def load_adapter(adapter_dir, cfg):
             raise ReferenceError(f"{spath}: target_modules lists {missing} but the file has no weights for them")
     spec = {"r": r, "lora_alpha": alpha, "use_rslora": bool(ac.get("use_rslora", False)),
             "target_modules": [m for m in LINEAR_MODULES if m in mods]}
+    if isinstance(tm, str) or tspec["layers_to_transform"] is not None or tspec["rank_pattern"] or tspec["alpha_pattern"]:
+        spec["targeting"] = tspec
     return spec, {k: v.astype(np.float64) for k, v in tensors.items()}
 
 
-def adapter_config(r, lora_alpha, target_modules, use_rslora, lora_dropout=0.0):
-    """The adapter_config.json PEFT writes for a causal-LM LoRA."""
+def adapter_config(r, lora_alpha, target_modules, use_rslora, lora_dropout=0.0, targeting=None):
+    """The adapter_config.json PEFT writes for a causal-LM LoRA (targeting: the target_modules list or regex,
+    layers_to_transform, rank_pattern and alpha_pattern when they are used)."""
+    t = targeting or {}
     return {
         "peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": None, "revision": None,
-        "r": r, "lora_alpha": lora_alpha, "lora_dropout": lora_dropout, "target_modules": list(target_modules),
+        "r": r, "lora_alpha": lora_alpha, "lora_dropout": lora_dropout,
+        "target_modules": t.get("target_modules", list(target_modules)),
         "use_rslora": use_rslora, "bias": "none", "fan_in_fan_out": False, "init_lora_weights": True,
-        "inference_mode": True, "modules_to_save": None, "layers_to_transform": None, "layers_pattern": None,
-        "rank_pattern": {}, "alpha_pattern": {}, "use_dora": False,
+        "inference_mode": True, "modules_to_save": None, "layers_to_transform": t.get("layers_to_transform"),
+        "layers_pattern": None, "rank_pattern": t.get("rank_pattern") or {}, "alpha_pattern": t.get("alpha_pattern") or {},
+        "use_dora": False,
     }
 
 
 def save_adapter(adapter_dir, spec, tensors):
     os.makedirs(adapter_dir, exist_ok=True)
     with open(os.path.join(adapter_dir, "adapter_config.json"), "w") as f:
-        json.dump(adapter_config(spec["r"], spec["lora_alpha"], spec["target_modules"], spec["use_rslora"]), f, indent=2)
+        json.dump(adapter_config(spec["r"], spec["lora_alpha"], spec["target_modules"], spec["use_rslora"],
+                                 targeting=spec.get("targeting")), f, indent=2)
     st.save(os.path.join(adapter_dir, "adapter_model.safetensors"),
             {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}, metadata={"format": "pt"})
 
@@ -528,7 +588,8 @@ class Model:
         keys = [peft_key(i, m, ab) for i in range(self.cfg.num_layers) for m in LINEAR_MODULES
                 if m in lora_spec["target_modules"] for ab in ("A", "B") if peft_key(i, m, "A") in lora_tensors]
         params = {k: torch.tensor(np.asarray(lora_tensors[k], dtype=np.float64), dtype=dtype) for k in keys}
-        self.lora = Lora(lora_spec["r"], lora_spec["lora_alpha"], lora_spec.get("use_rslora", False), params)
+        self.lora = Lora(lora_spec["r"], lora_spec["lora_alpha"], lora_spec.get("use_rslora", False), params,
+                         lora_spec.get("targeting"))
         self._rope = {}
 
     def logits(self, ids):
@@ -569,12 +630,25 @@ def train_case(case_dir, dtype=torch.float64):
     for k in ("r", "lora_alpha", "use_rslora"):
         if spec[k] != lo[k]:
             raise ReferenceError(f"{case_path}: lora.{k} = {lo[k]!r} but adapter_init says {spec[k]!r}")
-    if set(spec["target_modules"]) != set(lo["target_modules"]):
+    targeting = spec.get("targeting", {})
+    if isinstance(lo["target_modules"], str):
+        if targeting.get("target_modules") != lo["target_modules"]:
+            raise ReferenceError(f"{case_path}: lora.target_modules {lo['target_modules']!r} but adapter_init has {targeting.get('target_modules')!r}")
+    elif set(spec["target_modules"]) != set(lo["target_modules"]):
         raise ReferenceError(f"{case_path}: lora.target_modules {lo['target_modules']} but adapter_init has {spec['target_modules']}")
+    for k in ("layers_to_transform", "rank_pattern", "alpha_pattern"):
+        if lo.get(k) != targeting.get(k, {} if k.endswith("pattern") else None) and (lo.get(k) or targeting.get(k)):
+            raise ReferenceError(f"{case_path}: lora.{k} = {lo.get(k)!r} but adapter_init says {targeting.get(k)!r}")
 
     model = Model(resolve_path(case["model_dir"]), spec, init, dtype)
     cfg, lora = model.cfg, model.lora
-    n_expected = 2 * cfg.num_layers * len(spec["target_modules"])
+    init_kind = lo.get("init_lora_weights", True)
+    if init_kind is not True:
+        pissa_init(model, init_kind, case_path)
+    if targeting:
+        n_expected = 2 * sum(is_targeted(targeting, module_name(i, m)) for i in range(cfg.num_layers) for m in LINEAR_MODULES)
+    else:
+        n_expected = 2 * cfg.num_layers * len(spec["target_modules"])
     if len(lora.params) != n_expected:
         raise ReferenceError(f"{case_dir}/adapter_init: {len(lora.params)} LoRA tensors, expected {n_expected} (every layer)")
     batches = load_batches(os.path.join(case_dir, case["micro_batches"]), cfg.vocab_size)
@@ -592,9 +666,15 @@ def train_case(case_dir, dtype=torch.float64):
     for p in params:
         p.requires_grad_(True)
     warmup = resolve_warmup_steps(tr, S)
-    opt = AdamW(params, (tr["adam_beta1"], tr["adam_beta2"]), tr["adam_epsilon"], tr["weight_decay"])
+    ratio = lo.get("loraplus_lr_ratio")
+    # LoRA+ (create_loraplus_optimizer): "lora_B" in the name (or a 1-d parameter) -> lr * ratio, same weight decay
+    mults = [float(ratio) if ratio is not None and (".lora_B." in k or lora.params[k].dim() == 1) else 1.0 for k in keys]
+    opt = AdamW(params, (tr["adam_beta1"], tr["adam_beta2"]), tr["adam_epsilon"], tr["weight_decay"], mults)
 
     out = {}
+    if init_kind is not True:
+        for k in keys:
+            out["init." + k] = lora.params[k].detach().numpy().copy()
     summary = {"losses": [], "lrs": [], "grad_norms": [], "num_items": []}
     if eval_batches is not None:
         summary["eval_loss_init"], summary["eval_num_items"] = model.eval_loss(eval_batches)
@@ -633,6 +713,36 @@ def train_case(case_dir, dtype=torch.float64):
     summary["warmup_steps"] = warmup
     summary["scaling"] = lora.scaling
     return summary, out
+
+
+@torch.no_grad()
+def pissa_init(model, init, where):
+    """PEFT LoraLayer.pissa_init with init_lora_weights="pissa" (full SVD) on every adapted module:
+    W = V diag(S) Uh; with r the module's rank and s its scaling, A = diag(sqrt(S[:r] / s)) Uh[:r],
+    B = V[:, :r] diag(sqrt(S[:r] / s)), and the base weight becomes W_res = W - s * B @ A, so the model
+    starts as the base model. PEFT takes the SVD in float32 and casts W_res back to the weight's dtype;
+    here both stay in the run's dtype. The sign of each singular pair is not defined (LAPACK builds
+    differ); each is fixed so that the largest-magnitude entry of V's column is positive, as the engine
+    does, which changes neither B @ A nor W_res. pissa_niter_N (randomized) has no reproducible golden."""
+    if init != "pissa":
+        raise ReferenceError(f"{where}: lora.init_lora_weights {init!r}: the reference implements true and 'pissa'")
+    lora = model.lora
+    for i in range(model.cfg.num_layers):
+        for m in LINEAR_MODULES:
+            ab = lora.pair(i, m)
+            if ab is None:
+                continue
+            name = f"model.layers.{i}.{linear_prefix(m)}.{m}.weight"
+            W, s, r = model.W[name], lora.scaling_of(i, m), ab[0].shape[0]
+            V, S, Uh = torch.linalg.svd(W, full_matrices=False)
+            Vr, Sr, Uhr = V[:, :r], S[:r] / s, Uh[:r]
+            sign = torch.sign(Vr[Vr.abs().argmax(0), torch.arange(r)])
+            Vr, Uhr = Vr * sign, Uhr * sign[:, None]
+            A = torch.diag(torch.sqrt(Sr)) @ Uhr
+            B = Vr @ torch.diag(torch.sqrt(Sr))
+            ab[0].copy_(A)
+            ab[1].copy_(B)
+            model.W[name] = W - s * B @ A
 
 
 def _rel_norm_err(a, r):

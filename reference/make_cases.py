@@ -60,13 +60,19 @@ def random_checkpoint(model_dir, config, weight_dtype, seed):
     return cfg
 
 
-def init_adapter(adapter_dir, cfg, r, lora_alpha, targets, use_rslora, seed, b_std=0.02):
-    """PEFT's A init (kaiming_uniform a=sqrt(5) = U(-1/sqrt(in), 1/sqrt(in))) with B ~ N(0, b_std^2) instead of 0."""
+def init_adapter(adapter_dir, cfg, r, lora_alpha, targets, use_rslora, seed, b_std=0.02, targeting=None):
+    """PEFT's A init (kaiming_uniform a=sqrt(5) = U(-1/sqrt(in), 1/sqrt(in))) with B ~ N(0, b_std^2) instead of 0.
+    targeting: {target_modules (list or regex), layers_to_transform, rank_pattern, alpha_pattern} as PEFT reads them."""
     rng = np.random.default_rng(seed)
     tensors = {}
     for i in range(cfg.num_layers):
         for m in ref.LINEAR_MODULES:
-            if m not in targets:
+            if targeting is not None:
+                name = ref.module_name(i, m)
+                if not ref.is_targeted(targeting, name):
+                    continue
+                r, _ = ref.module_r_alpha(targeting, name)
+            elif m not in targets:
                 continue
             out_f, in_f = cfg.linear_shape(m)
             bound = 1.0 / math.sqrt(in_f)
@@ -74,6 +80,9 @@ def init_adapter(adapter_dir, cfg, r, lora_alpha, targets, use_rslora, seed, b_s
             tensors[ref.peft_key(i, m, "B")] = (b_std * rng.standard_normal((out_f, r))).astype(np.float32)
     spec = {"r": r, "lora_alpha": lora_alpha, "use_rslora": use_rslora,
             "target_modules": [m for m in ref.LINEAR_MODULES if m in targets]}
+    if targeting is not None:
+        spec["r"] = targeting["r"]
+        spec["targeting"] = targeting
     ref.save_adapter(adapter_dir, spec, tensors)
 
 
@@ -118,8 +127,12 @@ def write_case(name, model_dir, cfg, lora, training, seed, batch, len_range, pad
                fully_masked=(), pad_to=None):
     case_dir = os.path.join(CASES, name)
     os.makedirs(case_dir, exist_ok=True)
+    targeting = None
+    if isinstance(lora["target_modules"], str) or any(k in lora for k in ("layers_to_transform", "rank_pattern", "alpha_pattern")):
+        targeting = {k: lora[k] for k in ("r", "lora_alpha", "target_modules", "layers_to_transform", "rank_pattern",
+                                          "alpha_pattern") if k in lora}
     init_adapter(os.path.join(case_dir, "adapter_init"), cfg, lora["r"], lora["lora_alpha"], lora["target_modules"],
-                 lora["use_rslora"], seed + 1)
+                 lora["use_rslora"], seed + 1, targeting=targeting)
     rng = np.random.default_rng(seed + 2)
     n = training["max_steps"] * training["gradient_accumulation_steps"]
     mbs = make_micro_batches(rng, n + n_eval, batch, len_range, cfg.vocab_size, pad_id, subset, fully_masked, pad_to)
@@ -229,8 +242,57 @@ def tiny_smollm3():
                       subset=24)
 
 
+
+
+def tiny_llama3_targeting():
+    """PEFT's targeting and LoRA+: a regex target_modules (full match) that picks some modules of layers 0 and 2,
+    rank_pattern (a suffix and a full name), alpha_pattern, and B at 16x the learning rate with weight decay."""
+    model_dir = os.path.join(CASES, "tiny-llama3-targeting", "model")
+    config = {
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 32, "num_hidden_layers": 3,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8, "intermediate_size": 56,
+        "vocab_size": 160, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "rope_scaling": None,
+        "max_position_embeddings": 256, "tie_word_embeddings": False, "hidden_act": "silu",
+        "attention_bias": False, "mlp_bias": False, "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "bfloat16",
+    }
+    cfg = random_checkpoint(model_dir, config, "BF16", seed=401)
+    lora = {"r": 4, "lora_alpha": 8,
+            "target_modules": r"model\.layers\.[02]\.(self_attn\.(q|v|o)_proj|mlp\.(gate|down)_proj)",
+            "rank_pattern": {"down_proj": 6, "model.layers.2.self_attn.q_proj": 2}, "alpha_pattern": {"o_proj": 3},
+            "use_rslora": False, "loraplus_lr_ratio": 16}
+    training = {"learning_rate": 1e-3, "lr_scheduler_type": "cosine", "warmup_steps": 2, "max_steps": 20,
+                "gradient_accumulation_steps": 2, "max_grad_norm": 1.0, "weight_decay": 0.01,
+                "adam_beta1": 0.9, "adam_beta2": 0.999, "adam_epsilon": 1e-8}
+    return write_case("tiny-llama3-targeting", model_dir, cfg, lora, training, seed=402, batch=2, len_range=(6, 14),
+                      pad_id=0, subset=20)
+
+
+def tiny_qwen2_pissa():
+    """PiSSA (init_lora_weights "pissa": A, B from the top-r SVD of W, W replaced by its residual) on an F32
+    checkpoint (PEFT casts the residual back to the weight dtype: F32 keeps it exact), with
+    layers_to_transform and a rank_pattern."""
+    model_dir = os.path.join(CASES, "tiny-qwen2-pissa", "model")
+    config = {
+        "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": 32, "num_hidden_layers": 3,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 60, "vocab_size": 150,
+        "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "rope_scaling": None, "tie_word_embeddings": True,
+        "max_position_embeddings": 128, "hidden_act": "silu", "use_sliding_window": False, "sliding_window": None,
+        "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "float32",
+    }
+    cfg = random_checkpoint(model_dir, config, "F32", seed=501)
+    lora = {"r": 4, "lora_alpha": 4, "target_modules": ["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"],
+            "layers_to_transform": [1, 2], "rank_pattern": {"up_proj": 6}, "use_rslora": False,
+            "init_lora_weights": "pissa"}
+    training = {"learning_rate": 2e-3, "lr_scheduler_type": "linear", "warmup_steps": 2, "max_steps": 20,
+                "gradient_accumulation_steps": 2, "max_grad_norm": 1.0, "weight_decay": 0.0,
+                "adam_beta1": 0.9, "adam_beta2": 0.999, "adam_epsilon": 1e-8}
+    return write_case("tiny-qwen2-pissa", model_dir, cfg, lora, training, seed=505, batch=2, len_range=(6, 14),
+                      pad_id=0, subset=20)
+
+
 TINY_CASES = (("tiny-qwen2", tiny_qwen2), ("tiny-llama3", tiny_llama3), ("tiny-qwen3", tiny_qwen3),
-              ("tiny-smollm3", tiny_smollm3))
+              ("tiny-smollm3", tiny_smollm3), ("tiny-llama3-targeting", tiny_llama3_targeting),
+              ("tiny-qwen2-pissa", tiny_qwen2_pissa))
 
 
 def demo(model_dir):

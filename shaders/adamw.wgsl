@@ -1,6 +1,7 @@
 // adamw.wgsl: one AdamW step over the flat LoRA buffer, exactly torch.optim.AdamW's
 // _single_tensor_adamw (amsgrad off, no maximize) applied to the clipped gradient:
 //   g = grad * clipCoef
+//   lr = hyper.lr * lrScale[block]        (LoRA+: each 64-element block's own learning rate)
 //   param *= 1 - lr * weight_decay
 //   m = beta1 * m + (1 - beta1) * g
 //   v = beta2 * v + (1 - beta2) * g^2
@@ -14,6 +15,10 @@
 //                          it to addcmul_; f32(1 - f32(0.999)) is 1.3e-5 off. 0 there means
 //                          "compute it here in f32" (the layout's original reserved slot).
 //   stats        f32 [4]   [norm, clipCoef, 0, 0], written on the GPU by gradnorm.wgsl
+//   lrScale      f32 [ceil(n/64)]  learning-rate multiplier of each 64-element block (1 for LoRA A,
+//                          loraplus_lr_ratio for B: PEFT's create_loraplus_optimizer puts B in a
+//                          parameter group of its own at lr * ratio, same weight_decay; torch's
+//                          decoupled decay then uses that group's lr too)
 // A non-finite gradient norm skips the step (params, m and v keep their last finite values);
 // the trainer reads the norm back and stops. torch would write NaNs; keeping the last good
 // adapter is what lets the studio still export it.
@@ -34,6 +39,7 @@ override WG: u32 = 256u;
 @group(0) @binding(4) var<storage, read_write> m2: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> hyper: array<f32>;
 @group(0) @binding(6) var<storage, read_write> stats: array<f32>;
+@group(0) @binding(7) var<storage, read_write> lrScale: array<f32>;
 
 @compute @workgroup_size(WG)
 fn adamw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -42,7 +48,7 @@ fn adamw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
   if (i >= (P.n + 3u) / 4u) { return; }
   // Bit test rather than comparisons: shader compilers may assume floats are finite.
   if ((bitcast<u32>(stats[0]) & 0x7f800000u) == 0x7f800000u) { return; }
-  let lr = hyper[0];
+  let lr = hyper[0] * lrScale[i / 16u];
   let beta1 = hyper[1];
   let beta2 = hyper[2];
   let eps = hyper[3];

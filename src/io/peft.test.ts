@@ -23,8 +23,8 @@ const value = (k: number, i: number) => (((37 * i + 11 * k) % 101) - 50) / 64;
 function referenceFlat(layout: LoraLayout): Float32Array {
   const flat = new Float32Array(layout.size);
   layout.slots.forEach((s, n) => {
-    for (let i = 0; i < layout.spec.r * s.inFeatures; i++) flat[s.offsetA + i] = value(2 * n, i);
-    for (let i = 0; i < s.outFeatures * layout.spec.r; i++) flat[s.offsetB + i] = value(2 * n + 1, i);
+    for (let i = 0; i < s.r * s.inFeatures; i++) flat[s.offsetA + i] = value(2 * n, i);
+    for (let i = 0; i < s.outFeatures * s.r; i++) flat[s.offsetB + i] = value(2 * n + 1, i);
   });
   return flat;
 }
@@ -176,6 +176,52 @@ describe('readAdapter', () => {
     }
   });
 
+  it('round-trips a targeted adapter: regex target_modules, layers_to_transform, rank_pattern, alpha_pattern', async () => {
+    const specs: LoraSpec[] = [
+      {
+        ...SPEC,
+        target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+        target_regex: 'model\\.layers\\.\\d+\\.(self_attn\\.(q|v)_proj|mlp\\.down_proj)',
+        rank_pattern: { 'layers.1.self_attn.q_proj': 6, down_proj: 2 },
+        alpha_pattern: { v_proj: 3.5 },
+        use_rslora: false,
+      },
+      { ...SPEC, layers_to_transform: [1], rank_pattern: { v_proj: 8 }, init_lora_weights: 'gaussian' },
+    ];
+    for (const spec of specs) {
+      const layout = new LoraLayout(model, spec);
+      const flat = referenceFlat(layout);
+      const w = writeAdapter(layout, flat, { baseModelNameOrPath: BASE });
+      const cfg = JSON.parse(w.config);
+      expect(cfg.target_modules).toEqual(spec.target_regex ?? [...spec.target_modules].sort());
+      expect(cfg.rank_pattern).toEqual(spec.rank_pattern);
+      expect(cfg.alpha_pattern).toEqual(spec.alpha_pattern ?? {});
+      expect(cfg.layers_to_transform).toEqual(spec.layers_to_transform ?? null);
+      const a = await readAdapter(
+        adapterFiles({ 'adapter_config.json': w.config, 'adapter_model.safetensors': w.safetensors }),
+        model,
+      );
+      expect(a.layout.slots.map((s) => [s.layer, s.module, s.r, s.scaling])).toEqual(
+        layout.slots.map((s) => [s.layer, s.module, s.r, s.scaling]),
+      );
+      expect([...a.flat]).toEqual([...flat]);
+    }
+    const first = new LoraLayout(model, specs[0]).slots.map((s) => `${s.layer}.${s.module}:${s.r}:${s.scaling}`);
+    expect(first).toEqual([
+      '0.q_proj:4:4',
+      '0.v_proj:4:0.875',
+      '0.down_proj:2:8',
+      '1.q_proj:6:2.6666666666666665',
+      '1.v_proj:4:0.875',
+      '1.down_proj:2:8',
+    ]);
+    expect(new LoraLayout(model, specs[1]).slots.map((s) => `${s.layer}.${s.module}:${s.r}`)).toEqual([
+      '1.q_proj:4',
+      '1.v_proj:8',
+      '1.down_proj:4',
+    ]);
+  });
+
   it('tolerates keys with the adapter name (lora_A.default.weight), F16 weights and "all-linear"', async () => {
     const all: LoraSpec = {
       ...SPEC,
@@ -304,10 +350,18 @@ describe('readAdapter errors', () => {
       [{ use_dora: true }, /use_dora true \(DoRA\) is not supported/],
       [{ bias: 'all' }, /bias "all" is not supported/],
       [{ modules_to_save: ['lm_head'] }, /modules_to_save \["lm_head"\] is not supported/],
-      [{ rank_pattern: { q_proj: 8 } }, /rank_pattern is not supported/],
+      [
+        { rank_pattern: { q_proj: 8 } },
+        /layers.0.self_attn.q_proj.lora_A.weight has rank 4 \(shape \[4, 16\]\) but adapter_config.json says r = 8 \(rank_pattern\)/,
+      ],
+      [{ rank_pattern: { q_proj: 2.5 } }, /rank_pattern\["q_proj"\] must be a positive integer \(got 2.5\)/],
       [
         { layers_to_transform: [0] },
-        /layers_to_transform \[0\] is not supported \(the adapter must cover all 2 layers\)/,
+        /layers.1.mlp.down_proj.lora_A.weight adapts layer 1 down_proj, which adapter_config.json's target_modules \/ layers_to_transform do not select/,
+      ],
+      [
+        { target_modules: 'model\\.layers\\.9\\..*' },
+        /adapter_config.json: target_modules "model.*" matches no module/,
       ],
       [{ init_lora_weights: 'pissa' }, /init_lora_weights "pissa" is not supported/],
       [{ r: 'four' }, /adapter_config.json: r must be a positive integer \(got "four"\)/],

@@ -11,11 +11,15 @@
 // ours. Every PEFT from 0.10 on loads the file without warnings, and later PEFT fills the fields
 // it added (exclude_modules, lora_bias, eva_config, corda_config, use_qalora, target_parameters,
 // ...) with defaults that are exactly what a plain LoRA means. target_modules is the explicit
-// sorted list, as PEFT stores it after resolving "all-linear".
+// sorted list, as PEFT stores it after resolving "all-linear", or the regular expression given;
+// layers_to_transform, rank_pattern and alpha_pattern as given. A PiSSA/OLoRA adapter is written
+// converted (pissaToLora in model/pissa.ts: rank 2r, init_lora_weights true) so that it loads on
+// the unchanged base model, as save_pretrained(path_initial_model_for_weight_conversion=...) does.
 
 import { z } from 'zod';
 import { LINEAR_MODULES, type LinearModule, type ModelConfig, linearPrefix, linearShape } from '../engine/model/config';
-import { LoraLayout, type LoraSpec, peftKey } from '../engine/model/lora';
+import { LoraLayout, type LoraSpec, peftKey, slotRankAlpha } from '../engine/model/lora';
+import { pissaIterations, pissaToLora } from '../engine/model/pissa';
 import { type TensorToWrite, openSafetensors, writeSafetensors } from './safetensors';
 import { type FileSet, IoError, readJson } from './source';
 
@@ -29,6 +33,8 @@ export interface WriteAdapterOptions {
   dtype?: 'F32' | 'F16' | 'BF16';
   /** The base model revision the adapter was trained on (PEFT's `revision`), if not the default branch. */
   revision?: string | null;
+  /** PiSSA: the adapter's init (A0, B0); the adapter is then written converted for the unchanged base. */
+  pissaInitial?: Float32Array | null;
 }
 
 /** A float that Python's json.dumps prints with a decimal point (0.0, 0.05, 1e-05). */
@@ -39,16 +45,16 @@ class PyFloat {
 /** The adapter_config.json object, in Python types (PyFloat where PEFT holds a float). */
 function peftConfigObject(spec: LoraSpec, base: string, revision: string | null): Record<string, unknown> {
   return {
-    alpha_pattern: {},
+    alpha_pattern: pyNumbers(spec.alpha_pattern),
     auto_mapping: null,
     base_model_name_or_path: base,
     bias: 'none',
     fan_in_fan_out: false,
     inference_mode: true,
-    init_lora_weights: true,
+    init_lora_weights: spec.init_lora_weights ?? true,
     layer_replication: null,
     layers_pattern: null,
-    layers_to_transform: null,
+    layers_to_transform: spec.layers_to_transform ?? null,
     loftq_config: {},
     lora_alpha: Number.isInteger(spec.lora_alpha) ? spec.lora_alpha : new PyFloat(spec.lora_alpha),
     lora_dropout: new PyFloat(spec.lora_dropout),
@@ -57,13 +63,18 @@ function peftConfigObject(spec: LoraSpec, base: string, revision: string | null)
     modules_to_save: null,
     peft_type: 'LORA',
     r: spec.r,
-    rank_pattern: {},
+    rank_pattern: { ...(spec.rank_pattern ?? {}) },
     revision,
-    target_modules: [...spec.target_modules].sort(),
+    target_modules: spec.target_regex != null ? spec.target_regex : [...spec.target_modules].sort(),
     task_type: 'CAUSAL_LM',
     use_dora: false,
     use_rslora: spec.use_rslora,
   };
+}
+
+/** alpha_pattern's values as PEFT holds them (an int stays an int, a fraction is a float). */
+function pyNumbers(o: Record<string, number> | undefined): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o ?? {}).map(([k, v]) => [k, Number.isInteger(v) ? v : new PyFloat(v)]));
 }
 
 /** adapter_config.json as PEFT writes it (json.dumps(indent=2, sort_keys=True)). */
@@ -83,6 +94,15 @@ export function writeAdapter(
 ): { safetensors: Uint8Array; config: string } {
   if (flat.length !== layout.size)
     throw new Error(`writeAdapter: flat buffer has ${flat.length} values, the LoRA layout needs ${layout.size}`);
+  if (pissaIterations(layout.spec.init_lora_weights) !== null) {
+    // as save_pretrained(path_initial_model_for_weight_conversion=...): loads on the unchanged base
+    if (!opts.pissaInitial)
+      throw new Error(
+        'writeAdapter: a PiSSA adapter needs its initial weights to be converted for the original base model',
+      );
+    const conv = pissaToLora(layout, flat, opts.pissaInitial);
+    return writeAdapter(conv.layout, conv.flat, { ...opts, pissaInitial: null });
+  }
   const base = opts.baseModelNameOrPath;
   if (!base)
     throw new Error('writeAdapter: base_model_name_or_path is empty; name the base model (a Hub id or a path)');
@@ -188,11 +208,6 @@ export async function readAdapter(files: FileSet, model: ModelConfig): Promise<A
       (c.modules_to_save?.length ?? 0) > 0,
       `modules_to_save ${JSON.stringify(c.modules_to_save)} is not supported (full copies of modules)`,
     ],
-    [Object.keys(c.rank_pattern ?? {}).length > 0, 'rank_pattern is not supported (every module must have rank r)'],
-    [
-      Object.keys(c.alpha_pattern ?? {}).length > 0,
-      'alpha_pattern is not supported (every module must have lora_alpha)',
-    ],
     [c.layer_replication != null, 'layer_replication is not supported'],
     [
       typeof c.init_lora_weights === 'string' && /^(pissa|olora|loftq|corda)/.test(c.init_lora_weights),
@@ -200,12 +215,16 @@ export async function readAdapter(files: FileSet, model: ModelConfig): Promise<A
     ],
   ];
   for (const [bad, msg] of unsupported) if (bad) throw cfgFail(msg);
-  if (c.layers_to_transform != null) {
-    const layers = new Set(Array.isArray(c.layers_to_transform) ? c.layers_to_transform : [c.layers_to_transform]);
-    if (Array.from({ length: model.numLayers }, (_, i) => i).some((i) => !layers.has(i))) {
-      throw cfgFail(
-        `layers_to_transform ${JSON.stringify(c.layers_to_transform)} is not supported (the adapter must cover all ${model.numLayers} layers)`,
-      );
+  const patterns = {} as Record<'rank_pattern' | 'alpha_pattern', Record<string, number>>;
+  for (const field of ['rank_pattern', 'alpha_pattern'] as const) {
+    patterns[field] = {};
+    for (const [k, v] of Object.entries(c[field] ?? {})) {
+      const ok = typeof v === 'number' && v > 0 && (field === 'alpha_pattern' || Number.isInteger(v));
+      if (!ok)
+        throw cfgFail(
+          `${field}["${k}"] must be a positive ${field === 'rank_pattern' ? 'integer' : 'number'} (got ${JSON.stringify(v)})`,
+        );
+      patterns[field][k] = v as number;
     }
   }
 
@@ -227,6 +246,7 @@ export async function readAdapter(files: FileSet, model: ModelConfig): Promise<A
   } else if (c.target_modules === 'all-linear') {
     targets = new Set(LINEAR_MODULES);
   }
+  const regex = typeof c.target_modules === 'string' && c.target_modules !== 'all-linear' ? c.target_modules : null;
 
   const st = await openSafetensors(files.require(ADAPTER_WEIGHTS));
   const fail = (msg: string) => new IoError(`${ADAPTER_WEIGHTS}: ${msg}`, ADAPTER_WEIGHTS);
@@ -262,12 +282,19 @@ export async function readAdapter(files: FileSet, model: ModelConfig): Promise<A
     if (e.dtype !== 'F32' && e.dtype !== 'F16' && e.dtype !== 'BF16')
       throw fail(`tensor ${key} has dtype ${e.dtype} (expected F32, F16 or BF16)`);
     const [out, inp] = linearShape(model, module);
-    const want = ab === 'A' ? [r, inp] : [out, r];
+    const { r: rs } = slotRankAlpha(
+      { r, lora_alpha: 1, rank_pattern: patterns.rank_pattern } as LoraSpec,
+      layer,
+      module,
+    );
+    const want = ab === 'A' ? [rs, inp] : [out, rs];
     const shape = `[${e.shape.join(', ')}]`;
     if (e.shape.length !== 2) throw fail(`tensor ${key} has shape ${shape}, expected [${want.join(', ')}]`);
     const rankDim = ab === 'A' ? e.shape[0] : e.shape[1];
-    if (rankDim !== r)
-      throw fail(`tensor ${key} has rank ${rankDim} (shape ${shape}) but ${ADAPTER_CONFIG} says r = ${r}`);
+    if (rankDim !== rs)
+      throw fail(
+        `tensor ${key} has rank ${rankDim} (shape ${shape}) but ${ADAPTER_CONFIG} says r = ${rs}${rs !== r ? ' (rank_pattern)' : ''}`,
+      );
     if (e.shape[0] !== want[0] || e.shape[1] !== want[1]) {
       throw fail(
         `tensor ${key} has shape ${shape}, but this model's ${module} needs [${want.join(', ')}] ` +
@@ -281,24 +308,39 @@ export async function readAdapter(files: FileSet, model: ModelConfig): Promise<A
   }
   if (found.size === 0 && !targets) throw fail('holds no LoRA weights');
   const modules = LINEAR_MODULES.filter((m) => (targets ?? found).has(m));
-  for (let layer = 0; layer < model.numLayers; layer++) {
-    for (const module of modules) {
-      for (const ab of ['A', 'B'] as const) {
-        const k = peftKey(layer, module, ab);
-        if (!tensors.has(k))
-          throw fail(`tensor ${k} is missing (layer ${layer} ${module} needs both lora_A and lora_B)`);
-      }
-    }
-  }
-
+  const init = c.init_lora_weights;
   const spec: LoraSpec = {
     r,
     lora_alpha: c.lora_alpha ?? 8,
     lora_dropout: c.lora_dropout ?? 0,
     target_modules: modules,
     use_rslora: c.use_rslora ?? false,
+    ...(regex !== null ? { target_regex: regex } : {}),
+    ...(c.layers_to_transform != null ? { layers_to_transform: c.layers_to_transform } : {}),
+    ...(Object.keys(patterns.rank_pattern).length ? { rank_pattern: patterns.rank_pattern } : {}),
+    ...(Object.keys(patterns.alpha_pattern).length ? { alpha_pattern: patterns.alpha_pattern } : {}),
+    ...(init === 'gaussian' || init === false ? { init_lora_weights: init } : {}),
   };
-  const layout = new LoraLayout(model, spec);
+  let layout: LoraLayout;
+  try {
+    layout = new LoraLayout(model, spec);
+  } catch (e) {
+    throw cfgFail((e as Error).message);
+  }
+  for (const s of layout.slots) {
+    for (const ab of ['A', 'B'] as const) {
+      const k = peftKey(s.layer, s.module, ab);
+      if (!tensors.has(k))
+        throw fail(`tensor ${k} is missing (layer ${s.layer} ${s.module} needs both lora_A and lora_B)`);
+    }
+  }
+  for (const k of tensors.keys()) {
+    const [, layer, , module] = KEY.exec(k)!;
+    if (!layout.slot(Number(layer), module as LinearModule))
+      throw fail(
+        `tensor ${k} adapts layer ${layer} ${module}, which ${ADAPTER_CONFIG}'s target_modules / layers_to_transform do not select`,
+      );
+  }
   return { spec, flat: layout.fromTensors(tensors), layout, config: raw as Record<string, unknown> };
 }
 

@@ -379,12 +379,17 @@ export async function exportGgufLora(
     ['adapter.type', str('lora')],
     ['adapter.lora.alpha', f32(ggufLoraAlpha(adapter))],
   ]);
-  const r = adapter.layout.spec.r;
+  const alpha = ggufLoraAlpha(adapter);
   const tensors: GgufTensor[] = [];
   for (const s of adapter.layout.slots) {
     const base = ggufTensorName(slotTensorName(s))!;
+    const r = s.r;
     const a = adapter.flat.slice(s.offsetA, s.offsetA + r * s.inFeatures);
     let b: Float32Array = adapter.flat.slice(s.offsetB, s.offsetB + s.outFeatures * r);
+    // llama.cpp scales every tensor by alpha / (its rank): a slot whose rank_pattern / alpha_pattern
+    // gives another scaling carries the difference in B
+    const fix = s.scaling / (alpha / r);
+    if (Math.abs(fix - 1) > 1e-12) b = b.map((x) => x * fix);
     if (permutesQk(arch) && (s.module === 'q_proj' || s.module === 'k_proj'))
       b = permuteRows(b, s.outFeatures, r, s.module === 'q_proj' ? c.numHeads : c.numKvHeads);
     for (const [v, name] of [

@@ -108,9 +108,9 @@ export function slotFor(layout: LoraLayout, name: string): LoraSlot | undefined 
 
 /** W + scaling · B·A for one slot, in f32 (the sum is formed in f64, then rounded once). */
 export function mergeSlot(w: Float32Array, adapter: MergeAdapter, slot: LoraSlot): Float32Array {
-  const { flat, layout } = adapter;
-  const r = layout.spec.r;
-  const s = layout.scaling;
+  const { flat } = adapter;
+  const r = slot.r;
+  const s = slot.scaling;
   const { inFeatures: I, outFeatures: O, offsetA, offsetB } = slot;
   if (w.length !== O * I) throw new Error(`merge: ${slot.keyA} is for a [${O}, ${I}] weight, got ${w.length} values`);
   const out = new Float32Array(O * I);

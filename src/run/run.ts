@@ -121,8 +121,10 @@ export class TrainingRun {
     const best = this.trainer.best;
     if (which === 'best' && !best) throw new Error('no validation loss was computed, so there is no best adapter');
     const flat = which === 'best' ? best!.params : await this.trainer.adapterParams();
+    await this.trainer.prepare();
     const { safetensors, config } = writeAdapter(this.trainer.layout, flat, {
       baseModelNameOrPath: this.model.info.baseModelNameOrPath,
+      pissaInitial: this.trainer.pissaInitial,
     });
     return {
       safetensors,

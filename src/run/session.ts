@@ -214,6 +214,7 @@ export class TrainingSession {
     const layout = this.run.trainer.layout;
     const adapter = writeAdapter(layout, state.params.subarray(0, layout.size), {
       baseModelNameOrPath: this.run.model.info.baseModelNameOrPath,
+      pissaInitial: this.run.trainer.pissaInitial,
     });
     await this.sink!.save({
       state,

@@ -14,7 +14,7 @@ beforeAll(async () => {
 });
 
 /** gradNorm then adamw in one recorded program, replayed once per step with new grads and hyper. */
-function optimizer(n: number, p0: Float32Array, maxNorm: number) {
+function optimizer(n: number, p0: Float32Array, maxNorm: number, scale?: Float32Array) {
   const params = ctx.tensor([n], 'f32', 'params', p0);
   const grads = ctx.tensor([n], 'f32', 'grads');
   const m = ctx.tensor([n], 'f32', 'm');
@@ -22,9 +22,11 @@ function optimizer(n: number, p0: Float32Array, maxNorm: number) {
   const hyper = ctx.tensor([8], 'f32', 'hyper');
   const stats = ctx.tensor([4], 'f32', 'stats');
   const partials = ctx.tensor([gradNormPartials(n)], 'f32', 'partials');
+  const blocks = Math.ceil(n / 64);
+  const lrScale = ctx.tensor([blocks], 'f32', 'lrScale', scale ?? new Float32Array(blocks).fill(1));
   const p = new Program(ctx, 'optimizer step');
   gradNorm(p, stats, partials, grads, n, maxNorm);
-  adamw(p, params, grads, m, v, hyper, stats, n);
+  adamw(p, params, grads, m, v, hyper, stats, lrScale, n);
   return { params, grads, m, v, hyper, stats, p };
 }
 
@@ -109,6 +111,31 @@ describe('adamw + gradNorm (GPU)', () => {
       expectClose(await ctx.readF32(o.v), v, { atol: 1e-12, rtol: 1e-6 }, 'v');
     });
   }
+
+  // LoRA+: B blocks at lr * loraplus_lr_ratio, their decoupled weight decay at that lr too.
+  it('per-block learning-rate multipliers (LoRA+), n=4103 (65 blocks, the last partial)', async () => {
+    const n = 4103;
+    const rng = new Rng(7);
+    const scale = Float32Array.from({ length: Math.ceil(n / 64) }, (_, b) => (b % 3 === 1 ? 16 : 1));
+    const p0 = rng.uniformArray(n, -0.1, 0.1);
+    const o = optimizer(n, p0, 1, scale);
+    const params = Float64Array.from(p0);
+    const m = new Float64Array(n);
+    const v = new Float64Array(n);
+    for (let s = 1; s <= 4; s++) {
+      const g = rng.uniformArray(n, -0.05, 0.05);
+      const hyper = adamwHyper(s, 2e-3, 0.9, 0.999, 1e-8, 0.05);
+      ctx.upload(o.grads, g);
+      ctx.upload(o.hyper, hyper);
+      await o.p.run();
+      adamwRef(params, g, m, v, hyper, gradNormRef(g, n, 1), n, scale);
+    }
+    const got = await ctx.readF32(o.params);
+    expectClose(got, params, { atol: 3e-7, rtol: 1e-6 }, 'params');
+    // the scaled blocks really moved 16x further than the plain ones
+    const moved = (b: number) => Math.abs(got[b * 64 + 5] - p0[b * 64 + 5]);
+    expect(moved(1) / moved(0)).toBeGreaterThan(8);
+  });
 
   it('a NaN gradient skips the step: params, m and v keep their values', async () => {
     const n = 9;

@@ -27,8 +27,9 @@ export function adamwHyper(
 
 /**
  * params, m, v (n) updated in place by one AdamW step on grads (n) * stats[1] (the clip
- * coefficient from gradNorm); hyper f32 [8] from adamwHyper, stats f32 [4] from gradNorm. A
- * non-finite stats[0] (gradient norm) skips the step.
+ * coefficient from gradNorm); hyper f32 [8] from adamwHyper, stats f32 [4] from gradNorm;
+ * lrScale f32 [ceil(n/64)] multiplies the learning rate of each 64-element block (LoRA+; all ones
+ * otherwise, LoraLayout.lrScale). A non-finite stats[0] (gradient norm) skips the step.
  */
 export function adamw(
   p: Program,
@@ -38,6 +39,7 @@ export function adamw(
   v: Tensor,
   hyper: Tensor,
   stats: Tensor,
+  lrScale: Tensor,
   n: number,
 ): void {
   const what = 'adamw';
@@ -45,8 +47,9 @@ export function adamw(
   for (const t of [params, grads, m, v]) need(what, t, 'f32', n, `n=${n}`);
   need(what, hyper, 'f32', 8, 'hyper [8]');
   need(what, stats, 'f32', 4, 'stats [4]');
-  disjoint(what, params, grads, m, v, hyper, stats);
+  need(what, lrScale, 'f32', Math.ceil(n / 64), 'lrScale [ceil(n/64)]');
+  disjoint(what, params, grads, m, v, hyper, stats, lrScale);
   const kernel = p.ctx.kernel([adamwWgsl], 'adamw', { WG: FLAT_WG });
-  const res = [...[params, grads, m, v].map(asVec4), hyper, stats];
+  const res = [...[params, grads, m, v].map(asVec4), hyper, stats, lrScale];
   dispatchFlat(p, kernel, res, new Params().u32(n), Math.ceil(n / 4), what);
 }

@@ -86,12 +86,12 @@ export class LlamaModel {
         const branch =
           slot && lora
             ? {
-                A: view(lora.params, slot.offsetA, [lora.layout.spec.r, inF], ALIGN),
-                B: view(lora.params, slot.offsetB, [outF, lora.layout.spec.r], ALIGN),
-                dA: view(lora.grads, slot.offsetA, [lora.layout.spec.r, inF], ALIGN),
-                dB: view(lora.grads, slot.offsetB, [outF, lora.layout.spec.r], ALIGN),
-                r: lora.layout.spec.r,
-                scaling: lora.layout.scaling,
+                A: view(lora.params, slot.offsetA, [slot.r, inF], ALIGN),
+                B: view(lora.params, slot.offsetB, [outF, slot.r], ALIGN),
+                dA: view(lora.grads, slot.offsetA, [slot.r, inF], ALIGN),
+                dB: view(lora.grads, slot.offsetB, [outF, slot.r], ALIGN),
+                r: slot.r,
+                scaling: slot.scaling,
                 dropout,
                 salt: i * 8 + mi,
                 t: null as unknown as Tensor, // set in allocate()
@@ -110,12 +110,12 @@ export class LlamaModel {
 
   /** What allocate() creates (model/memory.ts sums the same plan). */
   activationPlan(): ActivationPlan {
-    const spec = this.lora?.layout.spec;
+    const layout = this.lora?.layout;
     return activationPlan({
       config: this.config,
       maxBatch: this.maxBatch,
       maxSeq: this.maxSeq,
-      lora: spec ? { r: spec.r, targets: spec.target_modules, dropout: this.dropout } : null,
+      lora: layout ? { r: layout.maxR, targets: layout.modules, dropout: this.dropout, slots: layout.slots } : null,
       checkpointing: !!this.options.checkpointing,
     });
   }

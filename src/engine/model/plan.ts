@@ -67,7 +67,13 @@ export interface ActivationPlanInput {
   maxBatch: number;
   maxSeq: number;
   /** The adapter's rank, targets and dropout; null: the base model alone (no LoRA buffers). */
-  lora: { r: number; targets: readonly LinearModule[]; dropout: number } | null;
+  lora: {
+    r: number;
+    targets: readonly LinearModule[];
+    dropout: number;
+    /** Which layers have which module adapted, at what rank (default: every layer, rank r). */
+    slots?: readonly { layer: number; module: LinearModule; r: number }[];
+  } | null;
   /** Store only each layer's input and recompute the layer in the backward. */
   checkpointing: boolean;
 }
@@ -138,10 +144,20 @@ export function activationPlan(i: ActivationPlanInput): ActivationPlan {
   const f = (shape: number[], label: string) => new Spec(shape, 'f32', label);
   const targets = new Set(i.lora?.targets ?? []);
   const has = (...ms: LinearModule[]) => ms.some((m) => targets.has(m));
+  // the rank of layer l's module m (0: no adapter); l null: the largest over the layers (checkpointing's shared set)
+  const slotRank = (l: number | null, m: LinearModule): number => {
+    if (!i.lora || !targets.has(m)) return 0;
+    const slots = i.lora.slots;
+    if (!slots) return i.lora.r;
+    return Math.max(0, ...slots.filter((s) => s.module === m && (l === null || s.layer === l)).map((s) => s.r));
+  };
   const layer = (l: number | null, shared: Partial<LayerPlan>): LayerPlan => {
     const n = l === null ? 'L*' : `L${l}`;
     const t: LayerPlan['t'] = {};
-    for (const m of LINEAR_MODULES) if (i.lora && targets.has(m)) t[m] = f([N, i.lora.r], `${n}.${m}.t`);
+    for (const m of LINEAR_MODULES) {
+      const r = slotRank(l, m);
+      if (r > 0) t[m] = f([N, r], `${n}.${m}.t`);
+    }
     return {
       xn1: shared.xn1 ?? f([N, C], `${n}.xn1`),
       rstd1: f([N], `${n}.rstd1`),
@@ -342,6 +358,7 @@ export function trainerStatePlan(n: number, partials: number) {
     m: f(n, 'adam m'),
     v: f(n, 'adam v'),
     hyper: f(8, 'adam hyper'),
+    lrScale: f(Math.ceil(n / 64), 'adam lr scale (LoRA+)'),
     stats: f(4, 'grad stats'),
     partials: f(partials, 'grad norm partials'),
     lossScale: f(1, 'loss scale'),

@@ -141,13 +141,13 @@ export class Generator {
       rstd: f(n, 'rstd'),
       rstdQk: f(c.qkNorm ? n * c.numHeads : 1, 'rstd q/k'),
     };
-    const r = lora?.layout.spec.r ?? 1;
+    const r = lora?.layout.maxR ?? 1;
     // The forward without dropout reads none of the backward's scratch: one row keeps the type.
     const maxIn = Math.max(C, qd, I);
     this.scratch = { xd: f(maxIn, 'xd'), dt: f(r, 'dt'), dxd: f(maxIn, 'dxd'), seed: a.add([1], 'u32', 'seed') };
     this.cos = f((this.maxLen * c.headDim) / 2, 'cos');
     this.sin = f((this.maxLen * c.headDim) / 2, 'sin');
-    if (lora) for (let i = 0; i < lora.layout.slots.length; i++) this.tBuffers.push(f(n * r, `t${i}`));
+    if (lora) for (const [i, s] of lora.layout.slots.entries()) this.tBuffers.push(f(n * s.r, `t${i}`));
     a.allocate();
     this.arena = a;
     const tables = ropeTables(this.maxLen, c.headDim, c.ropeTheta, c.ropeScaling);
@@ -164,7 +164,7 @@ export class Generator {
         const [outF, inF] = linearShape(c, m);
         const slotIndex = lora ? lora.layout.slots.findIndex((s) => s.layer === i && s.module === m) : -1;
         const slot = lora && slotIndex >= 0 ? lora.layout.slots[slotIndex] : null;
-        const r = lora?.layout.spec.r ?? 0;
+        const r = slot?.r ?? 0;
         const branch =
           lora && slot
             ? {
@@ -173,7 +173,7 @@ export class Generator {
                 dA: view(lora.params, slot.offsetA, [r, inF], ALIGN), // unused: forward only
                 dB: view(lora.params, slot.offsetB, [outF, r], ALIGN),
                 r,
-                scaling: lora.layout.scaling,
+                scaling: slot.scaling,
                 dropout: 0,
                 salt: i * 8 + mi,
                 t: this.tBuffers[slotIndex],

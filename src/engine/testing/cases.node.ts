@@ -66,7 +66,12 @@ export async function loadCase(name: string): Promise<ReferenceCase> {
   return {
     name,
     checkpoint,
-    lora: adapter.spec,
+    // LoRA+ and the initialisation are the case's (adapter_init holds PEFT's plain init either way)
+    lora: {
+      ...adapter.spec,
+      ...(c.lora.loraplus_lr_ratio != null ? { loraplus_lr_ratio: c.lora.loraplus_lr_ratio } : {}),
+      ...(c.lora.init_lora_weights != null ? { init_lora_weights: c.lora.init_lora_weights } : {}),
+    },
     initial: adapter.flat,
     training: c.training,
     microBatches: batches(c.micro_batches),

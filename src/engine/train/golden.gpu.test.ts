@@ -3,6 +3,9 @@
 // clipping and gradient accumulation of 2, the final LoRA weights and the evaluation loss.
 // tiny-qwen3 adds Qwen3's per-head q/k norms and a head_dim unlike hidden/heads; tiny-smollm3 a
 // layer without RoPE (SmolLM3's no_rope_layers).
+// tiny-llama3-targeting adds PEFT's regex target_modules, rank_pattern, alpha_pattern and LoRA+;
+// tiny-qwen2-pissa PiSSA's init (the engine's own SVD against torch.linalg.svd), layers_to_transform,
+// and the export converted to a rank-2r LoRA that the referee applies to the ORIGINAL base model.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../gpu/context';
@@ -14,6 +17,7 @@ import { DEFAULT_HPARAMS, type TrainingHparams } from '../../config/hparams';
 import { Trainer, type StepMetrics } from './trainer';
 import { writeAdapter } from '../../io/peft';
 import { LINEAR_MODULES, linearPrefix } from '../model/config';
+import { pissaIterations } from '../model/pissa';
 import type { Tensor } from '../gpu/tensor';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,7 +34,15 @@ const TOL = {
   evalRel: 1e-4,
 };
 
-for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smollm3']) {
+for (const name of [
+  'demo',
+  'tiny-qwen2',
+  'tiny-llama3',
+  'tiny-qwen3',
+  'tiny-smollm3',
+  'tiny-llama3-targeting',
+  'tiny-qwen2-pissa',
+]) {
   describe(`engine vs PyTorch reference: ${name}`, () => {
     let ctx: GpuContext;
     let c: ReferenceCase;
@@ -54,8 +66,9 @@ for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smo
         evalBatches: c.evalBatches,
         maxBatch: Math.max(...all.map((b) => b.batchSize)),
         maxSeq: Math.max(...all.map((b) => b.seqLen)),
-        initialParams: c.initial,
+        initialParams: pissaIterations(c.lora.init_lora_weights) === null ? c.initial : undefined,
       });
+      await trainer.prepare();
     });
     afterAll(() => {
       trainer?.destroy();
@@ -79,6 +92,19 @@ for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smo
       console.log(`${name}: step-0 logits max abs err ${r.maxAbs.toExponential(2)}`);
       ctx.release(out.buffer);
     });
+
+    if (name.endsWith('-pissa')) {
+      it("PiSSA's initial A and B (the engine's SVD) against torch.linalg.svd's", async () => {
+        const init = trainer.layout.toTensors(trainer.pissaInitial!);
+        let worst = 0;
+        for (const [key, w] of init) {
+          const err = relNormError(w.data, await c.tensor(`init.${key}`));
+          worst = Math.max(worst, err);
+          expect(err, key).toBeLessThan(1e-5);
+        }
+        console.log(`${name}: PiSSA init worst rel-norm err ${worst.toExponential(2)} over ${init.size} tensors`);
+      });
+    }
 
     it('initial evaluation loss', async () => {
       const ev = await trainer.evaluate();
@@ -144,6 +170,7 @@ for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smo
       try {
         const files = writeAdapter(trainer.layout, await trainer.adapterParams(), {
           baseModelNameOrPath: 'lora-studio/tiny',
+          pissaInitial: trainer.pissaInitial,
         });
         writeFileSync(join(dir, 'adapter_model.safetensors'), files.safetensors);
         writeFileSync(join(dir, 'adapter_config.json'), files.config);
@@ -175,11 +202,14 @@ for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smo
       for (const s of weights.embed) tensors.push(['model.embed_tokens.weight', s.weight, s.rowStart]);
       if (!c.checkpoint.config.tieWordEmbeddings)
         for (const s of weights.lmHead) tensors.push(['lm_head.weight', s.weight, s.rowStart]);
+      // PiSSA replaced the adapted weights by their residuals: every other one is checked
+      const pissa = trainer.pissaInitial !== null;
       weights.layers.forEach((l, i) => {
         tensors.push([`model.layers.${i}.input_layernorm.weight`, l.inputNorm, 0]);
         tensors.push([`model.layers.${i}.post_attention_layernorm.weight`, l.postNorm, 0]);
         for (const m of LINEAR_MODULES)
-          tensors.push([`model.layers.${i}.${linearPrefix(m)}.${m}.weight`, l.linear[m], 0]);
+          if (!(pissa && trainer.layout.slot(i, m)))
+            tensors.push([`model.layers.${i}.${linearPrefix(m)}.${m}.weight`, l.linear[m], 0]);
         for (const [m, t] of Object.entries(l.bias)) tensors.push([`model.layers.${i}.self_attn.${m}.bias`, t, 0]);
         if (l.qkNorm) {
           tensors.push([`model.layers.${i}.self_attn.q_norm.weight`, l.qkNorm.q, 0]);
@@ -199,7 +229,8 @@ for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smo
       const all = c.checkpoint
         .list()
         .reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1) * (w.dtype === 'F32' ? 4 : 2), 0);
-      expect(bytes).toBe(all);
+      const replaced = pissa ? trainer.layout.slots.reduce((s, x) => s + x.outFeatures * x.inFeatures * 4, 0) : 0;
+      expect(bytes).toBe(all - replaced);
     });
   });
 }

@@ -21,6 +21,7 @@ import type { ModelConfig } from '../model/config';
 import { LoraLayout, type LoraSpec } from '../model/lora';
 import { type MemoryInput, fitProblem } from '../model/memory';
 import { type CheckpointDType, materialize, rollbackPlan, trainerStatePlan } from '../model/plan';
+import { applyPissa, pissaIterations } from '../model/pissa';
 import { learningRate, warmupSteps } from './schedule';
 import { EarlyStopping } from './early-stopping';
 
@@ -105,6 +106,10 @@ export class Trainer {
   private readonly stepBuffers: StepBuffers;
   private readonly optim: Program;
   private readonly staging: GPUBuffer;
+  /** PiSSA: the init (A0, B0) once the base weights hold their residuals; null before (or without PiSSA). */
+  pissaInitial: Float32Array | null = null;
+  private pissaPending: boolean;
+  private restored = false;
 
   constructor(
     readonly ctx: GpuContext,
@@ -134,8 +139,12 @@ export class Trainer {
     this.good = rb.good;
     a.allocate();
     this.arena = a;
+    this.pissaPending = pissaIterations(opts.lora.init_lora_weights) !== null;
+    if (this.pissaPending && opts.initialParams)
+      throw new Error('init_lora_weights "pissa" starts from the base weights, not from an imported adapter');
     const initial = opts.initialParams ?? this.layout.init(t.seed);
     ctx.upload(this.params, initial);
+    ctx.upload(st.lrScale, this.layout.lrScale(opts.lora.loraplus_lr_ratio ?? 1));
     ctx.upload(this.good, initial);
     this.model = new LlamaModel(
       ctx,
@@ -151,7 +160,7 @@ export class Trainer {
     this.model.allocate();
     this.optim = new Program(ctx, 'optimizer');
     gradNorm(this.optim, this.stats, partials, this.grads, n, t.max_grad_norm);
-    adamw(this.optim, this.params, this.grads, this.m, this.v, this.hyper, this.stats, n);
+    adamw(this.optim, this.params, this.grads, this.m, this.v, this.hyper, this.stats, st.lrScale, n);
     this.staging = ctx.device.createBuffer({
       label: 'step read-back',
       size: 32,
@@ -190,9 +199,26 @@ export class Trainer {
     return learningRate(t.lr_scheduler_type, t.learning_rate, step, this.warmup, this.totalSteps);
   }
 
+  /**
+   * PiSSA's init (model/pissa.ts): the SVD of every adapted weight on the CPU, the residuals
+   * written over the base weights on the GPU, A and B uploaded (unless a checkpoint was restored:
+   * the same seed gives the same residuals). Runs once, before the first step or evaluation.
+   */
+  async prepare(onSlot?: (done: number, total: number) => void): Promise<void> {
+    if (!this.pissaPending) return;
+    this.pissaPending = false;
+    const initial = await applyPissa(this.ctx, this.opts.weights, this.layout, this.opts.training.seed, onSlot);
+    this.pissaInitial = initial;
+    if (!this.restored) {
+      this.ctx.upload(this.params, initial);
+      this.ctx.upload(this.good, initial);
+    }
+  }
+
   /** Runs one optimizer step (and an evaluation when eval_steps says so). */
   async trainStep(): Promise<StepMetrics> {
     if (this.done) throw new Error('training has stopped');
+    await this.prepare();
     const t0 = performance.now();
     const batches = this.opts.train.nextStep();
     if (!batches || this.step >= this.totalSteps) {
@@ -305,6 +331,7 @@ export class Trainer {
 
   /** Mean token loss over the evaluation batches (no dropout). */
   async evaluate(batches: Batch[] = this.opts.evalBatches): Promise<number> {
+    await this.prepare();
     const dev = this.ctx.device;
     const targets = batches.reduce((s, b) => s + b.numTargets, 0);
     if (targets === 0) return NaN;
@@ -363,6 +390,7 @@ export class Trainer {
     this.ctx.upload(this.m, s.m);
     this.ctx.upload(this.v, s.v);
     this.ctx.upload(this.good, s.params);
+    this.restored = true;
     this.goodStep = s.step;
     this.step = s.step;
     this.opts.train.restore(s.sampler);
