@@ -31,6 +31,11 @@ export const loraSchema = z.object({
     .describe('dropout on the LoRA input during training'),
   target_modules: targetModules,
   use_rslora: z.boolean().describe('rank-stabilised scaling lora_alpha / sqrt(r)'),
+  use_dora: z
+    .boolean()
+    .describe(
+      'DoRA: also train a magnitude per output feature (W scaled to m / ||W + sBA|| per row); often better than LoRA at low rank, slower steps',
+    ),
 });
 
 export const trainingSchema = z.object({
@@ -129,7 +134,7 @@ export type Hparams = z.infer<typeof hparamsSchema>;
 export type HparamGroup = keyof Hparams;
 
 export const DEFAULT_HPARAMS: Hparams = {
-  lora: { r: 8, lora_alpha: 16, lora_dropout: 0.05, target_modules: ['q_proj', 'v_proj'], use_rslora: false },
+  lora: { r: 8, lora_alpha: 16, lora_dropout: 0.05, target_modules: ['q_proj', 'v_proj'], use_rslora: false, use_dora: false },
   training: {
     learning_rate: 2e-4,
     lr_scheduler_type: 'cosine',

@@ -128,6 +128,12 @@ export class Linear {
     if (l.dora) doraNorm(p, l.dora.norm, this.W, l.A, l.B, this.outF, this.inF, l.r, l.scaling);
   }
 
+  /** DoRA's initial magnitude, PEFT's update_layer: m = ||W + s B A||_row with the current A, B. */
+  initDoraMagnitude(p: Program): void {
+    const l = this.lora;
+    if (l?.dora) doraNorm(p, l.dora.m, this.W, l.A, l.B, this.outF, this.inF, l.r, l.scaling);
+  }
+
   /**
    * dx (=, or += with `accumulate`) dy W + the LoRA branch's input gradient; dA, dB +=.
    * Must follow a training forward of the same micro-batch (uses the saved t).

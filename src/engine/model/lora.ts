@@ -7,6 +7,12 @@
 // is [out_features, r]; y = x W^T + scaling * (dropout(x) A^T) B^T with scaling = alpha / r, or
 // alpha / sqrt(r) with use_rslora; A ~ kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)),
 // B = 0. Key names for a causal LM: base_model.model.model.layers.{i}.{self_attn|mlp}.{m}.lora_{A|B}.weight
+//
+// DoRA (use_dora): one more vector per site, the magnitude m [out_features], in the same flat
+// buffer (PEFT trains it in the same optimizer group, weight decay included), saved as
+// ...{m}.lora_magnitude_vector (no ".weight": LoraModel._get_adapter_state_dict strips it). Its
+// initial value is ||W + s B A||_row, which needs the frozen weights: the trainer computes it on
+// the GPU (Linear.initDoraMagnitude); init() leaves it 0.
 
 import { LINEAR_MODULES, type LinearModule, type ModelConfig, linearPrefix, linearShape } from './config';
 import { Rng } from '../../util/rng';
@@ -17,6 +23,8 @@ export interface LoraSpec {
   lora_dropout: number;
   target_modules: LinearModule[];
   use_rslora: boolean;
+  /** DoRA: a trained magnitude per output feature (PEFT's use_dora). */
+  use_dora?: boolean;
 }
 
 export interface LoraSlot {
@@ -29,6 +37,9 @@ export interface LoraSlot {
   offsetB: number;
   keyA: string;
   keyB: string;
+  /** DoRA only: the magnitude vector's offset and PEFT key. */
+  offsetM?: number;
+  keyM?: string;
 }
 
 /** 64 f32 = 256 bytes: the storage-buffer offset alignment WebGPU guarantees to accept. */
@@ -40,6 +51,10 @@ export function loraScaling(s: LoraSpec): number {
 
 export function peftKey(layer: number, m: LinearModule, ab: 'A' | 'B'): string {
   return `base_model.model.model.layers.${layer}.${linearPrefix(m)}.${m}.lora_${ab}.weight`;
+}
+
+export function peftMagnitudeKey(layer: number, m: LinearModule): string {
+  return `base_model.model.model.layers.${layer}.${linearPrefix(m)}.${m}.lora_magnitude_vector`;
 }
 
 export class LoraLayout {
@@ -74,7 +89,9 @@ export class LoraLayout {
         const [outFeatures, inFeatures] = linearShape(config, module);
         const offsetA = take(spec.r * inFeatures);
         const offsetB = take(outFeatures * spec.r);
+        const dora = spec.use_dora ? { offsetM: take(outFeatures), keyM: peftMagnitudeKey(layer, module) } : {};
         this.slots.push({
+          ...dora,
           layer,
           module,
           inFeatures,
@@ -107,12 +124,15 @@ export class LoraLayout {
   }
 
   /** The adapter as PEFT-named tensors (copies out of the flat buffer). */
-  toTensors(flat: Float32Array): Map<string, { shape: [number, number]; data: Float32Array }> {
-    const out = new Map<string, { shape: [number, number]; data: Float32Array }>();
+  toTensors(flat: Float32Array): Map<string, { shape: number[]; data: Float32Array }> {
+    const out = new Map<string, { shape: number[]; data: Float32Array }>();
     for (const s of this.slots) {
       const r = this.spec.r;
       out.set(s.keyA, { shape: [r, s.inFeatures], data: flat.slice(s.offsetA, s.offsetA + r * s.inFeatures) });
       out.set(s.keyB, { shape: [s.outFeatures, r], data: flat.slice(s.offsetB, s.offsetB + s.outFeatures * r) });
+      if (s.keyM !== undefined && s.offsetM !== undefined) {
+        out.set(s.keyM, { shape: [s.outFeatures], data: flat.slice(s.offsetM, s.offsetM + s.outFeatures) });
+      }
     }
     return out;
   }
@@ -131,6 +151,14 @@ export class LoraLayout {
           throw new Error(`adapter tensor ${key} has shape [${t.shape}], expected [${shape}]`);
         }
         flat.set(t.data, off);
+      }
+      if (s.keyM !== undefined && s.offsetM !== undefined) {
+        const t = tensors.get(s.keyM);
+        if (!t) throw new Error(`adapter is missing tensor ${s.keyM} (use_dora is true in its config)`);
+        if (t.shape.length !== 1 || t.shape[0] !== s.outFeatures) {
+          throw new Error(`adapter tensor ${s.keyM} has shape [${t.shape}], expected [${s.outFeatures}]`);
+        }
+        flat.set(t.data, s.offsetM);
       }
     }
     return flat;

@@ -105,7 +105,7 @@ export function trainingSpecs(i: Omit<MemoryInput, 'weightDtype' | 'nf4'>): {
         config: i.config,
         maxBatch: i.maxBatch,
         maxSeq: i.maxSeq,
-        lora: { r: i.lora.r, targets: i.lora.target_modules, dropout: i.lora.lora_dropout },
+        lora: { r: i.lora.r, targets: i.lora.target_modules, dropout: i.lora.lora_dropout, dora: !!i.lora.use_dora },
         checkpointing: !!i.checkpointing,
       }),
     ),

@@ -67,7 +67,7 @@ export interface ActivationPlanInput {
   maxBatch: number;
   maxSeq: number;
   /** The adapter's rank, targets and dropout; null: the base model alone (no LoRA buffers). */
-  lora: { r: number; targets: readonly LinearModule[]; dropout: number } | null;
+  lora: { r: number; targets: readonly LinearModule[]; dropout: number; dora?: boolean } | null;
   /** Store only each layer's input and recompute the layer in the backward. */
   checkpointing: boolean;
 }
@@ -88,6 +88,8 @@ export interface LayerPlan {
   h: Spec; // [N, I] silu(gate) * up
   /** dropout(x) A^T [N, r] of each LoRA site, saved for the backward */
   t: Partial<Record<LinearModule, Spec>>;
+  /** DoRA: ||W + s B A||_row [out] of each site, written by the forward, read by the backward */
+  norm?: Partial<Record<LinearModule, Spec>>;
 }
 
 export interface ActivationPlan {
@@ -115,6 +117,9 @@ export interface ActivationPlan {
   xd: Spec;
   dt: Spec;
   dxd: Spec;
+  /** DoRA scratch (use_dora only): z = xl W^T + s t B^T and g * dy [N, max out of the sites] */
+  doraZ?: Spec;
+  doraGdy?: Spec;
   cos: Spec; // [Tmax, hd/2]
   sin: Spec;
 }
@@ -140,7 +145,14 @@ export function activationPlan(i: ActivationPlanInput): ActivationPlan {
     const n = l === null ? 'L*' : `L${l}`;
     const t: LayerPlan['t'] = {};
     for (const m of LINEAR_MODULES) if (i.lora && targets.has(m)) t[m] = f([N, i.lora.r], `${n}.${m}.t`);
+    const dora: Partial<LayerPlan> = {};
+    if (i.lora?.dora) {
+      const norm: LayerPlan['t'] = {};
+      for (const m of LINEAR_MODULES) if (targets.has(m)) norm[m] = f([linearShape(c, m)[0]], `${n}.${m}.norm`);
+      dora.norm = norm;
+    }
     return {
+      ...dora,
       xn1: shared.xn1 ?? f([N, C], `${n}.xn1`),
       rstd1: f([N], `${n}.rstd1`),
       q: f([N, qd], `${n}.q`),
@@ -170,7 +182,10 @@ export function activationPlan(i: ActivationPlanInput): ActivationPlan {
   }
   const maxIn = Math.max(1, ...[...targets].map((m) => linearShape(c, m)[1]));
   const dropout = (i.lora?.dropout ?? 0) > 0;
+  const maxOut = Math.max(1, ...[...targets].map((m) => linearShape(c, m)[0]));
+  const dora = i.lora?.dora ? { doraZ: f([N, maxOut], 'dora z'), doraGdy: f([N, maxOut], 'dora gdy') } : {};
   return {
+    ...dora,
     ids: new Spec([N], 'i32', 'ids'),
     targets: new Spec([N], 'i32', 'targets'),
     seg: new Spec([N], 'u32', 'segment starts'),
