@@ -20,6 +20,7 @@ import shutil
 import sys
 
 import numpy as np
+import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import llama_lora as ref  # noqa: E402
@@ -59,8 +60,10 @@ def random_checkpoint(model_dir, config, weight_dtype, seed):
     return cfg
 
 
-def init_adapter(adapter_dir, cfg, r, lora_alpha, targets, use_rslora, seed, b_std=0.02):
-    """PEFT's A init (kaiming_uniform a=sqrt(5) = U(-1/sqrt(in), 1/sqrt(in))) with B ~ N(0, b_std^2) instead of 0."""
+def init_adapter(adapter_dir, cfg, r, lora_alpha, targets, use_rslora, seed, b_std=0.02, dora_weights=None):
+    """PEFT's A init (kaiming_uniform a=sqrt(5) = U(-1/sqrt(in), 1/sqrt(in))) with B ~ N(0, b_std^2) instead of 0.
+    dora_weights (the base checkpoint's {name: tensor}): use_dora, with PEFT's magnitude init
+    m = ||W + scaling * B A||_row (DoraLinearLayer.update_layer), computed in float64."""
     rng = np.random.default_rng(seed)
     tensors = {}
     for i in range(cfg.num_layers):
@@ -71,8 +74,13 @@ def init_adapter(adapter_dir, cfg, r, lora_alpha, targets, use_rslora, seed, b_s
             bound = 1.0 / math.sqrt(in_f)
             tensors[ref.peft_key(i, m, "A")] = rng.uniform(-bound, bound, (r, in_f)).astype(np.float32)
             tensors[ref.peft_key(i, m, "B")] = (b_std * rng.standard_normal((out_f, r))).astype(np.float32)
+            if dora_weights is not None:
+                w = dora_weights[f"model.layers.{i}.{ref.linear_prefix(m)}.{m}.weight"]
+                A, B = (torch.tensor(tensors[ref.peft_key(i, m, ab)], dtype=torch.float64) for ab in ("A", "B"))
+                s = ref.lora_scaling(r, lora_alpha, use_rslora)
+                tensors[ref.peft_magnitude_key(i, m)] = ref.dora_weight_norm(w, B @ A, s).numpy().astype(np.float32)
     spec = {"r": r, "lora_alpha": lora_alpha, "use_rslora": use_rslora,
-            "target_modules": [m for m in ref.LINEAR_MODULES if m in targets]}
+            "target_modules": [m for m in ref.LINEAR_MODULES if m in targets], "use_dora": dora_weights is not None}
     ref.save_adapter(adapter_dir, spec, tensors)
 
 
@@ -117,8 +125,9 @@ def write_case(name, model_dir, cfg, lora, training, seed, batch, len_range, pad
                fully_masked=(), pad_to=None):
     case_dir = os.path.join(CASES, name)
     os.makedirs(case_dir, exist_ok=True)
+    dora_weights = ref.load_weights(model_dir, cfg, torch.float64) if lora.get("use_dora") else None
     init_adapter(os.path.join(case_dir, "adapter_init"), cfg, lora["r"], lora["lora_alpha"], lora["target_modules"],
-                 lora["use_rslora"], seed + 1)
+                 lora["use_rslora"], seed + 1, dora_weights=dora_weights)
     rng = np.random.default_rng(seed + 2)
     n = training["max_steps"] * training["gradient_accumulation_steps"]
     mbs = make_micro_batches(rng, n + n_eval, batch, len_range, cfg.vocab_size, pad_id, subset, fully_masked, pad_to)
@@ -182,6 +191,24 @@ def tiny_llama3():
                       subset=24)
 
 
+def tiny_llama3_dora():
+    """DoRA (use_dora) on tiny-llama3's checkpoint (BF16, tied head, GQA with one kv head): every linear
+    module, so the magnitude path runs through attention and the MLP, the o_proj/down_proj residual
+    epilogues and a gate/up pair. lora_dropout 0: PEFT's DoRA with dropout recomputes x W^T on the dropped
+    input, which a golden cannot pin (torch's dropout mask is not ours); the CPU reference covers it."""
+    model_dir = os.path.join(CASES, "tiny-llama3", "model")
+    if not os.path.exists(os.path.join(model_dir, "config.json")):
+        raise ref.ReferenceError(f"{model_dir} is missing: run make_cases.py --only tiny-llama3 first")
+    cfg = ref.load_config(model_dir)
+    lora = {"r": 4, "lora_alpha": 8, "target_modules": list(ref.LINEAR_MODULES), "use_rslora": False,
+            "use_dora": True}
+    training = {"learning_rate": 1e-3, "lr_scheduler_type": "cosine", "warmup_steps": 2, "max_steps": 20,
+                "gradient_accumulation_steps": 2, "max_grad_norm": 1.0, "weight_decay": 0.01,
+                "adam_beta1": 0.9, "adam_beta2": 0.999, "adam_epsilon": 1e-8}
+    return write_case("tiny-llama3-dora", model_dir, cfg, lora, training, seed=402, batch=2, len_range=(6, 17),
+                      pad_id=2, subset=24)
+
+
 def demo(model_dir):
     """The demo case against any Llama-family checkpoint folder (the studio's public/demo/model)."""
     cfg = ref.load_config(model_dir)
@@ -215,7 +242,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--demo", metavar="MODEL_DIR", help="create the demo case against this checkpoint folder")
     ap.add_argument("--standin", metavar="DIR", help="write a random demo-shaped checkpoint into DIR")
-    ap.add_argument("--only", choices=["tiny-qwen2", "tiny-llama3"])
+    ap.add_argument("--only", choices=["tiny-qwen2", "tiny-llama3", "tiny-llama3-dora"])
     a = ap.parse_args()
     try:
         if a.standin:
@@ -223,7 +250,7 @@ def main():
         elif a.demo:
             demo(a.demo)
         else:
-            for name, fn in (("tiny-qwen2", tiny_qwen2), ("tiny-llama3", tiny_llama3)):
+            for name, fn in (("tiny-qwen2", tiny_qwen2), ("tiny-llama3", tiny_llama3), ("tiny-llama3-dora", tiny_llama3_dora)):
                 if a.only in (None, name):
                     shutil.rmtree(os.path.join(CASES, name), ignore_errors=True)
                     fn()
