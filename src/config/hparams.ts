@@ -134,7 +134,14 @@ export type Hparams = z.infer<typeof hparamsSchema>;
 export type HparamGroup = keyof Hparams;
 
 export const DEFAULT_HPARAMS: Hparams = {
-  lora: { r: 8, lora_alpha: 16, lora_dropout: 0.05, target_modules: ['q_proj', 'v_proj'], use_rslora: false, use_dora: false },
+  lora: {
+    r: 8,
+    lora_alpha: 16,
+    lora_dropout: 0.05,
+    target_modules: ['q_proj', 'v_proj'],
+    use_rslora: false,
+    use_dora: false,
+  },
   training: {
     learning_rate: 2e-4,
     lr_scheduler_type: 'cosine',

@@ -144,7 +144,14 @@ export class LlamaModel {
         if (br?.dora) br.dora.norm = acts.layers[l].norm![m]!;
       }
     });
-    const linear = { xd: acts.xd, dt: acts.dt, dxd: acts.dxd, seed: this.step.seed, doraZ: acts.doraZ, doraGdy: acts.doraGdy };
+    const linear = {
+      xd: acts.xd,
+      dt: acts.dt,
+      dxd: acts.dxd,
+      seed: this.step.seed,
+      doraZ: acts.doraZ,
+      doraGdy: acts.doraGdy,
+    };
     this.acts = { ...acts, arena: a, linear };
     const { cos, sin } = ropeTables(this.maxSeq, c.headDim, c.ropeTheta, c.ropeScaling);
     this.ctx.upload(acts.cos, cos);
