@@ -34,7 +34,7 @@ export const loraSchema = z.object({
   use_dora: z
     .boolean()
     .describe(
-      'DoRA: also train a magnitude per output feature (W scaled to m / ||W + sBA|| per row); often better than LoRA at low rank, slower steps',
+      "DoRA (PEFT's use_dora): also learn each output row's magnitude, not only LoRA's direction; try it when plain LoRA at small r underfits (steps cost about one more base matmul per adapted layer)",
     ),
 });
 
@@ -237,8 +237,11 @@ export function validateHparams(h: unknown): HparamIssue[] {
   return issues;
 }
 
-/** The LoRA settings an adapter brings with it (adapter_config.json's r, lora_alpha, targets, rsLoRA). */
-export type AdapterLora = Pick<LoraHparams, 'r' | 'lora_alpha' | 'use_rslora'> & { target_modules: LinearModule[] };
+/** The LoRA settings an adapter brings with it (adapter_config.json's r, lora_alpha, targets, rsLoRA, DoRA). */
+export type AdapterLora = Pick<LoraHparams, 'r' | 'lora_alpha' | 'use_rslora'> & {
+  target_modules: LinearModule[];
+  use_dora?: boolean;
+};
 
 /**
  * Hyperparameters for training an imported adapter further: its r, lora_alpha, target_modules and
@@ -248,6 +251,13 @@ export type AdapterLora = Pick<LoraHparams, 'r' | 'lora_alpha' | 'use_rslora'> &
 export function withAdapterLora(h: Hparams, a: AdapterLora): Hparams {
   return {
     ...h,
-    lora: { ...h.lora, r: a.r, lora_alpha: a.lora_alpha, target_modules: a.target_modules, use_rslora: a.use_rslora },
+    lora: {
+      ...h.lora,
+      r: a.r,
+      lora_alpha: a.lora_alpha,
+      target_modules: a.target_modules,
+      use_rslora: a.use_rslora,
+      use_dora: a.use_dora ?? false, // magnitudes in the file or not: the weights decide
+    },
   };
 }
