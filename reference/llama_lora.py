@@ -249,6 +249,11 @@ def peft_key(layer, m, ab):
     return f"base_model.model.model.layers.{layer}.{linear_prefix(m)}.{m}.lora_{ab}.weight"
 
 
+def peft_magnitude_key(layer, m):
+    """DoRA's magnitude: PEFT saves lora_magnitude_vector.<adapter>.weight without ".weight" or the adapter name."""
+    return f"base_model.model.model.layers.{layer}.{linear_prefix(m)}.{m}.lora_magnitude_vector"
+
+
 def lora_scaling(r, lora_alpha, use_rslora):
     return lora_alpha / math.sqrt(r) if use_rslora else lora_alpha / r
 
@@ -311,6 +316,10 @@ class Lora:
         r, alpha = module_r_alpha(self.spec, module_name(layer, m))
         return lora_scaling(r, alpha, self.use_rslora)
 
+    def magnitude(self, layer, m):
+        """DoRA's magnitude vector (out,) of a site, or None (plain LoRA)."""
+        return self.params.get(peft_magnitude_key(layer, m))
+
 
 def rmsnorm(x, w, eps):
     # x (..., C), w (C,)
@@ -325,6 +334,27 @@ def lora_linear(x, w, b, ab, scaling):
     if ab is not None:
         y = y + ((x @ ab[0].T) @ ab[1].T) * scaling
     return y
+
+
+def dora_weight_norm(w, lora_weight, scaling):
+    """PEFT DoraLinearLayer.get_weight_norm: L2 norm of each row of W + scaling * B A, (out,)."""
+    return torch.linalg.norm(w + scaling * lora_weight, dim=1).to(w.dtype)
+
+
+def dora_linear(x, w, b, ab, scaling, magnitude):
+    """PEFT lora.Linear with use_dora and lora_dropout 0 (DoraLinearVariant.forward with base_result = result,
+    then DoraLinearLayer.forward): result = x W^T + b, and with g = m / ||W + s B A||_row, the norm DETACHED,
+      result + (g - 1) * (result - b) + g * s * (x A^T) B^T."""
+    A, B = ab
+    result = x @ w.T
+    if b is not None:
+        result = result + b
+    lora_weight = B @ A  # PEFT: lora_B(lora_A(eye(in))).T
+    weight_norm = dora_weight_norm(w, lora_weight.detach(), scaling).detach()
+    mag_norm_scale = (magnitude / weight_norm).view(1, -1)
+    lora_result = (x @ A.T) @ B.T
+    base_result = result - b if b is not None else result
+    return result + (mag_norm_scale - 1) * base_result + mag_norm_scale * lora_result * scaling
 
 
 def causal_attention(q, k, v):
@@ -351,7 +381,11 @@ def forward(cfg, W, lora, input_ids, rope):
 
     def lin(x, i, m):
         p = f"model.layers.{i}.{linear_prefix(m)}.{m}"
-        return lora_linear(x, W[p + ".weight"], W.get(p + ".bias"), lora.pair(i, m), lora.scaling_of(i, m))
+        s = lora.scaling_of(i, m)
+        mag = lora.magnitude(i, m)
+        if mag is not None:
+            return dora_linear(x, W[p + ".weight"], W.get(p + ".bias"), lora.pair(i, m), s, mag)
+        return lora_linear(x, W[p + ".weight"], W.get(p + ".bias"), lora.pair(i, m), s)
 
     x = W["model.embed_tokens.weight"][input_ids]  # (B, T, C)
     for i in range(cfg.num_layers):
@@ -493,6 +527,7 @@ def load_batches(path, vocab_size, key="micro_batches"):
 
 
 _PEFT_KEY = re.compile(r"^base_model\.model\.model\.layers\.(\d+)\.(self_attn|mlp)\.(\w+)\.lora_(A|B)\.weight$")
+_PEFT_MAGNITUDE_KEY = re.compile(r"^base_model\.model\.model\.layers\.(\d+)\.(self_attn|mlp)\.(\w+)\.lora_magnitude_vector$")
 
 
 def load_adapter(adapter_dir, cfg):
@@ -508,12 +543,24 @@ def load_adapter(adapter_dir, cfg):
     tspec = {"r": r, "lora_alpha": alpha, "target_modules": tm if tm is not None else list(LINEAR_MODULES),
              "layers_to_transform": ac.get("layers_to_transform"),
              "rank_pattern": ac.get("rank_pattern") or {}, "alpha_pattern": ac.get("alpha_pattern") or {}}
-    if ac.get("use_dora") or ac.get("fan_in_fan_out") or ac.get("bias", "none") != "none":
-        raise ReferenceError(f"{cpath}: use_dora / fan_in_fan_out / bias other than 'none' are not supported")
+    use_dora = bool(ac.get("use_dora", False))
+    if ac.get("fan_in_fan_out") or ac.get("bias", "none") != "none":
+        raise ReferenceError(f"{cpath}: fan_in_fan_out / bias other than 'none' are not supported")
     spath = os.path.join(adapter_dir, "adapter_model.safetensors")
     tensors, _, _ = st.load(spath)
     found = {}
     for key, a in tensors.items():
+        mm = _PEFT_MAGNITUDE_KEY.match(key)
+        if mm:
+            layer, prefix, m = int(mm.group(1)), mm.group(2), mm.group(3)
+            if not use_dora:
+                raise ReferenceError(f"{spath}: tensor '{key}' is a DoRA magnitude but use_dora is not true")
+            if m not in LINEAR_MODULES or prefix != linear_prefix(m) or layer >= cfg.num_layers:
+                raise ReferenceError(f"{spath}: tensor '{key}' names no linear module of this {cfg.num_layers}-layer model")
+            if tuple(a.shape) != (cfg.linear_shape(m)[0],):
+                raise ReferenceError(f"{spath}: tensor '{key}' has shape {list(a.shape)}, expected [{cfg.linear_shape(m)[0]}]")
+            found.setdefault((layer, m), set()).add("M")
+            continue
         mt = _PEFT_KEY.match(key)
         if not mt:
             raise ReferenceError(f"{spath}: tensor '{key}' is not a PEFT LoRA key of a causal LM")
@@ -529,6 +576,9 @@ def load_adapter(adapter_dir, cfg):
             raise ReferenceError(f"{spath}: tensor '{key}' has shape {list(a.shape)}, expected {list(want)} (r={rm})")
         found.setdefault((layer, m), set()).add(ab)
     for (layer, m), abs_ in found.items():
+        if use_dora and "M" not in abs_:
+            raise ReferenceError(f"{spath}: use_dora is true but layer {layer} {m} has no lora_magnitude_vector")
+        abs_ = abs_ - {"M"}
         if abs_ != {"A", "B"}:
             raise ReferenceError(f"{spath}: layer {layer} {m} has lora_{'A' if 'A' in abs_ else 'B'} but not its pair")
     mods = {m for _, m in found}
@@ -539,13 +589,13 @@ def load_adapter(adapter_dir, cfg):
         if missing:
             raise ReferenceError(f"{spath}: target_modules lists {missing} but the file has no weights for them")
     spec = {"r": r, "lora_alpha": alpha, "use_rslora": bool(ac.get("use_rslora", False)),
-            "target_modules": [m for m in LINEAR_MODULES if m in mods]}
+            "target_modules": [m for m in LINEAR_MODULES if m in mods], "use_dora": use_dora}
     if isinstance(tm, str) or tspec["layers_to_transform"] is not None or tspec["rank_pattern"] or tspec["alpha_pattern"]:
         spec["targeting"] = tspec
     return spec, {k: v.astype(np.float64) for k, v in tensors.items()}
 
 
-def adapter_config(r, lora_alpha, target_modules, use_rslora, lora_dropout=0.0, targeting=None):
+def adapter_config(r, lora_alpha, target_modules, use_rslora, lora_dropout=0.0, targeting=None, use_dora=False):
     """The adapter_config.json PEFT writes for a causal-LM LoRA (targeting: the target_modules list or regex,
     layers_to_transform, rank_pattern and alpha_pattern when they are used)."""
     t = targeting or {}
@@ -556,7 +606,7 @@ def adapter_config(r, lora_alpha, target_modules, use_rslora, lora_dropout=0.0, 
         "use_rslora": use_rslora, "bias": "none", "fan_in_fan_out": False, "init_lora_weights": True,
         "inference_mode": True, "modules_to_save": None, "layers_to_transform": t.get("layers_to_transform"),
         "layers_pattern": None, "rank_pattern": t.get("rank_pattern") or {}, "alpha_pattern": t.get("alpha_pattern") or {},
-        "use_dora": False,
+        "use_dora": use_dora,
     }
 
 
@@ -564,7 +614,7 @@ def save_adapter(adapter_dir, spec, tensors):
     os.makedirs(adapter_dir, exist_ok=True)
     with open(os.path.join(adapter_dir, "adapter_config.json"), "w") as f:
         json.dump(adapter_config(spec["r"], spec["lora_alpha"], spec["target_modules"], spec["use_rslora"],
-                                 targeting=spec.get("targeting")), f, indent=2)
+                                 targeting=spec.get("targeting"), use_dora=spec.get("use_dora", False)), f, indent=2)
     st.save(os.path.join(adapter_dir, "adapter_model.safetensors"),
             {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}, metadata={"format": "pt"})
 
@@ -587,6 +637,9 @@ class Model:
         # layers without keys have no adapter (PEFT's layers_to_transform); train_case demands all of them
         keys = [peft_key(i, m, ab) for i in range(self.cfg.num_layers) for m in LINEAR_MODULES
                 if m in lora_spec["target_modules"] for ab in ("A", "B") if peft_key(i, m, "A") in lora_tensors]
+        # DoRA: the magnitude vectors are trained too (same optimizer group as A and B, as PEFT's)
+        keys += [peft_magnitude_key(i, m) for i in range(self.cfg.num_layers) for m in LINEAR_MODULES
+                 if peft_magnitude_key(i, m) in lora_tensors]
         params = {k: torch.tensor(np.asarray(lora_tensors[k], dtype=np.float64), dtype=dtype) for k in keys}
         self.lora = Lora(lora_spec["r"], lora_spec["lora_alpha"], lora_spec.get("use_rslora", False), params,
                          lora_spec.get("targeting"))
@@ -627,8 +680,8 @@ def train_case(case_dir, dtype=torch.float64):
     if tr["lr_scheduler_type"] not in SCHEDULERS:
         raise ReferenceError(f"{case_path}: training.lr_scheduler_type {tr['lr_scheduler_type']!r} is not one of {SCHEDULERS}")
     spec, init = load_adapter(os.path.join(case_dir, "adapter_init"), load_config(resolve_path(case["model_dir"])))
-    for k in ("r", "lora_alpha", "use_rslora"):
-        if spec[k] != lo[k]:
+    for k in ("r", "lora_alpha", "use_rslora", "use_dora"):
+        if spec.get(k, False) != lo.get(k, False):
             raise ReferenceError(f"{case_path}: lora.{k} = {lo[k]!r} but adapter_init says {spec[k]!r}")
     targeting = spec.get("targeting", {})
     if isinstance(lo["target_modules"], str):
@@ -646,9 +699,9 @@ def train_case(case_dir, dtype=torch.float64):
     if init_kind is not True:
         pissa_init(model, init_kind, case_path)
     if targeting:
-        n_expected = 2 * sum(is_targeted(targeting, module_name(i, m)) for i in range(cfg.num_layers) for m in LINEAR_MODULES)
+        n_expected = (3 if spec.get("use_dora") else 2) * sum(is_targeted(targeting, module_name(i, m)) for i in range(cfg.num_layers) for m in LINEAR_MODULES)
     else:
-        n_expected = 2 * cfg.num_layers * len(spec["target_modules"])
+        n_expected = (3 if spec.get("use_dora") else 2) * cfg.num_layers * len(spec["target_modules"])
     if len(lora.params) != n_expected:
         raise ReferenceError(f"{case_dir}/adapter_init: {len(lora.params)} LoRA tensors, expected {n_expected} (every layer)")
     batches = load_batches(os.path.join(case_dir, case["micro_batches"]), cfg.vocab_size)

@@ -21,6 +21,7 @@ import shutil
 import sys
 
 import numpy as np
+import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import llama_lora as ref  # noqa: E402
@@ -60,9 +61,12 @@ def random_checkpoint(model_dir, config, weight_dtype, seed):
     return cfg
 
 
-def init_adapter(adapter_dir, cfg, r, lora_alpha, targets, use_rslora, seed, b_std=0.02, targeting=None):
+def init_adapter(adapter_dir, cfg, r, lora_alpha, targets, use_rslora, seed, b_std=0.02, targeting=None,
+                 dora_weights=None):
     """PEFT's A init (kaiming_uniform a=sqrt(5) = U(-1/sqrt(in), 1/sqrt(in))) with B ~ N(0, b_std^2) instead of 0.
-    targeting: {target_modules (list or regex), layers_to_transform, rank_pattern, alpha_pattern} as PEFT reads them."""
+    targeting: {target_modules (list or regex), layers_to_transform, rank_pattern, alpha_pattern} as PEFT reads them.
+    dora_weights (the base checkpoint's {name: tensor}): use_dora, with PEFT's magnitude init
+    m = ||W + scaling * B A||_row (DoraLinearLayer.update_layer), computed in float64."""
     rng = np.random.default_rng(seed)
     tensors = {}
     for i in range(cfg.num_layers):
@@ -71,15 +75,22 @@ def init_adapter(adapter_dir, cfg, r, lora_alpha, targets, use_rslora, seed, b_s
                 name = ref.module_name(i, m)
                 if not ref.is_targeted(targeting, name):
                     continue
-                r, _ = ref.module_r_alpha(targeting, name)
+                r, alpha_m = ref.module_r_alpha(targeting, name)
             elif m not in targets:
                 continue
+            else:
+                alpha_m = lora_alpha
             out_f, in_f = cfg.linear_shape(m)
             bound = 1.0 / math.sqrt(in_f)
             tensors[ref.peft_key(i, m, "A")] = rng.uniform(-bound, bound, (r, in_f)).astype(np.float32)
             tensors[ref.peft_key(i, m, "B")] = (b_std * rng.standard_normal((out_f, r))).astype(np.float32)
+            if dora_weights is not None:
+                w = dora_weights[f"model.layers.{i}.{ref.linear_prefix(m)}.{m}.weight"]
+                A, B = (torch.tensor(tensors[ref.peft_key(i, m, ab)], dtype=torch.float64) for ab in ("A", "B"))
+                s = ref.lora_scaling(r, alpha_m, use_rslora)
+                tensors[ref.peft_magnitude_key(i, m)] = ref.dora_weight_norm(w, B @ A, s).numpy().astype(np.float32)
     spec = {"r": r, "lora_alpha": lora_alpha, "use_rslora": use_rslora,
-            "target_modules": [m for m in ref.LINEAR_MODULES if m in targets]}
+            "target_modules": [m for m in ref.LINEAR_MODULES if m in targets], "use_dora": dora_weights is not None}
     if targeting is not None:
         spec["r"] = targeting["r"]
         spec["targeting"] = targeting
@@ -131,8 +142,9 @@ def write_case(name, model_dir, cfg, lora, training, seed, batch, len_range, pad
     if isinstance(lora["target_modules"], str) or any(k in lora for k in ("layers_to_transform", "rank_pattern", "alpha_pattern")):
         targeting = {k: lora[k] for k in ("r", "lora_alpha", "target_modules", "layers_to_transform", "rank_pattern",
                                           "alpha_pattern") if k in lora}
+    dora_weights = ref.load_weights(model_dir, cfg, torch.float64) if lora.get("use_dora") else None
     init_adapter(os.path.join(case_dir, "adapter_init"), cfg, lora["r"], lora["lora_alpha"], lora["target_modules"],
-                 lora["use_rslora"], seed + 1, targeting=targeting)
+                 lora["use_rslora"], seed + 1, targeting=targeting, dora_weights=dora_weights)
     rng = np.random.default_rng(seed + 2)
     n = training["max_steps"] * training["gradient_accumulation_steps"]
     mbs = make_micro_batches(rng, n + n_eval, batch, len_range, cfg.vocab_size, pad_id, subset, fully_masked, pad_to)
@@ -290,9 +302,27 @@ def tiny_qwen2_pissa():
                       pad_id=0, subset=20)
 
 
+def tiny_llama3_dora():
+    """DoRA (use_dora) on tiny-llama3's checkpoint (BF16, tied head, GQA with one kv head): every linear
+    module, so the magnitude path runs through attention and the MLP, the o_proj/down_proj residual
+    epilogues and a gate/up pair. lora_dropout 0: PEFT's DoRA with dropout recomputes x W^T on the dropped
+    input, which a golden cannot pin (torch's dropout mask is not ours); the CPU reference covers it."""
+    model_dir = os.path.join(CASES, "tiny-llama3", "model")
+    if not os.path.exists(os.path.join(model_dir, "config.json")):
+        raise ref.ReferenceError(f"{model_dir} is missing: run make_cases.py --only tiny-llama3 first")
+    cfg = ref.load_config(model_dir)
+    lora = {"r": 4, "lora_alpha": 8, "target_modules": list(ref.LINEAR_MODULES), "use_rslora": False,
+            "use_dora": True}
+    training = {"learning_rate": 1e-3, "lr_scheduler_type": "cosine", "warmup_steps": 2, "max_steps": 20,
+                "gradient_accumulation_steps": 2, "max_grad_norm": 1.0, "weight_decay": 0.01,
+                "adam_beta1": 0.9, "adam_beta2": 0.999, "adam_epsilon": 1e-8}
+    return write_case("tiny-llama3-dora", model_dir, cfg, lora, training, seed=402, batch=2, len_range=(6, 17),
+                      pad_id=2, subset=24)
+
+
 TINY_CASES = (("tiny-qwen2", tiny_qwen2), ("tiny-llama3", tiny_llama3), ("tiny-qwen3", tiny_qwen3),
               ("tiny-smollm3", tiny_smollm3), ("tiny-llama3-targeting", tiny_llama3_targeting),
-              ("tiny-qwen2-pissa", tiny_qwen2_pissa))
+              ("tiny-qwen2-pissa", tiny_qwen2_pissa), ("tiny-llama3-dora", tiny_llama3_dora))
 
 
 def demo(model_dir):

@@ -32,6 +32,7 @@ import safetensors_io as st  # noqa: E402
 CASES = os.path.join(HERE, "cases")
 GOLDEN = os.path.join(HERE, "golden")
 TINY = ("tiny-qwen2", "tiny-llama3", "tiny-qwen3", "tiny-smollm3")
+DORA = ("tiny-llama3-dora",)  # use_dora on tiny-llama3's checkpoint
 
 
 def read_json(path):
@@ -73,7 +74,8 @@ def load_case(name, dtype=torch.float64):
 
 def naive_logits(cfg, W, lora, ids, cos, sin, raw):
     """ids (T,) -> logits (T, V). W: numpy f64 weights; LoRA is merged (W + scaling * B @ A) instead of run
-    as a side branch; RoPE rotates (x_j, x_{j+D/2}) as the complex number x_j + i x_{j+D/2}.
+    as a side branch, and DoRA as PEFT's merge_safe: each row of W + s B A times m / its norm;
+    RoPE rotates (x_j, x_{j+D/2}) as the complex number x_j + i x_{j+D/2}.
     raw: the config.json dict, read here for the family rules: Qwen3 normalizes each head of q and k (after
     the projection, before RoPE); SmolLM3 layers whose no_rope_layers entry is 0 do not rotate."""
     H, KV, D, eps = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.rms_norm_eps
@@ -87,6 +89,9 @@ def naive_logits(cfg, W, lora, ids, cos, sin, raw):
         key_a = ref.peft_key(i, m, "A")
         if key_a in lora:
             w += lora["scaling"] * lora[ref.peft_key(i, m, "B")] @ lora[key_a]
+        mag = lora.get(ref.peft_magnitude_key(i, m))
+        if mag is not None:
+            w = (mag / np.sqrt(np.sum(w * w, axis=1)))[:, None] * w
         return w, W.get(p + ".bias")
 
     def mv(i, m, x):
@@ -170,8 +175,9 @@ def meta_llama3_inv_freq(theta, dim, rs):
 class TestForward(unittest.TestCase):
     def test_decoder_matches_per_token_numpy_decoder(self):
         # every op of the forward (embedding, RMSNorm, biases, GQA head mapping, RoPE convention, causal
-        # softmax, SwiGLU, tied/untied head, LoRA scaling incl. rsLoRA) against the independent decoder
-        for name in TINY:
+        # softmax, SwiGLU, tied/untied head, LoRA scaling incl. rsLoRA, DoRA as merged weights) against the
+        # independent decoder
+        for name in TINY + DORA:
             case, model, batches = load_case(name)
             cfg = model.cfg
             raw = read_json(os.path.join(ref.resolve_path(case["model_dir"]), "config.json"))
@@ -280,6 +286,62 @@ class TestGradients(unittest.TestCase):
             for key, p in params.items():
                 self.assertGreater(float(p.grad.abs().max()), 0.0, key)
                 assert_close(self, golden_out["step0.grad." + key], p.grad.numpy(), 1e-15, 1e-12, f"{name} grad {key}")
+
+
+class TestDora(unittest.TestCase):
+    def test_dora_gradients_against_central_differences_with_the_norm_held(self):
+        # PEFT detaches ||W + s B A||: the golden gradients are those of the loss with each site's norm a
+        # constant. Central differences of exactly that function: the norms are computed once at the
+        # evaluation point and dora_weight_norm returns them unchanged while A, B or m move.
+        name = DORA[0]
+        _, golden_out = fresh_run(name)
+        case, model, batches = load_case(name)
+        G = case["training"]["gradient_accumulation_steps"]
+        mbs = batches[:G]
+        n_items = sum(ref.count_targets(lab) for _, lab in mbs)
+        params = model.lora.params
+        frozen = {}
+        real_norm = ref.dora_weight_norm
+
+        def held_norm(w, lora_weight, scaling):
+            key = id(w)
+            if key not in frozen:
+                frozen[key] = real_norm(w, lora_weight, scaling).detach().clone()
+            return frozen[key]
+
+        def step_loss():
+            return sum(ref.loss_sum(model.logits(ids), lab)[0] for ids, lab in mbs) / n_items
+
+        ref.dora_weight_norm = held_norm
+        try:
+            step_loss()  # fixes the norms at the evaluation point
+            rng = np.random.default_rng(11)
+            h = 1e-5
+            mags = [k for k in params if k.endswith("lora_magnitude_vector")]
+            self.assertEqual(len(mags), len(params) // 3)
+            keys = list(rng.choice([k for k in params if k not in mags], size=8, replace=False)) + mags[:6]
+            for key in keys:
+                p = params[key]
+                for _ in range(2):
+                    idx = tuple(int(rng.integers(s)) for s in p.shape)
+                    with torch.no_grad():
+                        old = float(p[idx])
+                        p[idx] = old + h
+                        fp = float(step_loss())
+                        p[idx] = old - h
+                        fm = float(step_loss())
+                        p[idx] = old
+                    fd = (fp - fm) / (2 * h)
+                    assert_close(self, golden_out["step0.grad." + key][idx], fd, 1e-9, 1e-6, f"{name} d/d {key}{list(idx)}")
+        finally:
+            ref.dora_weight_norm = real_norm
+        # and the magnitudes start at PEFT's init ||W + s B A||_row
+        for i in range(model.cfg.num_layers):
+            for m in case["lora"]["target_modules"]:
+                w = model.W[f"model.layers.{i}.{ref.linear_prefix(m)}.{m}.weight"]
+                A, B = model.lora.pair(i, m)
+                want = torch.linalg.norm(w + model.lora.scaling * B @ A, dim=1)
+                assert_close(self, model.lora.magnitude(i, m).detach().numpy(), want.detach().numpy(), 0, 1e-7, f"m init {i} {m}")
 
 
 class TestOptimizer(unittest.TestCase):
@@ -399,7 +461,7 @@ class TestTraining(unittest.TestCase):
 
     def test_goldens_regenerate(self):
         # the committed goldens are what the current script computes, and hold every tensor the format promises
-        for name in TINY:
+        for name in TINY + DORA:
             golden = read_json(os.path.join(GOLDEN, f"{name}.json"))
             tensors, dtypes, _ = st.load(os.path.join(GOLDEN, f"{name}.safetensors"))
             summary, out = fresh_run(name)
@@ -417,6 +479,9 @@ class TestTraining(unittest.TestCase):
             self.assertEqual(len(golden["losses"]), S)
             keys = [ref.peft_key(i, m, ab) for i in range(ref.load_config(ref.resolve_path(case["model_dir"])).num_layers)
                     for m in case["lora"]["target_modules"] for ab in "AB"]
+            if case["lora"].get("use_dora"):
+                keys += [ref.peft_magnitude_key(i, m) for i in range(ref.load_config(ref.resolve_path(case["model_dir"])).num_layers)
+                         for m in case["lora"]["target_modules"]]
             self.assertEqual({k for k in out if k.startswith("step0.grad.")}, {"step0.grad." + k for k in keys})
             self.assertEqual({k for k in out if k.startswith("final.")}, {"final." + k for k in keys})
             # the data contract the README states: labels[:, 0] is always -100

@@ -20,6 +20,7 @@ describe('CLI hyperparameter flags (PEFT / TrainingArguments names)', () => {
       '--max_steps',
       '50',
       '--use_rslora',
+      '--use_dora',
     ]);
     expect(h.lora).toEqual({
       ...DEFAULT_HPARAMS.lora,
@@ -27,6 +28,7 @@ describe('CLI hyperparameter flags (PEFT / TrainingArguments names)', () => {
       lora_alpha: 32,
       target_modules: ['q_proj', 'k_proj', 'v_proj'],
       use_rslora: true,
+      use_dora: true,
     });
     expect(h.training.learning_rate).toBe(1e-3);
     expect(h.training.max_steps).toBe(50);

@@ -44,6 +44,7 @@ const USAGE = `usage: npm run train -- --model DIR --data FILE --out DIR [option
   --recipe-only          write the recipe (--export-recipe DIR) and exit without training; --out not needed
 
   LoRA:      --r 8 --lora_alpha 16 --lora_dropout 0.05 --target_modules q_proj,v_proj|all-linear --use_rslora
+             --use_dora
   Training:  --learning_rate 2e-4 --lr_scheduler_type cosine --warmup_ratio 0.1 --warmup_steps 0
              --per_device_train_batch_size 4 --gradient_accumulation_steps 1 --num_train_epochs 3
              --max_steps -1 --max_seq_length 512 --weight_decay 0 --max_grad_norm 1.0 --seed 42

@@ -31,6 +31,11 @@ export const loraSchema = z.object({
     .describe('dropout on the LoRA input during training'),
   target_modules: targetModules,
   use_rslora: z.boolean().describe('rank-stabilised scaling lora_alpha / sqrt(r)'),
+  use_dora: z
+    .boolean()
+    .describe(
+      "DoRA (PEFT's use_dora): also learn each output row's magnitude, not only LoRA's direction; try it when plain LoRA at small r underfits (steps cost about one more base matmul per adapted layer)",
+    ),
 });
 
 export const trainingSchema = z.object({
@@ -129,7 +134,14 @@ export type Hparams = z.infer<typeof hparamsSchema>;
 export type HparamGroup = keyof Hparams;
 
 export const DEFAULT_HPARAMS: Hparams = {
-  lora: { r: 8, lora_alpha: 16, lora_dropout: 0.05, target_modules: ['q_proj', 'v_proj'], use_rslora: false },
+  lora: {
+    r: 8,
+    lora_alpha: 16,
+    lora_dropout: 0.05,
+    target_modules: ['q_proj', 'v_proj'],
+    use_rslora: false,
+    use_dora: false,
+  },
   training: {
     learning_rate: 2e-4,
     lr_scheduler_type: 'cosine',
@@ -225,8 +237,11 @@ export function validateHparams(h: unknown): HparamIssue[] {
   return issues;
 }
 
-/** The LoRA settings an adapter brings with it (adapter_config.json's r, lora_alpha, targets, rsLoRA). */
-export type AdapterLora = Pick<LoraHparams, 'r' | 'lora_alpha' | 'use_rslora'> & { target_modules: LinearModule[] };
+/** The LoRA settings an adapter brings with it (adapter_config.json's r, lora_alpha, targets, rsLoRA, DoRA). */
+export type AdapterLora = Pick<LoraHparams, 'r' | 'lora_alpha' | 'use_rslora'> & {
+  target_modules: LinearModule[];
+  use_dora?: boolean;
+};
 
 /**
  * Hyperparameters for training an imported adapter further: its r, lora_alpha, target_modules and
@@ -236,6 +251,13 @@ export type AdapterLora = Pick<LoraHparams, 'r' | 'lora_alpha' | 'use_rslora'> &
 export function withAdapterLora(h: Hparams, a: AdapterLora): Hparams {
   return {
     ...h,
-    lora: { ...h.lora, r: a.r, lora_alpha: a.lora_alpha, target_modules: a.target_modules, use_rslora: a.use_rslora },
+    lora: {
+      ...h.lora,
+      r: a.r,
+      lora_alpha: a.lora_alpha,
+      target_modules: a.target_modules,
+      use_rslora: a.use_rslora,
+      use_dora: a.use_dora ?? false, // magnitudes in the file or not: the weights decide
+    },
   };
 }

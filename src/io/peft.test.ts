@@ -66,6 +66,57 @@ function tamperedWeights(
   return writeSafetensors(edit(ts), { format: 'pt' });
 }
 
+describe('DoRA adapters (use_dora)', () => {
+  const DORA: LoraSpec = { ...SPEC, use_dora: true };
+  it('writes lora_magnitude_vector [out] per site and use_dora true, and reads them back', async () => {
+    const layout = new LoraLayout(model, DORA);
+    const flat = referenceFlat(layout);
+    layout.slots.forEach((s, n) => {
+      for (let i = 0; i < s.outFeatures; i++) flat[s.offsetM! + i] = 1 + value(100 + n, i);
+    });
+    // the magnitudes are parameters: PEFT's print_trainable_parameters counts them
+    const plain = new LoraLayout(model, SPEC).paramCount;
+    expect(layout.paramCount).toBe(plain + layout.slots.reduce((sum, s) => sum + s.outFeatures, 0));
+    const { safetensors, config } = writeAdapter(layout, flat, { baseModelNameOrPath: BASE });
+    expect(JSON.parse(config).use_dora).toBe(true);
+    const f = await openSafetensors(bytesSource(safetensors, 'adapter_model.safetensors'));
+    const key = 'base_model.model.model.layers.1.mlp.down_proj.lora_magnitude_vector';
+    expect(f.tensors.get(key)?.shape).toEqual([16]);
+    expect(f.tensors.size).toBe(3 * layout.slots.length);
+    const back = await readAdapter(
+      adapterFiles({ 'adapter_config.json': config, 'adapter_model.safetensors': safetensors }),
+      model,
+    );
+    expect(back.spec.use_dora).toBe(true);
+    expect(back.flat).toEqual(flat);
+  });
+
+  it('accepts the in-memory key form lora_magnitude_vector.default.weight; refuses a wrong shape', async () => {
+    const layout = new LoraLayout(model, DORA);
+    // rename: the key form with the adapter name; short: layer 0 q_proj's magnitude has 8 values, not 16
+    const ts = (rename: boolean, short: boolean) =>
+      writeSafetensors(
+        [...layout.toTensors(referenceFlat(layout))].map(([name, t]): TensorToWrite => {
+          const mag = name.endsWith('lora_magnitude_vector');
+          const cut = short && name.endsWith('layers.0.self_attn.q_proj.lora_magnitude_vector');
+          return {
+            name: rename && mag ? `${name}.default.weight` : name,
+            dtype: 'F32',
+            shape: cut ? [8] : t.shape,
+            data: cut ? t.data.subarray(0, 8) : t.data,
+          };
+        }),
+        { format: 'pt' },
+      );
+    const cfg = adapterConfigJson(DORA, BASE);
+    const files = (w: Uint8Array) => adapterFiles({ 'adapter_config.json': cfg, 'adapter_model.safetensors': w });
+    expect((await readAdapter(files(ts(true, false)), model)).spec.use_dora).toBe(true);
+    await expect(readAdapter(files(ts(false, true)), model)).rejects.toThrow(
+      /q_proj.lora_magnitude_vector has shape \[8\], but this model's q_proj needs \[16\]/,
+    );
+  });
+});
+
 describe('writeAdapter', () => {
   it('writes both files byte for byte as the reference (PEFT save_pretrained) does', () => {
     const layout = new LoraLayout(model, SPEC);
@@ -347,7 +398,7 @@ describe('readAdapter errors', () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ peft_type: 'IA3' }, /peft_type "IA3" is not supported: only LoRA adapters/],
       [{ task_type: 'SEQ_CLS' }, /task_type "SEQ_CLS" is not supported/],
-      [{ use_dora: true }, /use_dora true \(DoRA\) is not supported/],
+      [{ use_dora: true }, /q_proj.lora_magnitude_vector is missing \(adapter_config.json sets use_dora: true\)/],
       [{ bias: 'all' }, /bias "all" is not supported/],
       [{ modules_to_save: ['lm_head'] }, /modules_to_save \["lm_head"\] is not supported/],
       [
@@ -383,7 +434,9 @@ describe('readAdapter errors', () => {
         data: new Float32Array(16),
       },
     ]);
-    await expect(read(config(), dora)).rejects.toThrow(/is a DoRA magnitude; DoRA adapters are not supported/);
+    await expect(read(config(), dora)).rejects.toThrow(
+      /q_proj.lora_magnitude_vector is a DoRA magnitude, but adapter_config.json does not set use_dora: true/,
+    );
     const emb = tamperedWeights((ts) => [
       ...ts,
       {

@@ -3,7 +3,9 @@
 //   adapter_model.safetensors  safe_save_file(state_dict, metadata={"format": "pt"}); keys from
 //                              get_peft_model_state_dict, i.e. without the adapter name:
 //                              base_model.model.model.layers.{i}.{self_attn|mlp}.{m}.lora_{A|B}.weight
-//                              lora_A [r, in_features], lora_B [out_features, r]
+//                              lora_A [r, in_features], lora_B [out_features, r]; with use_dora
+//                              also ...{m}.lora_magnitude_vector [out_features] (no ".weight":
+//                              LoraModel._get_adapter_state_dict strips it)
 //   adapter_config.json        json.dumps(LoraConfig.to_dict(), indent=2, sort_keys=True), written
 //                              with inference_mode true (save_pretrained sets it for the save).
 // Which keys: the LoraConfig fields of PEFT 0.10 to 0.13 (the last releases that reject unknown
@@ -18,7 +20,7 @@
 
 import { z } from 'zod';
 import { LINEAR_MODULES, type LinearModule, type ModelConfig, linearPrefix, linearShape } from '../engine/model/config';
-import { LoraLayout, type LoraSpec, peftKey, slotRankAlpha } from '../engine/model/lora';
+import { LoraLayout, type LoraSpec, peftKey, peftMagnitudeKey, slotRankAlpha } from '../engine/model/lora';
 import { pissaIterations, pissaToLora } from '../engine/model/pissa';
 import { type TensorToWrite, openSafetensors, writeSafetensors } from './safetensors';
 import { type FileSet, IoError, readJson } from './source';
@@ -67,7 +69,7 @@ function peftConfigObject(spec: LoraSpec, base: string, revision: string | null)
     revision,
     target_modules: spec.target_regex != null ? spec.target_regex : [...spec.target_modules].sort(),
     task_type: 'CAUSAL_LM',
-    use_dora: false,
+    use_dora: !!spec.use_dora,
     use_rslora: spec.use_rslora,
   };
 }
@@ -154,6 +156,9 @@ const adapterConfigSchema = z.looseObject({
 
 const KEY =
   /^base_model\.model\.model\.layers\.(\d+)\.(self_attn|mlp)\.([A-Za-z0-9_]+)\.lora_(A|B)(?:\.default)?\.weight$/;
+/** DoRA's magnitude; also the in-memory form with the adapter name and ".weight" left in. */
+const MAGNITUDE_KEY =
+  /^base_model\.model\.model\.layers\.(\d+)\.(self_attn|mlp)\.([A-Za-z0-9_]+)\.lora_magnitude_vector(?:\.default\.weight)?$/;
 
 export interface Adapter {
   spec: LoraSpec;
@@ -197,7 +202,6 @@ export async function readAdapter(files: FileSet, model: ModelConfig): Promise<A
     throw cfgFail(`task_type "${c.task_type}" is not supported (adapters for CAUSAL_LM only)`);
   if (c.r === undefined) throw cfgFail('r is missing');
   const unsupported: [boolean, string][] = [
-    [c.use_dora === true, 'use_dora true (DoRA) is not supported'],
     [c.lora_bias === true, 'lora_bias true is not supported'],
     [c.fan_in_fan_out === true, 'fan_in_fan_out true is not supported (that is for GPT-2 style Conv1D layers)'],
     [
@@ -252,11 +256,28 @@ export async function readAdapter(files: FileSet, model: ModelConfig): Promise<A
   const fail = (msg: string) => new IoError(`${ADAPTER_WEIGHTS}: ${msg}`, ADAPTER_WEIGHTS);
   const tensors = new Map<string, { shape: readonly number[]; data: Float32Array }>();
   const found = new Set<LinearModule>();
+  const dora = c.use_dora === true;
   for (const [key, e] of st.tensors) {
+    const mag = MAGNITUDE_KEY.exec(key);
+    if (mag) {
+      if (!dora) throw fail(`tensor ${key} is a DoRA magnitude, but ${ADAPTER_CONFIG} does not set use_dora: true`);
+      const [layer, module] = [Number(mag[1]), mag[3] as LinearModule];
+      if (!(LINEAR_MODULES as readonly string[]).includes(module) || linearPrefix(module) !== mag[2])
+        throw fail(`tensor ${key} adapts "${mag[2]}.${module}", which a ${model.modelType} model does not have`);
+      if (layer >= model.numLayers)
+        throw fail(`tensor ${key} is for layer ${layer}, but the model has ${model.numLayers} layers`);
+      if (e.dtype !== 'F32' && e.dtype !== 'F16' && e.dtype !== 'BF16')
+        throw fail(`tensor ${key} has dtype ${e.dtype} (expected F32, F16 or BF16)`);
+      const out = linearShape(model, module)[0];
+      if (e.shape.length !== 1 || e.shape[0] !== out)
+        throw fail(`tensor ${key} has shape [${e.shape.join(', ')}], but this model's ${module} needs [${out}]`);
+      const canonical = peftMagnitudeKey(layer, module);
+      if (tensors.has(canonical)) throw fail(`tensors ${canonical} and ${key} are the same weight`);
+      tensors.set(canonical, { shape: e.shape, data: await st.readAsF32(key) });
+      continue;
+    }
     const m = KEY.exec(key);
     if (!m) {
-      if (/lora_magnitude_vector/.test(key))
-        throw fail(`tensor ${key} is a DoRA magnitude; DoRA adapters are not supported`);
       if (/lora_embedding_|embed_tokens|lm_head/.test(key))
         throw fail(`tensor ${key} adapts the embeddings or LM head, which is not supported`);
       throw fail(
@@ -320,6 +341,7 @@ export async function readAdapter(files: FileSet, model: ModelConfig): Promise<A
     ...(Object.keys(patterns.rank_pattern).length ? { rank_pattern: patterns.rank_pattern } : {}),
     ...(Object.keys(patterns.alpha_pattern).length ? { alpha_pattern: patterns.alpha_pattern } : {}),
     ...(init === 'gaussian' || init === false ? { init_lora_weights: init } : {}),
+    ...(dora ? { use_dora: true } : {}),
   };
   let layout: LoraLayout;
   try {
@@ -333,6 +355,8 @@ export async function readAdapter(files: FileSet, model: ModelConfig): Promise<A
       if (!tensors.has(k))
         throw fail(`tensor ${k} is missing (layer ${s.layer} ${s.module} needs both lora_A and lora_B)`);
     }
+    if (dora && !tensors.has(peftMagnitudeKey(s.layer, s.module)))
+      throw fail(`tensor ${peftMagnitudeKey(s.layer, s.module)} is missing (${ADAPTER_CONFIG} sets use_dora: true)`);
   }
   for (const k of tensors.keys()) {
     const [, layer, , module] = KEY.exec(k)!;

@@ -50,6 +50,7 @@ const DISTINCT: Hparams = {
     lora_dropout: 0.1,
     target_modules: ['v_proj', 'q_proj', 'down_proj'],
     use_rslora: true,
+    use_dora: true,
   },
   training: {
     learning_rate: 3e-4,

@@ -140,6 +140,7 @@ const HPARAM_TARGETS: Record<string, string> = {
   lora_dropout: 'LoraConfig.lora_dropout',
   target_modules: 'LoraConfig.target_modules (resolved list)',
   use_rslora: 'LoraConfig.use_rslora',
+  use_dora: 'LoraConfig.use_dora',
   learning_rate: 'TrainingArguments.learning_rate',
   lr_scheduler_type: 'TrainingArguments.lr_scheduler_type',
   warmup_ratio: 'TrainingArguments.warmup_ratio (a warmup_steps below 1 in transformers >= 5.2)',

@@ -362,6 +362,18 @@ export function ggufLoraAlpha(adapter: MergeAdapter): number {
   return adapter.layout.scaling * adapter.layout.spec.r;
 }
 
+/**
+ * A llama.cpp LoRA adapter is W x + (alpha / r) · B A x and nothing else: DoRA's per-row
+ * magnitude m / ||W + s B A|| has no place in it (convert_lora_to_gguf.py reads lora_A/lora_B
+ * only), so a DoRA adapter exports merged ("gguf" or "merged") instead.
+ */
+export function assertGgufLoraExpressible(adapter: MergeAdapter): void {
+  if (adapter.layout.spec.use_dora)
+    throw new Error(
+      'a DoRA adapter (use_dora) cannot be a llama.cpp LoRA GGUF: llama.cpp adds scale · B·A·x and has no magnitude vector; export the merged model ("gguf" or "merged") instead',
+    );
+}
+
 /** The adapter alone as a GGUF LoRA (F32 tensors, as PEFT saved them). */
 export async function exportGgufLora(
   adapter: MergeAdapter,
@@ -369,6 +381,7 @@ export async function exportGgufLora(
   fileName: string,
   opts: { name?: string; onProgress?: (p: ExportProgress) => void } = {},
 ): Promise<{ bytes: number }> {
+  assertGgufLoraExpressible(adapter);
   const c = adapter.layout.config;
   checkGgufSupport(c);
   const arch = ggufArch(c);

@@ -4,7 +4,8 @@
 // generation_config.json as they were, model.safetensors (or model-0000k-of-0000n.safetensors
 // shards and model.safetensors.index.json past max_shard_size), and the tokenizer files
 // unchanged. Tensors the adapter does not touch are copied byte for byte. One tensor is in
-// memory at a time.
+// memory at a time. A DoRA adapter merges as PEFT's DoraLinearVariant.merge_safe does:
+// W' = (m / ||W + s B A||_row) * (W + s B A), each row scaled by its magnitude over its norm.
 
 import type { ModelConfig } from '../engine/model/config';
 import type { LoraLayout, LoraSlot } from '../engine/model/lora';
@@ -106,7 +107,10 @@ export function slotFor(layout: LoraLayout, name: string): LoraSlot | undefined 
   return m ? layout.slots.find((s) => s.layer === Number(m[1]) && s.module === m[3]) : undefined;
 }
 
-/** W + scaling · B·A for one slot, in f32 (the sum is formed in f64, then rounded once). */
+/**
+ * W + scaling · B·A for one slot, in f32 (the sum is formed in f64, then rounded once); with DoRA
+ * each row then times m / ||row||, PEFT's merge (also in f64 before the one rounding).
+ */
 export function mergeSlot(w: Float32Array, adapter: MergeAdapter, slot: LoraSlot): Float32Array {
   const { flat } = adapter;
   const r = slot.r;
@@ -124,7 +128,17 @@ export function mergeSlot(w: Float32Array, adapter: MergeAdapter, slot: LoraSlot
       for (let i = 0; i < I; i++) row[i] += b * flat[a + i];
     }
     const base = o * I;
-    for (let i = 0; i < I; i++) out[base + i] = w[base + i] + s * row[i];
+    if (slot.offsetM === undefined) {
+      for (let i = 0; i < I; i++) out[base + i] = w[base + i] + s * row[i];
+      continue;
+    }
+    let ss = 0;
+    for (let i = 0; i < I; i++) {
+      row[i] = w[base + i] + s * row[i];
+      ss += row[i] * row[i];
+    }
+    const factor = flat[slot.offsetM + o] / Math.sqrt(ss);
+    for (let i = 0; i < I; i++) out[base + i] = factor * row[i];
   }
   return out;
 }

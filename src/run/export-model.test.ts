@@ -103,6 +103,41 @@ describe('merged checkpoint folder', () => {
       expect(sharded.files.get(f)).toEqual(t.files.get(f));
   });
 
+  it("merges a DoRA adapter as PEFT's merge_safe: each row of W + s B A scaled to its magnitude", async () => {
+    const t = tinyWithTokenizer({ torch_dtype: 'float32' });
+    const layout = new LoraLayout(t.config, {
+      r: 2,
+      lora_alpha: 6,
+      lora_dropout: 0,
+      target_modules: ['v_proj'],
+      use_rslora: false,
+      use_dora: true,
+    });
+    const rng = new Rng(9);
+    const flat = Float32Array.from({ length: layout.size }, () => rng.uniform(-0.2, 0.2));
+    const slot = layout.slots.find((s) => s.layer === 1)!;
+    for (let o = 0; o < slot.outFeatures; o++) flat[slot.offsetM! + o] = 0.5 + o;
+    const out = new MemoryFolder();
+    await exportMerged(fs(t.files), { layout, flat }, out);
+    const base = await openCheckpoint(fs(t.files));
+    const merged = await openCheckpoint(fs(out.files));
+    const name = 'model.layers.1.self_attn.v_proj.weight';
+    const w = await base.readAsF32(name);
+    const got = await merged.readAsF32(name);
+    const [O, I, r, s] = [slot.outFeatures, slot.inFeatures, 2, 3];
+    for (const o of [0, O - 1]) {
+      const row = Array.from({ length: I }, (_, i) => {
+        let ba = 0;
+        for (let k = 0; k < r; k++) ba += flat[slot.offsetB + o * r + k] * flat[slot.offsetA + k * I + i];
+        return w[o * I + i] + s * ba;
+      });
+      const norm = Math.hypot(...row);
+      // the merged row has norm m[o] and the direction of W + s B A
+      expect(Math.hypot(...got.subarray(o * I, (o + 1) * I))).toBeCloseTo(0.5 + o, 5);
+      for (let i = 0; i < I; i++) expect(got[o * I + i]).toBeCloseTo(((0.5 + o) / norm) * row[i], 6);
+    }
+  });
+
   it('reads a sharded base through its index', async () => {
     const t = tinyCheckpoint({ vocab_size: 160 }, { shards: 3, dtype: 'BF16' });
     const one = tinyCheckpoint({ vocab_size: 160 }, { dtype: 'BF16' });
@@ -259,6 +294,17 @@ describe('GGUF', () => {
     expect(() => checkGgufSupport(other)).toThrow(
       'GGUF export: this SmolLM3 does not rotate layer 2 (no_rope_layers), but llama.cpp skips RoPE on exactly every fourth layer (3, 7, 11, ...); its GGUF would run differently',
     );
+  });
+
+  it('refuses a DoRA adapter as a LoRA GGUF (llama.cpp has no magnitude vector), writing nothing', async () => {
+    const t = tinyWithTokenizer();
+    const a = randomAdapter(t.config);
+    const dora = { ...a, layout: new LoraLayout(t.config, { ...a.layout.spec, use_dora: true }) };
+    const out = new MemoryFolder();
+    await expect(
+      runExport(fs(t.files), { ...dora, flat: new Float32Array(dora.layout.size) }, out, { format: 'gguf-lora' }),
+    ).rejects.toThrow(/DoRA adapter \(use_dora\) cannot be a llama.cpp LoRA GGUF/);
+    expect(out.files.size).toBe(0);
   });
 
   it('names a tokenizer it cannot export', () => {

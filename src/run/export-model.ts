@@ -10,7 +10,7 @@ import { writeWhole } from '../io/sink';
 import { ModelTokenizer } from '../data/tokenizer';
 import { resolveChatTemplate } from '../data/template';
 import { type ExportProgress, type MergeAdapter, exportMerged } from './export-merged';
-import { GGUF_OUTTYPES, type GgufOutType, exportGguf, exportGgufLora } from './export-gguf';
+import { GGUF_OUTTYPES, type GgufOutType, assertGgufLoraExpressible, exportGguf, exportGgufLora } from './export-gguf';
 import { writeModelfile } from './modelfile';
 import type { TrainingRun } from './run';
 
@@ -83,6 +83,7 @@ export async function runExport(
   }
   if (req.format === 'gguf-lora') {
     if (!adapter) throw new Error('a GGUF LoRA export needs an adapter');
+    assertGgufLoraExpressible(adapter); // before the base GGUF is written
     const files: string[] = [];
     let from = req.from ?? null;
     if (!from) {

@@ -88,7 +88,9 @@ interface Case {
 
 async function loadExportCase(name: string): Promise<Case> {
   const demo = name.startsWith('demo');
-  const dir = demo ? join(REPO_ROOT, 'public/demo/model') : join(REPO_ROOT, 'reference/cases', name, 'model');
+  // tiny-llama3-dora: the DoRA golden case's adapter on tiny-llama3's checkpoint
+  const modelCase = name.replace(/-dora$/, '');
+  const dir = demo ? join(REPO_ROOT, 'public/demo/model') : join(REPO_ROOT, 'reference/cases', modelCase, 'model');
   const files = await folderBytes(await fileSetFromDir(dir));
   if (!demo) {
     const cfg = JSON.parse(new TextDecoder().decode(files.get('config.json')));
@@ -165,7 +167,8 @@ function maxDiff(a: number[], b: number[]): number {
 const cases = ['demo', 'demo-all-linear', 'tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smollm3'];
 
 describe('merged checkpoint on our engine', () => {
-  for (const name of cases) {
+  // DoRA merges (m / ||W + sBA||) (W + sBA) per row; it has no LoRA GGUF, so only this half sees it
+  for (const name of [...cases, 'tiny-llama3-dora']) {
     it(`${name}: merged without the adapter = base with it (f32 within ${TOL.mergedF32}; the base's own dtype within ${TOL.mergedHalf}); untouched tensors byte-identical`, async () => {
       const c = await loadExportCase(name);
       const withAdapter = await ours(c.files, c.adapter, c.prompt);

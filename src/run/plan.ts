@@ -34,6 +34,7 @@ export function loraSpec(h: Hparams): LoraSpec {
     lora_dropout: h.lora.lora_dropout,
     target_modules: resolveTargets(h.lora.target_modules),
     use_rslora: h.lora.use_rslora,
+    use_dora: h.lora.use_dora,
   };
 }
 

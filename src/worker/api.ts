@@ -236,7 +236,7 @@ export interface ExportedModel {
 
 export interface ImportedAdapterSummary {
   name: string;
-  lora: Pick<LoraHparams, 'r' | 'lora_alpha' | 'use_rslora'> & { target_modules: LinearModule[] };
+  lora: Pick<LoraHparams, 'r' | 'lora_alpha' | 'use_rslora'> & { target_modules: LinearModule[]; use_dora?: boolean };
   params: number;
 }
 

@@ -757,7 +757,13 @@ export class Studio {
     const s = adapter.spec;
     return {
       name: files.name,
-      lora: { r: s.r, lora_alpha: s.lora_alpha, target_modules: s.target_modules, use_rslora: s.use_rslora },
+      lora: {
+        r: s.r,
+        lora_alpha: s.lora_alpha,
+        target_modules: s.target_modules,
+        use_rslora: s.use_rslora,
+        use_dora: !!s.use_dora,
+      },
       params: adapter.layout.paramCount,
     };
   }

@@ -95,12 +95,26 @@ export class LlamaModel {
                 dropout,
                 salt: i * 8 + mi,
                 t: null as unknown as Tensor, // set in allocate()
+                ...(slot.offsetM !== undefined
+                  ? {
+                      dora: {
+                        m: view(lora.params, slot.offsetM, [outF], ALIGN),
+                        dm: view(lora.grads, slot.offsetM, [outF], ALIGN),
+                        norm: null as unknown as Tensor, // set in allocate()
+                      },
+                    }
+                  : {}),
               }
             : null;
         out[m] = new Linear(`L${i}.${m}`, lw.linear[m], outF, inF, lw.bias[m as 'q_proj'] ?? null, branch);
       });
       return out;
     });
+  }
+
+  /** Records DoRA's magnitude initialisation m = ||W + s B A||_row of every DoRA site. */
+  initDoraMagnitudes(p: Program): void {
+    for (const lin of this.layers) for (const m of LINEAR_MODULES) lin[m].initDoraMagnitude(p);
   }
 
   /** Tokens of the largest micro-batch. */
@@ -115,7 +129,9 @@ export class LlamaModel {
       config: this.config,
       maxBatch: this.maxBatch,
       maxSeq: this.maxSeq,
-      lora: layout ? { r: layout.maxR, targets: layout.modules, dropout: this.dropout, slots: layout.slots } : null,
+      lora: layout
+        ? { r: layout.maxR, targets: layout.modules, dropout: this.dropout, slots: layout.slots, dora: !!layout.spec.use_dora }
+        : null,
       checkpointing: !!this.options.checkpointing,
     });
   }
@@ -132,9 +148,18 @@ export class LlamaModel {
       for (const m of LINEAR_MODULES) {
         const br = lin[m].lora;
         if (br) br.t = acts.layers[l].t[m]!;
+        if (br?.dora) br.dora.norm = acts.layers[l].norm![m]!;
       }
     });
-    this.acts = { ...acts, arena: a, linear: { xd: acts.xd, dt: acts.dt, dxd: acts.dxd, seed: this.step.seed } };
+    const linear = {
+      xd: acts.xd,
+      dt: acts.dt,
+      dxd: acts.dxd,
+      seed: this.step.seed,
+      doraZ: acts.doraZ,
+      doraGdy: acts.doraGdy,
+    };
+    this.acts = { ...acts, arena: a, linear };
     const { cos, sin } = ropeTables(this.maxSeq, c.headDim, c.ropeTheta, c.ropeScaling);
     this.ctx.upload(acts.cos, cos);
     this.ctx.upload(acts.sin, sin);

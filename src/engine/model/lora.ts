@@ -16,6 +16,12 @@
 // layers_to_transform does not apply to it. rank_pattern / alpha_pattern give some modules their
 // own r / lora_alpha (peft/utils/other.py get_pattern_key: the first key, in the dict's order, with
 // re.match(rf"(.*\.)?({key})$", name)), so every slot carries its own r and scaling.
+//
+// DoRA (use_dora): one more vector per site, the magnitude m [out_features], in the same flat
+// buffer (PEFT trains it in the same optimizer group, weight decay included), saved as
+// ...{m}.lora_magnitude_vector (no ".weight": LoraModel._get_adapter_state_dict strips it). Its
+// initial value is ||W + s B A||_row, which needs the frozen weights: the trainer computes it on
+// the GPU (Linear.initDoraMagnitude); init() leaves it 0.
 
 import { LINEAR_MODULES, type LinearModule, type ModelConfig, linearPrefix, linearShape } from './config';
 import { Rng } from '../../util/rng';
@@ -42,6 +48,8 @@ export interface LoraSpec {
   init_lora_weights?: InitLoraWeights;
   /** LoRA+ (not a LoraConfig field: peft's create_loraplus_optimizer): B learns at lr * this (default 1). */
   loraplus_lr_ratio?: number;
+  /** DoRA: a trained magnitude per output feature (PEFT's use_dora). */
+  use_dora?: boolean;
 }
 
 export interface LoraSlot {
@@ -57,6 +65,9 @@ export interface LoraSlot {
   offsetB: number;
   keyA: string;
   keyB: string;
+  /** DoRA only: the magnitude vector's offset and PEFT key. */
+  offsetM?: number;
+  keyM?: string;
 }
 
 /** 64 f32 = 256 bytes: the storage-buffer offset alignment WebGPU guarantees to accept. */
@@ -111,6 +122,10 @@ export function peftKey(layer: number, m: LinearModule, ab: 'A' | 'B'): string {
   return `base_model.model.model.layers.${layer}.${linearPrefix(m)}.${m}.lora_${ab}.weight`;
 }
 
+export function peftMagnitudeKey(layer: number, m: LinearModule): string {
+  return `base_model.model.model.layers.${layer}.${linearPrefix(m)}.${m}.lora_magnitude_vector`;
+}
+
 export class LoraLayout {
   readonly slots: LoraSlot[] = [];
   /** Total elements of the flat buffer, padding included. */
@@ -159,7 +174,9 @@ export class LoraLayout {
         const { r, alpha } = slotRankAlpha(spec, layer, module);
         const offsetA = take(r * inFeatures);
         const offsetB = take(outFeatures * r);
+        const dora = spec.use_dora ? { offsetM: take(outFeatures), keyM: peftMagnitudeKey(layer, module) } : {};
         this.slots.push({
+          ...dora,
           layer,
           module,
           inFeatures,
@@ -193,8 +210,9 @@ export class LoraLayout {
 
   /**
    * LoRA+'s learning-rate multiplier per 64-element block of the flat buffer (every block lies in
-   * one A or one B, ALIGN_ELEMS apart): 1 for A, `ratio` for B, as peft/optimizers/loraplus.py's
-   * create_loraplus_optimizer puts lora_B at lr * loraplus_lr_ratio (with the same weight decay).
+   * one A, B or DoRA magnitude, ALIGN_ELEMS apart): 1 for A, `ratio` for B and for the magnitude,
+   * as peft/optimizers/loraplus.py's create_loraplus_optimizer puts "lora_B" parameters and every
+   * 1-d parameter at lr * loraplus_lr_ratio (with the same weight decay).
    */
   lrScale(ratio = 1): Float32Array {
     const out = new Float32Array(this.size / ALIGN_ELEMS).fill(1);
@@ -202,6 +220,10 @@ export class LoraLayout {
       for (const s of this.slots) {
         const n = Math.ceil((s.outFeatures * s.r) / ALIGN_ELEMS);
         out.fill(ratio, s.offsetB / ALIGN_ELEMS, s.offsetB / ALIGN_ELEMS + n);
+        if (s.offsetM !== undefined) {
+          const nm = Math.ceil(s.outFeatures / ALIGN_ELEMS);
+          out.fill(ratio, s.offsetM / ALIGN_ELEMS, s.offsetM / ALIGN_ELEMS + nm);
+        }
       }
     }
     return out;
@@ -239,12 +261,15 @@ export class LoraLayout {
   }
 
   /** The adapter as PEFT-named tensors (copies out of the flat buffer). */
-  toTensors(flat: Float32Array): Map<string, { shape: [number, number]; data: Float32Array }> {
-    const out = new Map<string, { shape: [number, number]; data: Float32Array }>();
+  toTensors(flat: Float32Array): Map<string, { shape: number[]; data: Float32Array }> {
+    const out = new Map<string, { shape: number[]; data: Float32Array }>();
     for (const s of this.slots) {
       const r = s.r;
       out.set(s.keyA, { shape: [r, s.inFeatures], data: flat.slice(s.offsetA, s.offsetA + r * s.inFeatures) });
       out.set(s.keyB, { shape: [s.outFeatures, r], data: flat.slice(s.offsetB, s.offsetB + s.outFeatures * r) });
+      if (s.keyM !== undefined && s.offsetM !== undefined) {
+        out.set(s.keyM, { shape: [s.outFeatures], data: flat.slice(s.offsetM, s.offsetM + s.outFeatures) });
+      }
     }
     return out;
   }
@@ -263,6 +288,14 @@ export class LoraLayout {
           throw new Error(`adapter tensor ${key} has shape [${t.shape}], expected [${shape}]`);
         }
         flat.set(t.data, off);
+      }
+      if (s.keyM !== undefined && s.offsetM !== undefined) {
+        const t = tensors.get(s.keyM);
+        if (!t) throw new Error(`adapter is missing tensor ${s.keyM} (use_dora is true in its config)`);
+        if (t.shape.length !== 1 || t.shape[0] !== s.outFeatures) {
+          throw new Error(`adapter tensor ${s.keyM} has shape [${t.shape}], expected [${s.outFeatures}]`);
+        }
+        flat.set(t.data, s.offsetM);
       }
     }
     return flat;

@@ -73,6 +73,8 @@ export interface ActivationPlanInput {
     dropout: number;
     /** Which layers have which module adapted, at what rank (default: every layer, rank r). */
     slots?: readonly { layer: number; module: LinearModule; r: number }[];
+    /** DoRA: each adapted site's row norms, and the z / gdy scratch. */
+    dora?: boolean;
   } | null;
   /** Store only each layer's input and recompute the layer in the backward. */
   checkpointing: boolean;
@@ -96,6 +98,8 @@ export interface LayerPlan {
   qk?: { qRaw: Spec; kRaw: Spec; rstdQ: Spec; rstdK: Spec };
   /** dropout(x) A^T [N, r] of each LoRA site, saved for the backward */
   t: Partial<Record<LinearModule, Spec>>;
+  /** DoRA: ||W + s B A||_row [out] of each site, written by the forward, read by the backward */
+  norm?: Partial<Record<LinearModule, Spec>>;
 }
 
 export interface ActivationPlan {
@@ -123,6 +127,9 @@ export interface ActivationPlan {
   xd: Spec;
   dt: Spec;
   dxd: Spec;
+  /** DoRA scratch (use_dora only): z = xl W^T + s t B^T and g * dy [N, max out of the sites] */
+  doraZ?: Spec;
+  doraGdy?: Spec;
   cos: Spec; // [Tmax, hd/2]
   sin: Spec;
 }
@@ -158,7 +165,14 @@ export function activationPlan(i: ActivationPlanInput): ActivationPlan {
       const r = slotRank(l, m);
       if (r > 0) t[m] = f([N, r], `${n}.${m}.t`);
     }
+    const dora: Partial<LayerPlan> = {};
+    if (i.lora?.dora) {
+      const norm: LayerPlan['t'] = {};
+      for (const m of LINEAR_MODULES) if (slotRank(l, m) > 0) norm[m] = f([linearShape(c, m)[0]], `${n}.${m}.norm`);
+      dora.norm = norm;
+    }
     return {
+      ...dora,
       xn1: shared.xn1 ?? f([N, C], `${n}.xn1`),
       rstd1: f([N], `${n}.rstd1`),
       q: f([N, qd], `${n}.q`),
@@ -198,7 +212,10 @@ export function activationPlan(i: ActivationPlanInput): ActivationPlan {
   }
   const maxIn = Math.max(1, ...[...targets].map((m) => linearShape(c, m)[1]));
   const dropout = (i.lora?.dropout ?? 0) > 0;
+  const maxOut = Math.max(1, ...[...targets].map((m) => linearShape(c, m)[0]));
+  const dora = i.lora?.dora ? { doraZ: f([N, maxOut], 'dora z'), doraGdy: f([N, maxOut], 'dora gdy') } : {};
   return {
+    ...dora,
     ids: new Spec([N], 'i32', 'ids'),
     targets: new Spec([N], 'i32', 'targets'),
     seg: new Spec([N], 'u32', 'segment starts'),

@@ -94,6 +94,7 @@ export class Generator {
   private readonly cos: Tensor;
   private readonly sin: Tensor;
   private readonly tBuffers: Tensor[] = [];
+  private readonly normBuffers: Tensor[] = [];
 
   constructor(
     readonly ctx: GpuContext,
@@ -148,6 +149,11 @@ export class Generator {
     this.cos = f((this.maxLen * c.headDim) / 2, 'cos');
     this.sin = f((this.maxLen * c.headDim) / 2, 'sin');
     if (lora) for (const [i, s] of lora.layout.slots.entries()) this.tBuffers.push(f(n * s.r, `t${i}`));
+    if (lora?.layout.spec.use_dora) {
+      // DoRA: each site's row norms, and z [n, max out] (model/linear.ts)
+      lora.layout.slots.forEach((sl, i) => this.normBuffers.push(f(sl.outFeatures, `norm${i}`)));
+      this.scratch.doraZ = f(n * Math.max(...lora.layout.slots.map((sl) => sl.outFeatures)), 'dora z');
+    }
     a.allocate();
     this.arena = a;
     const tables = ropeTables(this.maxLen, c.headDim, c.ropeTheta, c.ropeScaling);
@@ -177,6 +183,15 @@ export class Generator {
                 dropout: 0,
                 salt: i * 8 + mi,
                 t: this.tBuffers[slotIndex],
+                ...(slot.offsetM !== undefined
+                  ? {
+                      dora: {
+                        m: view(lora.params, slot.offsetM, [outF], ALIGN),
+                        dm: view(lora.params, slot.offsetM, [outF], ALIGN), // unused: forward only
+                        norm: this.normBuffers[slotIndex],
+                      },
+                    }
+                  : {}),
               }
             : null;
         out[m] = new Linear(`L${i}.${m}`, lw.linear[m], outF, inF, lw.bias[m as 'q_proj'] ?? null, branch);

@@ -42,6 +42,7 @@ for (const name of [
   'tiny-smollm3',
   'tiny-llama3-targeting',
   'tiny-qwen2-pissa',
+  'tiny-llama3-dora',
 ]) {
   describe(`engine vs PyTorch reference: ${name}`, () => {
     let ctx: GpuContext;
@@ -74,6 +75,23 @@ for (const name of [
       trainer?.destroy();
       weights?.arena.destroy();
     });
+
+    if (name.endsWith('-dora')) {
+      it("DoRA: the GPU's magnitude init ||W + s B A||_row equals PEFT's (adapter_init, computed by the referee)", async () => {
+        const fromFile = trainer.layout.toTensors(await trainer.adapterParams());
+        const p = new Program(ctx, 'dora init');
+        trainer.model.initDoraMagnitudes(p);
+        await p.run();
+        const computed = trainer.layout.toTensors(await trainer.adapterParams());
+        let worst = 0;
+        for (const s of trainer.layout.slots) {
+          const err = relNormError(computed.get(s.keyM!)!.data, fromFile.get(s.keyM!)!.data);
+          worst = Math.max(worst, err);
+          expect(err, s.keyM).toBeLessThan(1e-6);
+        }
+        console.log(`${name}: DoRA magnitude init worst rel-norm err ${worst.toExponential(2)}`);
+      });
+    }
 
     it('step-0 logits of micro-batch 0', async () => {
       const b = c.microBatches[0];

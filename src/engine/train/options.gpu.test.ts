@@ -115,6 +115,18 @@ describe('gradient checkpointing', () => {
     expect(ckpt.losses).toEqual(ref.losses);
     expect(ckpt.grads0).not.toEqual((await plain('tiny-llama3')).grads0); // the masks did apply
   });
+
+  it('DoRA with LoRA dropout: the recomputed norms, z and masks give identical gradients and losses', async () => {
+    const lora = { lora_dropout: 0.3 };
+    const ref = await run(ctx, 'tiny-llama3-dora', 2, { lora });
+    const ckpt = await run(ctx, 'tiny-llama3-dora', 2, { lora, checkpointing: true });
+    expect(ckpt.grads0).toEqual(ref.grads0);
+    expect(ckpt.losses).toEqual(ref.losses);
+    const noDropout = await run(ctx, 'tiny-llama3-dora', 1);
+    expect(ckpt.grads0).not.toEqual(noDropout.grads0); // the masks did apply
+    const c = await getCase('tiny-llama3-dora');
+    expect(Math.abs(noDropout.losses[0] - c.golden.step0_loss) / c.golden.step0_loss).toBeLessThan(1e-5);
+  });
 });
 
 describe('vocabulary shards', () => {
@@ -203,9 +215,11 @@ describe('memory estimate against the allocation', () => {
     },
     { what: 'shards of 64 rows', o: { upload: { maxShardRows: 64 } } },
   ];
-  // tiny-qwen3: the q/k norms' saved tensors and weights
-  for (const name of ['tiny-qwen2', 'tiny-llama3', 'tiny-qwen3']) {
-    for (const { what, o } of name === 'tiny-qwen2' ? configs : configs.slice(0, name === 'tiny-qwen3' ? 2 : 1)) {
+  // tiny-qwen3: the q/k norms' saved tensors and weights; DoRA: its norms and z/gdy scratch, with NF4
+  // weights read by the norm kernel too
+  for (const name of ['tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-llama3-dora']) {
+    const mine = name === 'tiny-qwen2' ? configs : name === 'tiny-llama3' ? configs.slice(0, 1) : configs.slice(0, 2);
+    for (const { what, o } of mine) {
       it(`${name}, ${what}: estimate = GpuContext.peakBytes after a training step and an evaluation`, async () => {
         ctx.resetPeak();
         expect(ctx.allocatedBytes).toBe(0);

@@ -158,6 +158,17 @@ export class Trainer {
       { checkpointing: !!opts.gradientCheckpointing },
     );
     this.model.allocate();
+    if (opts.lora.use_dora && !opts.initialParams) {
+      // DoRA's magnitude starts at ||W + s B A||_row (PEFT's update_layer): it needs the frozen
+      // weights, so it is computed here on the GPU; queue order puts it before any step.
+      const init = new Program(ctx, 'DoRA magnitude init');
+      this.model.initDoraMagnitudes(init);
+      init.copy(this.params, this.good);
+      const enc = ctx.device.createCommandEncoder({ label: init.label });
+      init.encode(enc);
+      ctx.device.queue.submit([enc.finish()]);
+      init.destroy();
+    }
     this.optim = new Program(ctx, 'optimizer');
     gradNorm(this.optim, this.stats, partials, this.grads, n, t.max_grad_norm);
     adamw(this.optim, this.params, this.grads, this.m, this.v, this.hyper, this.stats, st.lrScale, n);

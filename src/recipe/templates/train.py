@@ -517,6 +517,8 @@ def lora_kwargs(cfg: dict) -> dict:
         "lora_dropout": lora["lora_dropout"],
         "target_modules": resolve_targets(lora["target_modules"]),
         "use_rslora": lora["use_rslora"],
+        # DoRA (PEFT >= 0.9); a studio_run.json from before the option has none
+        "use_dora": lora.get("use_dora", False),
         "bias": "none",
         "task_type": "CAUSAL_LM",
         "init_lora_weights": True,

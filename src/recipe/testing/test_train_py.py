@@ -215,8 +215,8 @@ class HyperparameterMapping(unittest.TestCase):
     def test_lora_config(self):
         with_stubs(args_class())
         kw = train.build_lora_config(CFG).kw
-        self.assertEqual(set(self.lora), {"r", "lora_alpha", "lora_dropout", "target_modules", "use_rslora"})
-        for name in ("r", "lora_alpha", "lora_dropout", "use_rslora"):
+        self.assertEqual(set(self.lora), {"r", "lora_alpha", "lora_dropout", "target_modules", "use_rslora", "use_dora"})
+        for name in ("r", "lora_alpha", "lora_dropout", "use_rslora", "use_dora"):
             self.assertEqual(kw[name], self.lora[name], name)
         self.assertEqual(kw["target_modules"], CFG["peft"]["target_modules"])
         self.assertEqual((kw["bias"], kw["task_type"]), ("none", "CAUSAL_LM"))

@@ -137,7 +137,8 @@ function ImportedAdapter() {
           <p>
             Imported <strong>{a.imported.name}</strong>: r {a.imported.lora.r}, lora_alpha {a.imported.lora.lora_alpha},{' '}
             {a.imported.lora.target_modules.join(', ')}
-            {a.imported.lora.use_rslora ? ', rsLoRA' : ''} ({fmtCount(a.imported.params)} parameters).
+            {a.imported.lora.use_rslora ? ', rsLoRA' : ''}
+            {a.imported.lora.use_dora ? ', DoRA' : ''} ({fmtCount(a.imported.params)} parameters).
           </p>
           <label className="check">
             <input
@@ -240,6 +241,7 @@ export function HparamsPanel() {
           <NumberField group="lora" name="lora_alpha" disabled={lockedByAdapter} />
           <NumberField group="lora" name="lora_dropout" />
           <BoolField group="lora" name="use_rslora" disabled={lockedByAdapter} />
+          <BoolField group="lora" name="use_dora" disabled={lockedByAdapter} />
           <TargetModules disabled={lockedByAdapter} />
         </div>
       </Card>
