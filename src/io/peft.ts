@@ -359,7 +359,7 @@ export async function readAdapter(files: FileSet, model: ModelConfig): Promise<A
       throw fail(`tensor ${peftMagnitudeKey(s.layer, s.module)} is missing (${ADAPTER_CONFIG} sets use_dora: true)`);
   }
   for (const k of tensors.keys()) {
-    const [, layer, , module] = KEY.exec(k)!;
+    const [, layer, , module] = (KEY.exec(k) ?? MAGNITUDE_KEY.exec(k))!;
     if (!layout.slot(Number(layer), module as LinearModule))
       throw fail(
         `tensor ${k} adapts layer ${layer} ${module}, which ${ADAPTER_CONFIG}'s target_modules / layers_to_transform do not select`,
