@@ -378,7 +378,7 @@ describe('parseHfConfig: Qwen3 and SmolLM3', () => {
     );
   });
 
-  it('SmolLM3-3B: every fourth layer without RoPE (no_rope_layers 0), tied, rope_theta 5e6', () => {
+  it('SmolLM3-3B: every fourth layer without RoPE (no_rope_layers 0), tied by default (no key), rope_theta 5e6', () => {
     const { model } = parseHfConfig(fixture('SmolLM3-3B.config.json'));
     expect(model).toMatchObject({
       modelType: 'smollm3',
@@ -393,7 +393,7 @@ describe('parseHfConfig: Qwen3 and SmolLM3', () => {
       tieWordEmbeddings: true,
       attentionBias: false,
       maxPositionEmbeddings: 65536,
-      bosTokenId: null,
+      bosTokenId: 128000,
       eosTokenIds: [128012],
       slidingWindow: null,
     });
