@@ -164,7 +164,7 @@ describe('npm run train --load_in_4bit --gradient_checkpointing', () => {
     const ckpt = run('qwen-ckpt', qwenModel, data, ['--gradient_checkpointing']);
     const nf4 = run('qwen-nf4', qwenModel, data, ['--load_in_4bit']);
     const q = run('qwen-q', qwenModel, data, ['--load_in_4bit', '--gradient_checkpointing']);
-    expect(half.out).toMatch(/^model: .*\(qwen2, 3 layers, hidden 48, .*F16/m);
+    expect(half.out).toMatch(/^model: .*\(Qwen2 \(qwen2\), 3 layers, hidden 48, .*F16/m);
     for (const r of [half, ckpt, nf4, q]) {
       expect(r.memory.held_bytes).toBe(r.memory.estimate_bytes);
       expect(r.memory.peak_bytes).toBe(r.memory.estimate_bytes);

@@ -10,6 +10,7 @@ import { fileSetFromDir } from '../io/source.node';
 import { readAdapter } from '../io/peft';
 import { DATASET_FORMATS, type DatasetFormat } from '../data/formats';
 import { fmtBytes } from '../engine/gpu/context';
+import { familyLabel } from '../engine/model/config';
 import { HPARAM_BOOLEANS, hparamsFromFlags, parseArgv, UsageError } from './args';
 import { cliMain, fmtNum, openGpu, readDataset, required } from './common';
 import { openModel, uploadModel } from '../run/model';
@@ -107,7 +108,7 @@ await cliMain(USAGE, async () => {
   const model = await openModel(await fileSetFromDir(modelDir), { kind: 'path', path: modelDir });
   const c = model.info.config;
   console.log(
-    `model: ${model.info.baseModelNameOrPath} (${c.modelType}, ${c.numLayers} layers, hidden ${c.hiddenSize}, ` +
+    `model: ${model.info.baseModelNameOrPath} (${familyLabel(c.modelType)}, ${c.numLayers} layers, hidden ${c.hiddenSize}, ` +
       `${(model.info.params / 1e6).toFixed(2)}M params, ${model.info.dtype}, ${model.info.promptFormat} prompts)`,
   );
   const adapterDir = flags.get('adapter');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { expectedWeights } from '../engine/model/config';
+import { SUPPORTED_MODEL_TYPES, expectedWeights } from '../engine/model/config';
 import { openCheckpoint } from './checkpoint';
 import { openSafetensors } from './safetensors';
 import { type ByteSource, FileSet, bytesSource, fileSetFromFiles } from './source';
@@ -197,7 +197,7 @@ describe('openCheckpoint errors', () => {
     );
     bad.set('model.safetensors', new Uint8Array(3));
     await expect(openCheckpoint(fileSet(bad))).rejects.toThrow(
-      'config.json: model_type "gpt2" is not supported (supported: llama, mistral, qwen2)',
+      `config.json: model_type "gpt2" is not supported (supported: ${SUPPORTED_MODEL_TYPES.join(', ')})`,
     );
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SUPPORTED_MODEL_TYPES, expectedWeights, usesRope } from '../engine/model/config';
+import { SUPPORTED_MODEL_TYPES, baseParamCount, expectedWeights, usesRope } from '../engine/model/config';
 import { looksLikeRepoId, parseHfConfig } from './hf-config';
 
 // config.json files as published on the Hub (trimmed of keys the parser ignores only where noted).
@@ -352,6 +352,48 @@ describe('parseHfConfig: Qwen3 and SmolLM3', () => {
     expect(names).not.toContain('lm_head.weight');
   });
 
+  it('Qwen3-1.7B as transformers v5 writes it (rope_parameters, layer_types, dtype): 1,720,574,976 parameters', () => {
+    const v5 = {
+      architectures: ['Qwen3ForCausalLM'],
+      attention_bias: false,
+      attention_dropout: 0.0,
+      bos_token_id: 151643,
+      dtype: 'bfloat16',
+      eos_token_id: 151645,
+      head_dim: 128,
+      hidden_act: 'silu',
+      hidden_size: 2048,
+      initializer_range: 0.02,
+      intermediate_size: 6144,
+      layer_types: Array.from({ length: 28 }, () => 'full_attention'),
+      max_position_embeddings: 40960,
+      max_window_layers: 28,
+      model_type: 'qwen3',
+      num_attention_heads: 16,
+      num_hidden_layers: 28,
+      num_key_value_heads: 8,
+      pad_token_id: null,
+      rms_norm_eps: 1e-6,
+      rope_parameters: { rope_theta: 1000000, rope_type: 'default' },
+      sliding_window: null,
+      tie_word_embeddings: true,
+      transformers_version: '5.17.0',
+      use_cache: true,
+      use_sliding_window: false,
+      vocab_size: 151936,
+    };
+    const { model, torchDtype } = parseHfConfig(v5);
+    expect(model).toMatchObject({
+      ropeTheta: 1e6,
+      ropeScaling: null,
+      headDim: 128,
+      qkNorm: true,
+      tieWordEmbeddings: true,
+    });
+    expect(torchDtype).toBe('bfloat16');
+    expect(baseParamCount(model)).toBe(1_720_574_976);
+  });
+
   it('Qwen3Config defaults: head_dim 128 (not hidden/heads), 32 kv heads, untied; attention_bias refused', () => {
     const minimal = {
       model_type: 'qwen3',
@@ -378,7 +420,7 @@ describe('parseHfConfig: Qwen3 and SmolLM3', () => {
     );
   });
 
-  it('SmolLM3-3B: every fourth layer without RoPE (no_rope_layers 0), tied, rope_theta 5e6', () => {
+  it('SmolLM3-3B: every fourth layer without RoPE (no_rope_layers 0), tied by default (no key), rope_theta 5e6', () => {
     const { model } = parseHfConfig(fixture('SmolLM3-3B.config.json'));
     expect(model).toMatchObject({
       modelType: 'smollm3',
@@ -393,7 +435,7 @@ describe('parseHfConfig: Qwen3 and SmolLM3', () => {
       tieWordEmbeddings: true,
       attentionBias: false,
       maxPositionEmbeddings: 65536,
-      bosTokenId: null,
+      bosTokenId: 128000,
       eosTokenIds: [128012],
       slidingWindow: null,
     });

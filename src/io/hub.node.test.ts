@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SUPPORTED_MODEL_TYPES } from '../engine/model/config';
 import { openCheckpoint } from './checkpoint';
 import { type HubProgress, downloadCheckpoint, listRepoFiles, parseRepoId } from './hub';
 import { type MockHub, startMockHub } from './testing/mock-hub.node';
@@ -226,7 +227,7 @@ describe('downloadCheckpoint errors', () => {
   it('an unsupported model stops after config.json, before the weights', async () => {
     const before = hub.requests.length;
     await expect(dl('org/gpt2')).rejects.toThrow(
-      'org/gpt2/config.json: model_type "gpt2" is not supported (supported: llama, mistral, qwen2)',
+      `org/gpt2/config.json: model_type "gpt2" is not supported (supported: ${SUPPORTED_MODEL_TYPES.join(', ')})`,
     );
     expect(hub.requests.slice(before).some((r) => r.path.includes('model.safetensors'))).toBe(false);
   });

@@ -24,6 +24,9 @@ const SHAPES: [number, number, 'f32' | 'f16' | 'bf16'][] = [
   [5, 300, 'f32'],
   [4, 37, 'f16'],
   [2, 300, 'bf16'],
+  // Qwen3's q/k norms: one row per token and head, C = head_dim (12 as tiny-qwen3, 128 as Qwen3-0.6B)
+  [7 * 4, 12, 'bf16'],
+  [3 * 16, 128, 'bf16'],
 ];
 
 async function check(

@@ -1,5 +1,6 @@
 // The real configurations of the smallest published Qwen3 and SmolLM3 (config.json as on the Hub,
-// src/io/fixtures/configs/): the base parameter count the studio shows and the GPU memory the
+// src/io/fixtures/configs/; SmolLM3-3B's as mirrored in fetchwiki/HuggingFaceTB-SmolLM3-3B, with no
+// tie_word_embeddings key: SmolLM3Config ties by default): the base parameter count the studio shows and the GPU memory the
 // engine would allocate, worked out from config.json and the tensor shapes alone (no weights).
 // The counts are those of the published models (Qwen3-0.6B: 0.6B incl. the tied embedding once;
 // SmolLM3-3B: 3.08B), and the q/k norms' activations are the only addition over a Llama of the
