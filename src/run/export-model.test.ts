@@ -307,6 +307,25 @@ describe('GGUF', () => {
     expect(out.files.size).toBe(0);
   });
 
+  it('a merged GGUF of a DoRA adapter holds the DoRA-merged weights of the merged folder', async () => {
+    const t = tinyWithTokenizer();
+    const a = randomAdapter(t.config);
+    const layout = new LoraLayout(t.config, { ...a.layout.spec, target_modules: ['down_proj'], use_dora: true });
+    const rng = new Rng(5);
+    const flat = Float32Array.from({ length: layout.size }, () => rng.uniform(0.5, 1.5));
+    const folder = new MemoryFolder();
+    await exportMerged(fs(t.files), { layout, flat }, folder);
+    const out = new MemoryFolder();
+    await runExport(fs(t.files), { layout, flat }, out, { format: 'gguf', outType: 'f32' });
+    const g = await readGguf(bytesSource(out.files.get('merged-f32.gguf')!, 'merged-f32.gguf'));
+    const merged = await openCheckpoint(fs(folder.files));
+    const base = await openCheckpoint(fs(t.files));
+    const name = 'model.layers.0.mlp.down_proj.weight';
+    const want = await merged.readAsF32(name);
+    expect(await g.readF32('blk.0.ffn_down.weight')).toEqual(want);
+    expect(want).not.toEqual(await base.readAsF32(name));
+  });
+
   it('names a tokenizer it cannot export', () => {
     const t = tinyCheckpoint();
     expect(() =>

@@ -52,6 +52,19 @@ describe('memory estimate at real model sizes', () => {
     expect(both.weights).toBeLessThan(embed + linear / 2 + linear / 16 + 1e6);
   });
 
+  it('DoRA adds its z and g·dy scratch, a norm per module, and the magnitudes in the LoRA state', () => {
+    const plain = estimateMemory(qwen);
+    const dora = estimateMemory({ ...qwen, lora: { ...qwen.lora, use_dora: true } });
+    const N = 8 * 256;
+    const maxOut = 896; // q_proj (v_proj has 128)
+    const norms = 24 * (896 + 128) * 4;
+    const extra = dora.activations - plain.activations;
+    expect(extra).toBeGreaterThanOrEqual(2 * N * maxOut * 4 + norms);
+    expect(extra).toBeLessThan(2 * N * maxOut * 4 + norms + 48 * 256 + 2 * 256); // + alignment padding
+    // params, grads, AdamW m and v, the rollback pair: 6 copies of 24 x (896 + 128) magnitudes at least
+    expect(dora.loraState - plain.loraState).toBeGreaterThanOrEqual(6 * norms);
+  });
+
   it('checkpointing keeps the residual stream and one layer: far smaller activations', () => {
     const a = estimateMemory(qwen).activations;
     const b = estimateMemory({ ...qwen, checkpointing: true }).activations;

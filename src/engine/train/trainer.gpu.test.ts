@@ -30,6 +30,7 @@ function makeTrainer(
   over: Partial<TrainingHparams> = {},
   lora: Partial<LoraSpec> = {},
   steps = 3,
+  initialParams: Float32Array | null = c.initial, // null: the trainer's own seeded init
 ): Trainer {
   const training: TrainingHparams = {
     ...DEFAULT_HPARAMS.training,
@@ -48,7 +49,7 @@ function makeTrainer(
     evalBatches: [],
     maxBatch: Math.max(...batches.map((b) => b.batchSize)),
     maxSeq: Math.max(...batches.map((b) => b.seqLen)),
-    initialParams: c.initial,
+    initialParams: initialParams ?? undefined,
   });
 }
 
@@ -109,6 +110,31 @@ describe('Trainer', () => {
     expect(await t.adapterParams()).toEqual(c.initial);
     await expect(t.trainStep()).rejects.toThrow(/stopped/);
     t.destroy();
+  });
+
+  it('DoRA from a fresh init: m = ||W||_row on the GPU (B = 0), the same step-0 loss as LoRA, magnitudes counted', async () => {
+    const batches = c.microBatches.slice(0, 2);
+    const lora = makeTrainer(batches, 2, {}, {}, 1, null);
+    const dora = makeTrainer(batches, 2, {}, { use_dora: true }, 1, null);
+    const params = dora.layout.toTensors(await dora.adapterParams());
+    for (const s of dora.layout.slots) {
+      const w = await c.checkpoint.readAsF32(`model.layers.${s.layer}.self_attn.${s.module}.weight`);
+      const want = Array.from({ length: s.outFeatures }, (_, o) =>
+        Math.hypot(...w.subarray(o * s.inFeatures, (o + 1) * s.inFeatures)),
+      );
+      expect(relNormError(params.get(s.keyM!)!.data, want), s.keyM).toBeLessThan(1e-6);
+    }
+    // A and B are the seeded LoRA init, and with g = m / ||W|| = 1 the model is the base model
+    expect(params.get(dora.layout.slots[0].keyA)!.data).toEqual(
+      lora.layout.toTensors(await lora.adapterParams()).get(dora.layout.slots[0].keyA)!.data,
+    );
+    const [ml, md] = [await lora.trainStep(), await dora.trainStep()];
+    expect(Math.abs(md.loss - ml.loss) / ml.loss).toBeLessThan(1e-6);
+    expect(dora.layout.paramCount - lora.layout.paramCount).toBe(2 * (40 + 8)); // m of q_proj and v_proj
+    lora.destroy();
+    dora.destroy();
+    // initial parameters of another layout (a plain LoRA adapter for a DoRA run) are refused by name
+    expect(() => makeTrainer(batches, 2, {}, { use_dora: true }, 1)).toThrow(/initial LoRA parameters have \d+ values/);
   });
 
   it('applies seeded dropout: reproducible, and different from no dropout', async () => {

@@ -121,6 +121,10 @@ export class Trainer {
     this.warmup = warmupSteps(this.totalSteps, t.warmup_steps, t.warmup_ratio);
     this.early = new EarlyStopping(t.early_stopping_patience, t.early_stopping_threshold);
     const n = this.layout.size;
+    if (opts.initialParams && opts.initialParams.length !== n)
+      throw new Error(
+        `the initial LoRA parameters have ${opts.initialParams.length} values, but r, target_modules and use_dora need ${n}`,
+      );
     const problem = fitProblem(this.memoryInput(), opts.memoryBudgetBytes);
     if (problem) throw new Error(problem);
     const a = new Arena(ctx, 'lora');
