@@ -322,7 +322,14 @@ export function validateHparams(h: unknown): HparamIssue[] {
 }
 
 /** The LoRA settings an adapter brings with it (adapter_config.json's r, lora_alpha, targets, rsLoRA). */
-export type AdapterLora = Pick<LoraHparams, 'r' | 'lora_alpha' | 'use_rslora'> & { target_modules: LinearModule[] };
+export type AdapterLora = Pick<LoraHparams, 'r' | 'lora_alpha' | 'use_rslora'> & {
+  target_modules: LinearModule[];
+  /** PEFT's targeting as the adapter_config.json says (its tensors' shapes follow them). */
+  target_regex?: string | null;
+  layers_to_transform?: number | number[] | null;
+  rank_pattern?: Record<string, number>;
+  alpha_pattern?: Record<string, number>;
+};
 
 /**
  * Hyperparameters for training an imported adapter further: its r, lora_alpha, target_modules and
@@ -332,6 +339,17 @@ export type AdapterLora = Pick<LoraHparams, 'r' | 'lora_alpha' | 'use_rslora'> &
 export function withAdapterLora(h: Hparams, a: AdapterLora): Hparams {
   return {
     ...h,
-    lora: { ...h.lora, r: a.r, lora_alpha: a.lora_alpha, target_modules: a.target_modules, use_rslora: a.use_rslora },
+    lora: {
+      ...h.lora,
+      r: a.r,
+      lora_alpha: a.lora_alpha,
+      target_modules: a.target_regex ?? a.target_modules,
+      use_rslora: a.use_rslora,
+      layers_to_transform: a.layers_to_transform ?? null,
+      rank_pattern: a.rank_pattern ?? {},
+      alpha_pattern: a.alpha_pattern ?? {},
+      // the imported weights are the start: no init of its own, PiSSA's included
+      init_lora_weights: true,
+    },
   };
 }

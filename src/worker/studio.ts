@@ -757,7 +757,16 @@ export class Studio {
     const s = adapter.spec;
     return {
       name: files.name,
-      lora: { r: s.r, lora_alpha: s.lora_alpha, target_modules: s.target_modules, use_rslora: s.use_rslora },
+      lora: {
+        r: s.r,
+        lora_alpha: s.lora_alpha,
+        target_modules: s.target_modules,
+        use_rslora: s.use_rslora,
+        target_regex: s.target_regex ?? null,
+        layers_to_transform: s.layers_to_transform ?? null,
+        rank_pattern: s.rank_pattern ?? {},
+        alpha_pattern: s.alpha_pattern ?? {},
+      },
       params: adapter.layout.paramCount,
     };
   }
