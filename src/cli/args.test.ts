@@ -51,13 +51,14 @@ describe('CLI hyperparameter flags (PEFT / TrainingArguments names)', () => {
     ).toEqual([0, 2]);
     expect(parse(['--layers_to_transform', '3']).lora.layers_to_transform).toBe(3);
     expect(parse(['--init_lora_weights', 'gaussian']).lora.init_lora_weights).toBe('gaussian');
-    expect(() => parse(['--init_lora_weights', 'olora'])).toThrow(/--init_lora_weights/);
+    expect(parse(['--init_lora_weights', 'olora']).lora.init_lora_weights).toBe('olora');
+    expect(() => parse(['--init_lora_weights', 'loftq'])).toThrow(/--init_lora_weights/);
     expect(() => parse(['--target_modules', 'model\\.(foo'])).toThrow(
       /--target_modules: not a valid regular expression/,
     );
     expect(() => parse(['--target_modules', 'lm_head'])).toThrow(/--target_modules/);
     expect(() => parse(['--loraplus_lr_ratio', '0.5'])).toThrow(/loraplus_lr_ratio is 1 \(off\) or more/);
-    expect(() => parse(['--init_lora_weights', 'pissa', '--load_in_4bit'])).toThrow(/PiSSA changes the base weights/);
+    expect(() => parse(['--init_lora_weights', 'pissa', '--load_in_4bit'])).toThrow(/PiSSA\/OLoRA change the base weights/);
   });
   it('accepts all-linear and dashes for underscores', () => {
     const h = parse(['--target-modules', 'all-linear', '--per-device-train-batch-size', '2']);

@@ -21,7 +21,7 @@ const targetModules = z
   );
 
 /** PEFT's init_lora_weights values the engine trains with. */
-export const INIT_LORA_WEIGHTS = ['true', 'gaussian', 'pissa', 'pissa_niter_4', 'pissa_niter_16'] as const;
+export const INIT_LORA_WEIGHTS = ['true', 'gaussian', 'pissa', 'pissa_niter_4', 'pissa_niter_16', 'olora'] as const;
 
 const posInt = (what: string) => z.number().int(`${what} must be a whole number`).min(1, `${what} must be at least 1`);
 const nonNegInt = (what: string) =>
@@ -55,9 +55,9 @@ export const loraSchema = z.object({
     .record(z.string(), z.number().positive('alpha_pattern values must be positive'))
     .describe('another lora_alpha for the modules whose name ends in a match of the key, as rank_pattern'),
   init_lora_weights: z
-    .union([z.boolean(), z.enum(['gaussian', 'pissa']), z.string().regex(/^pissa_niter_\d+$/, 'pissa_niter_N')])
+    .union([z.boolean(), z.enum(['gaussian', 'pissa', 'olora']), z.string().regex(/^pissa_niter_\d+$/, 'pissa_niter_N')])
     .describe(
-      'how A and B start: true (Kaiming-uniform A, zero B), "gaussian" (A ~ N(0, 1/r^2)), "pissa" (top-r SVD of W, W keeps the residual: often converges faster) or "pissa_niter_N" (fast randomized SVD, N iterations, for big models)',
+      'how A and B start: true (Kaiming-uniform A, zero B), "gaussian" (A ~ N(0, 1/r^2)), "pissa" (top-r SVD of W, W keeps the residual: often converges faster) or "pissa_niter_N" (fast randomized SVD, N iterations, for big models), "olora" (QR of W, W keeps the residual)',
     ),
   loraplus_lr_ratio: z
     .number()
@@ -311,11 +311,11 @@ export function validateHparams(h: unknown): HparamIssue[] {
       });
     }
   }
-  if (typeof l.init_lora_weights === 'string' && l.init_lora_weights.startsWith('pissa')) {
+  if (typeof l.init_lora_weights === 'string' && /^(pissa|olora)/.test(l.init_lora_weights)) {
     if (r.data.quantization.load_in_4bit)
       issues.push({
         path: 'lora.init_lora_weights',
-        message: 'PiSSA changes the base weights: it needs load_in_4bit off (as PEFT: initialise in 16/32 bits)',
+        message: 'PiSSA/OLoRA change the base weights: they need load_in_4bit off (as PEFT: initialise in 16/32 bits)',
       });
   }
   return issues;

@@ -15,7 +15,7 @@ import { DEFAULT_HPARAMS, type TrainingHparams } from '../../config/hparams';
 import { Trainer, type StepMetrics } from './trainer';
 import { writeAdapter } from '../../io/peft';
 import { LINEAR_MODULES, linearPrefix } from '../model/config';
-import { pissaIterations } from '../model/pissa';
+import { mutatesBase } from '../model/pissa';
 import type { Tensor } from '../gpu/tensor';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,7 +32,14 @@ const TOL = {
   evalRel: 1e-4,
 };
 
-for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3', 'tiny-llama3-targeting', 'tiny-qwen2-pissa']) {
+for (const name of [
+  'demo',
+  'tiny-qwen2',
+  'tiny-llama3',
+  'tiny-llama3-targeting',
+  'tiny-qwen2-pissa',
+  'tiny-qwen2-olora',
+]) {
   describe(`engine vs PyTorch reference: ${name}`, () => {
     let ctx: GpuContext;
     let c: ReferenceCase;
@@ -56,7 +63,7 @@ for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3', 'tiny-llama3-targeting'
         evalBatches: c.evalBatches,
         maxBatch: Math.max(...all.map((b) => b.batchSize)),
         maxSeq: Math.max(...all.map((b) => b.seqLen)),
-        initialParams: pissaIterations(c.lora.init_lora_weights) === null ? c.initial : undefined,
+        initialParams: mutatesBase(c.lora.init_lora_weights) ? undefined : c.initial,
       });
       await trainer.prepare();
     });
@@ -83,8 +90,8 @@ for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3', 'tiny-llama3-targeting'
       ctx.release(out.buffer);
     });
 
-    if (name.endsWith('-pissa')) {
-      it("PiSSA's initial A and B (the engine's SVD) against torch.linalg.svd's", async () => {
+    if (name.endsWith('-pissa') || name.endsWith('-olora')) {
+      it("PiSSA's / OLoRA's initial A and B (the engine's SVD / QR) against torch.linalg's", async () => {
         const init = trainer.layout.toTensors(trainer.pissaInitial!);
         let worst = 0;
         for (const [key, w] of init) {
@@ -92,7 +99,7 @@ for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3', 'tiny-llama3-targeting'
           worst = Math.max(worst, err);
           expect(err, key).toBeLessThan(1e-5);
         }
-        console.log(`${name}: PiSSA init worst rel-norm err ${worst.toExponential(2)} over ${init.size} tensors`);
+        console.log(`${name}: initial A, B (SVD / QR) worst rel-norm err ${worst.toExponential(2)} over ${init.size} tensors`);
       });
     }
 

@@ -534,7 +534,8 @@ def lora_kwargs(cfg: dict) -> dict:
 
 
 def is_pissa(cfg: dict) -> bool:
-    return str(cfg["hparams"]["lora"].get("init_lora_weights", True)).startswith("pissa")
+    """PiSSA or OLoRA: the base weights change, so the adapter is saved converted for the unchanged base."""
+    return str(cfg["hparams"]["lora"].get("init_lora_weights", True)).startswith(("pissa", "olora"))
 
 
 def loraplus_optimizer(cfg: dict, model):
