@@ -58,7 +58,9 @@ describe('CLI hyperparameter flags (PEFT / TrainingArguments names)', () => {
     );
     expect(() => parse(['--target_modules', 'lm_head'])).toThrow(/--target_modules/);
     expect(() => parse(['--loraplus_lr_ratio', '0.5'])).toThrow(/loraplus_lr_ratio is 1 \(off\) or more/);
-    expect(() => parse(['--init_lora_weights', 'pissa', '--load_in_4bit'])).toThrow(/PiSSA\/OLoRA change the base weights/);
+    expect(() => parse(['--init_lora_weights', 'pissa', '--load_in_4bit'])).toThrow(
+      /PiSSA\/OLoRA change the base weights/,
+    );
   });
   it('accepts all-linear and dashes for underscores', () => {
     const h = parse(['--target-modules', 'all-linear', '--per-device-train-batch-size', '2']);

@@ -55,7 +55,11 @@ export const loraSchema = z.object({
     .record(z.string(), z.number().positive('alpha_pattern values must be positive'))
     .describe('another lora_alpha for the modules whose name ends in a match of the key, as rank_pattern'),
   init_lora_weights: z
-    .union([z.boolean(), z.enum(['gaussian', 'pissa', 'olora']), z.string().regex(/^pissa_niter_\d+$/, 'pissa_niter_N')])
+    .union([
+      z.boolean(),
+      z.enum(['gaussian', 'pissa', 'olora']),
+      z.string().regex(/^pissa_niter_\d+$/, 'pissa_niter_N'),
+    ])
     .describe(
       'how A and B start: true (Kaiming-uniform A, zero B), "gaussian" (A ~ N(0, 1/r^2)), "pissa" (top-r SVD of W, W keeps the residual: often converges faster) or "pissa_niter_N" (fast randomized SVD, N iterations, for big models), "olora" (QR of W, W keeps the residual)',
     ),

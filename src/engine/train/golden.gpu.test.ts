@@ -99,7 +99,9 @@ for (const name of [
           worst = Math.max(worst, err);
           expect(err, key).toBeLessThan(1e-5);
         }
-        console.log(`${name}: initial A, B (SVD / QR) worst rel-norm err ${worst.toExponential(2)} over ${init.size} tensors`);
+        console.log(
+          `${name}: initial A, B (SVD / QR) worst rel-norm err ${worst.toExponential(2)} over ${init.size} tensors`,
+        );
       });
     }
 
