@@ -696,7 +696,9 @@ def train_case(case_dir, dtype=torch.float64):
     model = Model(resolve_path(case["model_dir"]), spec, init, dtype)
     cfg, lora = model.cfg, model.lora
     init_kind = lo.get("init_lora_weights", True)
-    if init_kind is not True:
+    if init_kind == "olora":
+        olora_init(model)
+    elif init_kind is not True:
         pissa_init(model, init_kind, case_path)
     if targeting:
         n_expected = (3 if spec.get("use_dora") else 2) * sum(is_targeted(targeting, module_name(i, m)) for i in range(cfg.num_layers) for m in LINEAR_MODULES)
@@ -793,6 +795,26 @@ def pissa_init(model, init, where):
             Vr, Uhr = Vr * sign, Uhr * sign[:, None]
             A = torch.diag(torch.sqrt(Sr)) @ Uhr
             B = Vr @ torch.diag(torch.sqrt(Sr))
+            ab[0].copy_(A)
+            ab[1].copy_(B)
+            model.W[name] = W - s * B @ A
+
+
+@torch.no_grad()
+def olora_init(model):
+    """PEFT LoraLayer.olora_init on every adapted module: Q, R = torch.linalg.qr(W) (reduced, LAPACK's
+    Householder signs), B = Q[:, :r], A = R[:r], and the base weight becomes W - s * B @ A (s the module's
+    scaling, so with s != 1 the model does not start exactly at the base, as in PEFT)."""
+    lora = model.lora
+    for i in range(model.cfg.num_layers):
+        for m in LINEAR_MODULES:
+            ab = lora.pair(i, m)
+            if ab is None:
+                continue
+            name = f"model.layers.{i}.{linear_prefix(m)}.{m}.weight"
+            W, s, r = model.W[name], lora.scaling_of(i, m), ab[0].shape[0]
+            Q, R = torch.linalg.qr(W)
+            B, A = Q[:, :r], R[:r]
             ab[0].copy_(A)
             ab[1].copy_(B)
             model.W[name] = W - s * B @ A

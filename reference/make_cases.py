@@ -320,9 +320,31 @@ def tiny_llama3_dora():
                       pad_id=2, subset=24)
 
 
+def tiny_qwen2_olora():
+    """OLoRA (init_lora_weights "olora": B, A from the QR of W, W replaced by W - scaling B A) with scaling 2,
+    on an F32 checkpoint of the tiny-qwen2-pissa shape."""
+    model_dir = os.path.join(CASES, "tiny-qwen2-olora", "model")
+    config = {
+        "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": 32, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 60, "vocab_size": 150,
+        "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "rope_scaling": None, "tie_word_embeddings": True,
+        "max_position_embeddings": 128, "hidden_act": "silu", "use_sliding_window": False, "sliding_window": None,
+        "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "float32",
+    }
+    cfg = random_checkpoint(model_dir, config, "F32", seed=601)
+    lora = {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj", "gate_proj", "down_proj"],
+            "use_rslora": False, "init_lora_weights": "olora"}
+    training = {"learning_rate": 1e-3, "lr_scheduler_type": "linear", "warmup_steps": 2, "max_steps": 20,
+                "gradient_accumulation_steps": 2, "max_grad_norm": 1.0, "weight_decay": 0.0,
+                "adam_beta1": 0.9, "adam_beta2": 0.999, "adam_epsilon": 1e-8}
+    return write_case("tiny-qwen2-olora", model_dir, cfg, lora, training, seed=602, batch=2, len_range=(6, 14),
+                      pad_id=0, subset=20)
+
+
 TINY_CASES = (("tiny-qwen2", tiny_qwen2), ("tiny-llama3", tiny_llama3), ("tiny-qwen3", tiny_qwen3),
               ("tiny-smollm3", tiny_smollm3), ("tiny-llama3-targeting", tiny_llama3_targeting),
-              ("tiny-qwen2-pissa", tiny_qwen2_pissa), ("tiny-llama3-dora", tiny_llama3_dora))
+              ("tiny-qwen2-pissa", tiny_qwen2_pissa), ("tiny-llama3-dora", tiny_llama3_dora),
+              ("tiny-qwen2-olora", tiny_qwen2_olora))
 
 
 def demo(model_dir):

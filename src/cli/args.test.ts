@@ -34,6 +34,36 @@ describe('CLI hyperparameter flags (PEFT / TrainingArguments names)', () => {
     expect(h.training.max_steps).toBe(50);
     expect(h.training.lr_scheduler_type).toBe('cosine');
   });
+  it("PEFT's targeting, init and LoRA+ flags", () => {
+    const h = parse([
+      ...['--target_modules', 'model\\.layers\\.(0|1)\\.self_attn\\.(q|v)_proj'],
+      ...['--rank_pattern', 'q_proj=16,layers.1.self_attn.v_proj=4', '--alpha_pattern', '{"v_proj": 8.5}'],
+      ...['--init_lora_weights', 'pissa_niter_4', '--loraplus_lr_ratio', '16'],
+    ]);
+    expect(h.lora).toMatchObject({
+      target_modules: 'model\\.layers\\.(0|1)\\.self_attn\\.(q|v)_proj',
+      rank_pattern: { q_proj: 16, 'layers.1.self_attn.v_proj': 4 },
+      alpha_pattern: { v_proj: 8.5 },
+      init_lora_weights: 'pissa_niter_4',
+      loraplus_lr_ratio: 16,
+      layers_to_transform: null,
+    });
+    expect(
+      parse(['--target_modules', 'q_proj,v_proj', '--layers_to_transform', '0,2']).lora.layers_to_transform,
+    ).toEqual([0, 2]);
+    expect(parse(['--layers_to_transform', '3']).lora.layers_to_transform).toBe(3);
+    expect(parse(['--init_lora_weights', 'gaussian']).lora.init_lora_weights).toBe('gaussian');
+    expect(parse(['--init_lora_weights', 'olora']).lora.init_lora_weights).toBe('olora');
+    expect(() => parse(['--init_lora_weights', 'loftq'])).toThrow(/--init_lora_weights/);
+    expect(() => parse(['--target_modules', 'model\\.(foo'])).toThrow(
+      /--target_modules: not a valid regular expression/,
+    );
+    expect(() => parse(['--target_modules', 'lm_head'])).toThrow(/--target_modules/);
+    expect(() => parse(['--loraplus_lr_ratio', '0.5'])).toThrow(/loraplus_lr_ratio is 1 \(off\) or more/);
+    expect(() => parse(['--init_lora_weights', 'pissa', '--load_in_4bit'])).toThrow(
+      /PiSSA\/OLoRA change the base weights/,
+    );
+  });
   it('accepts all-linear and dashes for underscores', () => {
     const h = parse(['--target-modules', 'all-linear', '--per-device-train-batch-size', '2']);
     expect(h.lora.target_modules).toBe('all-linear');

@@ -62,7 +62,10 @@ export const HPARAM_FLAGS = new Set(GROUP_OF.keys());
 /** The hyperparameters that are switches (`--use_rslora`, `--load_in_4bit`): no value needed. */
 export const HPARAM_BOOLEANS = new Set(
   [...GROUP_OF]
-    .filter(([k, g]) => typeof (DEFAULT_HPARAMS[g] as Record<string, unknown>)[k] === 'boolean')
+    // init_lora_weights is true by default but takes names too (gaussian, pissa): it needs a value
+    .filter(
+      ([k, g]) => typeof (DEFAULT_HPARAMS[g] as Record<string, unknown>)[k] === 'boolean' && k !== 'init_lora_weights',
+    )
     .map(([k]) => k),
 );
 
@@ -93,12 +96,45 @@ function editDistance(a: string, b: string): number {
 function coerce(name: string, raw: string | true, like: unknown): unknown {
   if (name === 'target_modules') {
     if (raw === true) throw new UsageError('--target_modules needs a value, e.g. q_proj,v_proj or all-linear');
+    // PEFT: a list of names, or one string that is a regular expression matched against whole names
+    if (/[^\w,\s-]/.test(raw)) return raw;
     return raw === 'all-linear'
       ? 'all-linear'
       : raw
           .split(',')
           .map((s) => s.trim())
           .filter(Boolean);
+  }
+  if (name === 'layers_to_transform') {
+    if (raw === true || raw === 'null' || raw === 'none' || raw === '') return null;
+    const ids = raw.split(',').map((s) => Number(s.trim()));
+    if (ids.some((n) => !Number.isInteger(n)))
+      throw new UsageError(`--layers_to_transform is a layer index or a comma list of them (got "${raw}")`);
+    return ids.length === 1 && !raw.includes(',') ? ids[0] : ids;
+  }
+  if (name === 'rank_pattern' || name === 'alpha_pattern') {
+    if (raw === true) throw new UsageError(`--${name} needs a value, e.g. down_proj=16 or '{"down_proj": 16}'`);
+    if (raw.trim().startsWith('{')) {
+      try {
+        return JSON.parse(raw);
+      } catch (e) {
+        throw new UsageError(`--${name}: ${raw} is not a JSON object (${(e as Error).message})`, { cause: e });
+      }
+    }
+    const out: Record<string, number> = {};
+    for (const part of raw.split(',').filter((s) => s.trim())) {
+      const eq = part.lastIndexOf('=');
+      const v = Number(part.slice(eq + 1));
+      if (eq <= 0 || !Number.isFinite(v))
+        throw new UsageError(`--${name} is pattern=value[,pattern=value] (got "${part}")`);
+      out[part.slice(0, eq).trim()] = v;
+    }
+    return out;
+  }
+  if (name === 'init_lora_weights') {
+    if (raw === true || raw === 'true') return true;
+    if (raw === 'false') return false;
+    return raw;
   }
   if (typeof like === 'boolean') {
     if (raw === true || raw === 'true') return true;

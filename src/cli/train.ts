@@ -44,7 +44,10 @@ const USAGE = `usage: npm run train -- --model DIR --data FILE --out DIR [option
   --export-recipe DIR    also write a Hugging Face + Accelerate recipe for the same run (see its README.md)
   --recipe-only          write the recipe (--export-recipe DIR) and exit without training; --out not needed
 
-  LoRA:      --r 8 --lora_alpha 16 --lora_dropout 0.05 --target_modules q_proj,v_proj|all-linear --use_rslora
+  LoRA:      --r 8 --lora_alpha 16 --lora_dropout 0.05 --target_modules q_proj,v_proj|all-linear|REGEX --use_rslora
+             --layers_to_transform 0,1,2 --rank_pattern down_proj=16 --alpha_pattern down_proj=32
+             --init_lora_weights true|gaussian|pissa|pissa_niter_4 --loraplus_lr_ratio 16 (PEFT's names; a
+             target_modules regex must match the whole module name, e.g. 'model\\.layers\\.[0-3]\\..*_proj')
              --use_dora
   Training:  --learning_rate 2e-4 --lr_scheduler_type cosine --warmup_ratio 0.1 --warmup_steps 0
              --per_device_train_batch_size 4 --gradient_accumulation_steps 1 --num_train_epochs 3

@@ -5,14 +5,23 @@
 // form shows.
 
 import { z } from 'zod';
-import { LINEAR_MODULES, type LinearModule } from '../engine/model/config';
+import { LINEAR_MODULES, type LinearModule, linearPrefix } from '../engine/model/config';
 
 export const SCHEDULERS = ['constant', 'constant_with_warmup', 'linear', 'cosine'] as const;
 export type SchedulerType = (typeof SCHEDULERS)[number];
 
 const targetModules = z
-  .union([z.literal('all-linear'), z.array(z.enum(LINEAR_MODULES)).min(1, 'choose at least one target module')])
-  .describe('which linear layers get a LoRA adapter; "all-linear" means all seven');
+  .union([
+    z.literal('all-linear'),
+    z.array(z.enum(LINEAR_MODULES)).min(1, 'choose at least one target module'),
+    z.string().min(1, 'a regular expression cannot be empty'),
+  ])
+  .describe(
+    'which linear layers get a LoRA adapter; "all-linear" means all seven; any other string is a regular expression that must match the whole module name, e.g. model\\.layers\\.(0|1)\\.self_attn\\.(q|v)_proj',
+  );
+
+/** PEFT's init_lora_weights values the engine trains with. */
+export const INIT_LORA_WEIGHTS = ['true', 'gaussian', 'pissa', 'pissa_niter_4', 'pissa_niter_16', 'olora'] as const;
 
 const posInt = (what: string) => z.number().int(`${what} must be a whole number`).min(1, `${what} must be at least 1`);
 const nonNegInt = (what: string) =>
@@ -35,6 +44,36 @@ export const loraSchema = z.object({
     .boolean()
     .describe(
       "DoRA (PEFT's use_dora): also learn each output row's magnitude, not only LoRA's direction; try it when plain LoRA at small r underfits (steps cost about one more base matmul per adapted layer)",
+    ),
+  layers_to_transform: z
+    .union([nonNegInt('layers_to_transform'), z.array(nonNegInt('layers_to_transform'))])
+    .nullable()
+    .describe(
+      'only these decoder layers (indices from 0) get adapters, e.g. the last few for a cheaper run; null: every layer (ignored when target_modules is a regex, as in PEFT)',
+    ),
+  rank_pattern: z
+    .record(z.string(), posInt('rank_pattern value'))
+    .describe(
+      'another r for the modules whose name ends in a match of the key (regex), e.g. {"down_proj": 16}: more capacity where it helps',
+    ),
+  alpha_pattern: z
+    .record(z.string(), z.number().positive('alpha_pattern values must be positive'))
+    .describe('another lora_alpha for the modules whose name ends in a match of the key, as rank_pattern'),
+  init_lora_weights: z
+    .union([
+      z.boolean(),
+      z.enum(['gaussian', 'pissa', 'olora']),
+      z.string().regex(/^pissa_niter_\d+$/, 'pissa_niter_N'),
+    ])
+    .describe(
+      'how A and B start: true (Kaiming-uniform A, zero B), "gaussian" (A ~ N(0, 1/r^2)), "pissa" (top-r SVD of W, W keeps the residual: often converges faster) or "pissa_niter_N" (fast randomized SVD, N iterations, for big models), "olora" (QR of W, W keeps the residual)',
+    ),
+  loraplus_lr_ratio: z
+    .number()
+    .min(1, 'loraplus_lr_ratio is 1 (off) or more')
+    .max(1000)
+    .describe(
+      "LoRA+: the B matrices learn this many times faster than A (PEFT's create_loraplus_optimizer; 16 is the paper's choice; 1 turns it off)",
     ),
 });
 
@@ -141,6 +180,11 @@ export const DEFAULT_HPARAMS: Hparams = {
     target_modules: ['q_proj', 'v_proj'],
     use_rslora: false,
     use_dora: false,
+    layers_to_transform: null,
+    rank_pattern: {},
+    alpha_pattern: {},
+    init_lora_weights: true,
+    loraplus_lr_ratio: 1,
   },
   training: {
     learning_rate: 2e-4,
@@ -189,9 +233,26 @@ export function withDefaults(saved: unknown): Hparams {
   } as Hparams;
 }
 
-/** The concrete module list ("all-linear" expanded). */
+/** target_modules as a regular expression (a string other than "all-linear"), else null. */
+export function targetRegex(t: LoraHparams['target_modules']): string | null {
+  return typeof t === 'string' && t !== 'all-linear' ? t : null;
+}
+
+/** The concrete module list ("all-linear" expanded; a regex: the module kinds whose name it can match). */
 export function resolveTargets(t: LoraHparams['target_modules']): LinearModule[] {
-  return t === 'all-linear' ? [...LINEAR_MODULES] : LINEAR_MODULES.filter((m) => t.includes(m));
+  if (typeof t === 'string') {
+    if (t === 'all-linear') return [...LINEAR_MODULES];
+    let re: RegExp;
+    try {
+      re = new RegExp(`^(?:${t})$`);
+    } catch {
+      return [];
+    }
+    const names = (m: LinearModule) =>
+      Array.from({ length: 256 }, (_, i) => `model.layers.${i}.${linearPrefix(m)}.${m}`);
+    return LINEAR_MODULES.filter((m) => names(m).some((n) => re.test(n)));
+  }
+  return LINEAR_MODULES.filter((m) => t.includes(m));
 }
 
 /** One line of help per field, from the schema. */
@@ -234,12 +295,50 @@ export function validateHparams(h: unknown): HparamIssue[] {
   }
   if (t.max_steps === 0)
     issues.push({ path: 'training.max_steps', message: 'max_steps is -1 (use epochs) or at least 1' });
+  const l = r.data.lora;
+  const regex = targetRegex(l.target_modules);
+  if (regex !== null) {
+    let ok = true;
+    try {
+      new RegExp(regex);
+    } catch (e) {
+      ok = false;
+      issues.push({ path: 'lora.target_modules', message: `not a valid regular expression (${(e as Error).message})` });
+    }
+    if (ok && resolveTargets(regex).length === 0)
+      issues.push({
+        path: 'lora.target_modules',
+        message: 'the regular expression matches no module name (they look like model.layers.0.self_attn.q_proj)',
+      });
+  }
+  for (const key of [...Object.keys(l.rank_pattern), ...Object.keys(l.alpha_pattern)]) {
+    try {
+      new RegExp(key);
+    } catch (e) {
+      issues.push({
+        path: 'lora.rank_pattern',
+        message: `key "${key}" is not a valid regular expression (${(e as Error).message})`,
+      });
+    }
+  }
+  if (typeof l.init_lora_weights === 'string' && /^(pissa|olora)/.test(l.init_lora_weights)) {
+    if (r.data.quantization.load_in_4bit)
+      issues.push({
+        path: 'lora.init_lora_weights',
+        message: 'PiSSA/OLoRA change the base weights: they need load_in_4bit off (as PEFT: initialise in 16/32 bits)',
+      });
+  }
   return issues;
 }
 
 /** The LoRA settings an adapter brings with it (adapter_config.json's r, lora_alpha, targets, rsLoRA, DoRA). */
 export type AdapterLora = Pick<LoraHparams, 'r' | 'lora_alpha' | 'use_rslora'> & {
   target_modules: LinearModule[];
+  /** PEFT's targeting as the adapter_config.json says (its tensors' shapes follow them). */
+  target_regex?: string | null;
+  layers_to_transform?: number | number[] | null;
+  rank_pattern?: Record<string, number>;
+  alpha_pattern?: Record<string, number>;
   use_dora?: boolean;
 };
 
@@ -255,9 +354,14 @@ export function withAdapterLora(h: Hparams, a: AdapterLora): Hparams {
       ...h.lora,
       r: a.r,
       lora_alpha: a.lora_alpha,
-      target_modules: a.target_modules,
+      target_modules: a.target_regex ?? a.target_modules,
       use_rslora: a.use_rslora,
       use_dora: a.use_dora ?? false, // magnitudes in the file or not: the weights decide
+      layers_to_transform: a.layers_to_transform ?? null,
+      rank_pattern: a.rank_pattern ?? {},
+      alpha_pattern: a.alpha_pattern ?? {},
+      // the imported weights are the start: no init of its own, PiSSA's included
+      init_lora_weights: true,
     },
   };
 }

@@ -21,7 +21,7 @@
 import { z } from 'zod';
 import { LINEAR_MODULES, type LinearModule, type ModelConfig, linearPrefix, linearShape } from '../engine/model/config';
 import { LoraLayout, type LoraSpec, peftKey, peftMagnitudeKey, slotRankAlpha } from '../engine/model/lora';
-import { pissaIterations, pissaToLora } from '../engine/model/pissa';
+import { mutatesBase, pissaToLora } from '../engine/model/pissa';
 import { type TensorToWrite, openSafetensors, writeSafetensors } from './safetensors';
 import { type FileSet, IoError, readJson } from './source';
 
@@ -96,7 +96,7 @@ export function writeAdapter(
 ): { safetensors: Uint8Array; config: string } {
   if (flat.length !== layout.size)
     throw new Error(`writeAdapter: flat buffer has ${flat.length} values, the LoRA layout needs ${layout.size}`);
-  if (pissaIterations(layout.spec.init_lora_weights) !== null) {
+  if (mutatesBase(layout.spec.init_lora_weights)) {
     // as save_pretrained(path_initial_model_for_weight_conversion=...): loads on the unchanged base
     if (!opts.pissaInitial)
       throw new Error(

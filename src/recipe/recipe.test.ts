@@ -51,6 +51,11 @@ const DISTINCT: Hparams = {
     target_modules: ['v_proj', 'q_proj', 'down_proj'],
     use_rslora: true,
     use_dora: true,
+    layers_to_transform: [0, 1],
+    rank_pattern: { down_proj: 16 },
+    alpha_pattern: { down_proj: 32 },
+    init_lora_weights: 'gaussian',
+    loraplus_lr_ratio: 16,
   },
   training: {
     learning_rate: 3e-4,

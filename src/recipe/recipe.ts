@@ -7,7 +7,7 @@
 // download) and the CLI writes the same map to a folder (write.node.ts).
 
 import { zipSync, type Zippable } from 'fflate';
-import { type Hparams, resolveTargets, withDefaults } from '../config/hparams';
+import { type Hparams, resolveTargets, targetRegex, withDefaults } from '../config/hparams';
 import type { DatasetFormat, NormalizedRecord } from '../data/formats';
 import type { DatasetRecord } from '../data/parse';
 import type { PromptFormat } from '../data/template';
@@ -138,9 +138,15 @@ const HPARAM_TARGETS: Record<string, string> = {
   r: 'LoraConfig.r',
   lora_alpha: 'LoraConfig.lora_alpha',
   lora_dropout: 'LoraConfig.lora_dropout',
-  target_modules: 'LoraConfig.target_modules (resolved list)',
+  target_modules: 'LoraConfig.target_modules (resolved list, or the regex string)',
   use_rslora: 'LoraConfig.use_rslora',
   use_dora: 'LoraConfig.use_dora',
+  layers_to_transform: 'LoraConfig.layers_to_transform (when set)',
+  rank_pattern: 'LoraConfig.rank_pattern (when not empty)',
+  alpha_pattern: 'LoraConfig.alpha_pattern (when not empty)',
+  init_lora_weights:
+    'LoraConfig.init_lora_weights (PiSSA: the init saved to pissa_init/, the adapter saved with path_initial_model_for_weight_conversion)',
+  loraplus_lr_ratio: 'peft.optimizers.create_loraplus_optimizer passed to Trainer(optimizers=...) (when above 1)',
   learning_rate: 'TrainingArguments.learning_rate',
   lr_scheduler_type: 'TrainingArguments.lr_scheduler_type',
   warmup_ratio: 'TrainingArguments.warmup_ratio (a warmup_steps below 1 in transformers >= 5.2)',
@@ -186,7 +192,11 @@ function studioFlags(h: Hparams): string {
     for (const [k, v] of Object.entries(group)) {
       if (typeof v === 'boolean') {
         if (v) flags.push(`--${k}`);
-      } else flags.push(`--${k} ${Array.isArray(v) ? v.join(',') : String(v)}`);
+      } else if (v === null || (typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0)) {
+        continue; // layers_to_transform null, empty rank_pattern / alpha_pattern: the default
+      } else if (typeof v === 'object' && !Array.isArray(v)) flags.push(`--${k} '${JSON.stringify(v)}'`);
+      else if (typeof v === 'string' && /[^\w,.-]/.test(v)) flags.push(`--${k} '${v}'`);
+      else flags.push(`--${k} ${Array.isArray(v) ? v.join(',') : String(v)}`);
     }
   }
   return flags.join(' ');
@@ -234,7 +244,7 @@ export function buildRecipe(input: RecipeInput): RecipeFiles {
     // One key order whichever door built the hyperparameters, so both write the same bytes.
     hparams: withDefaults(h),
     peft: {
-      target_modules: resolveTargets(h.lora.target_modules),
+      target_modules: targetRegex(h.lora.target_modules) ?? resolveTargets(h.lora.target_modules),
       bias: 'none',
       task_type: 'CAUSAL_LM',
     },

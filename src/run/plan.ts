@@ -21,21 +21,32 @@ import {
 import type { CheckpointDType } from '../engine/model/plan';
 import { warmupSteps } from '../engine/train/schedule';
 import { BatchSampler, type SamplerOptions } from '../data/batches';
-import { type Hparams, resolveTargets } from '../config/hparams';
+import { type Hparams, resolveTargets, targetRegex } from '../config/hparams';
 import type { LoadedModel } from './model';
 import { paddedSeqLength, type PreparedData } from './data';
 import { quantOptions } from './quant';
 
 /** The one place hyperparameters become the engine's LoRA spec. */
 export function loraSpec(h: Hparams): LoraSpec {
-  return {
-    r: h.lora.r,
-    lora_alpha: h.lora.lora_alpha,
-    lora_dropout: h.lora.lora_dropout,
-    target_modules: resolveTargets(h.lora.target_modules),
-    use_rslora: h.lora.use_rslora,
-    use_dora: h.lora.use_dora,
+  const l = h.lora;
+  const spec: LoraSpec = {
+    r: l.r,
+    lora_alpha: l.lora_alpha,
+    lora_dropout: l.lora_dropout,
+    target_modules: resolveTargets(l.target_modules),
+    use_rslora: l.use_rslora,
+    use_dora: l.use_dora,
   };
+  // PEFT's targeting, init and LoRA+ (absent from older saved settings: the defaults)
+  const regex = targetRegex(l.target_modules);
+  if (regex !== null) spec.target_regex = regex;
+  if (l.layers_to_transform != null) spec.layers_to_transform = l.layers_to_transform;
+  if (l.rank_pattern && Object.keys(l.rank_pattern).length) spec.rank_pattern = l.rank_pattern;
+  if (l.alpha_pattern && Object.keys(l.alpha_pattern).length) spec.alpha_pattern = l.alpha_pattern;
+  if (l.init_lora_weights !== undefined && l.init_lora_weights !== true)
+    spec.init_lora_weights = l.init_lora_weights as LoraSpec['init_lora_weights'];
+  if (l.loraplus_lr_ratio !== undefined && l.loraplus_lr_ratio !== 1) spec.loraplus_lr_ratio = l.loraplus_lr_ratio;
+  return spec;
 }
 
 export function samplerOptions(model: LoadedModel, h: Hparams): SamplerOptions {
@@ -135,7 +146,8 @@ export function estimateRun(
 ): RunEstimate {
   const t = h.training;
   const spec = loraSpec(h);
-  const trainable = new LoraLayout(model.checkpoint.config, spec).paramCount;
+  const layout = new LoraLayout(model.checkpoint.config, spec);
+  const trainable = layout.paramCount;
   let totalSteps: number | null = null;
   let stepsPerEpoch: number | null = null;
   let sampler: BatchSampler | undefined;
@@ -150,7 +162,7 @@ export function estimateRun(
   return {
     trainableParams: trainable,
     trainableLine: trainableLine(trainable, model.info.params),
-    targetModules: spec.target_modules,
+    targetModules: layout.modules,
     totalSteps,
     stepsPerEpoch,
     warmupSteps: totalSteps === null ? null : warmupSteps(totalSteps, t.warmup_steps, t.warmup_ratio),

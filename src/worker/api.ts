@@ -11,8 +11,7 @@ import type { StepMetrics } from '../engine/train/trainer';
 import type { DatasetFormat, RecordError } from '../data/formats';
 import type { DatasetStats, TokenizerFit } from '../data/stats';
 import type { PreviewSegment } from '../data/encode';
-import type { Hparams, LoraHparams } from '../config/hparams';
-import type { LinearModule } from '../engine/model/config';
+import type { AdapterLora, Hparams, LoraHparams } from '../config/hparams';
 import type { TrainBenchOptions, TrainBenchResult } from '../bench/train';
 import type { SessionEvent } from '../run/session';
 import type { SavedRun } from '../run/checkpoints';
@@ -236,7 +235,7 @@ export interface ExportedModel {
 
 export interface ImportedAdapterSummary {
   name: string;
-  lora: Pick<LoraHparams, 'r' | 'lora_alpha' | 'use_rslora'> & { target_modules: LinearModule[]; use_dora?: boolean };
+  lora: AdapterLora;
   params: number;
 }
 

@@ -763,6 +763,10 @@ export class Studio {
         target_modules: s.target_modules,
         use_rslora: s.use_rslora,
         use_dora: !!s.use_dora,
+        target_regex: s.target_regex ?? null,
+        layers_to_transform: s.layers_to_transform ?? null,
+        rank_pattern: s.rank_pattern ?? {},
+        alpha_pattern: s.alpha_pattern ?? {},
       },
       params: adapter.layout.paramCount,
     };

@@ -159,3 +159,27 @@ describe('fitProblem: refuses with what to change', () => {
     expect(msg).toMatch(/per_device_train_batch_size \(now 64\) or max_seq_length \(now 4096\)/);
   });
 });
+
+describe('memory estimate with PEFT targeting', () => {
+  it('counts each slot at its own rank and only the layers adapted (rank_pattern, layers_to_transform)', () => {
+    const N = 8 * 256;
+    const base = trainingSpecs(qwen);
+    const t = (s: ReturnType<typeof trainingSpecs>) =>
+      s.activations.filter((x) => /\.t$/.test(x.label)).reduce((a, x) => a + x.bytes, 0);
+    // q, v at r 8 in 24 layers: t is [N, 8] per slot
+    expect(t(base)).toBe(48 * N * 8 * 4);
+    const patterned = trainingSpecs({ ...qwen, lora: { ...qwen.lora, rank_pattern: { v_proj: 32 } } });
+    expect(t(patterned)).toBe(24 * N * (8 + 32) * 4);
+    const lora = (s: ReturnType<typeof trainingSpecs>) => s.loraState.find((x) => x.label === 'lora params')!.bytes;
+    // v_proj: A [32, 896] + B [128, 32] instead of rank 8
+    expect(lora(patterned) - lora(base)).toBe(24 * 24 * (896 + 128) * 4);
+    const two = trainingSpecs({ ...qwen, lora: { ...qwen.lora, layers_to_transform: [0, 23] } });
+    expect(t(two)).toBe(4 * N * 8 * 4);
+    const checkpointed = trainingSpecs({
+      ...qwen,
+      checkpointing: true,
+      lora: { ...qwen.lora, rank_pattern: { v_proj: 32 } },
+    });
+    expect(t(checkpointed)).toBe(N * (8 + 32) * 4); // one shared layer, each module at its largest rank
+  });
+});

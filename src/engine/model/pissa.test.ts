@@ -7,8 +7,8 @@ import { Rng } from '../../util/rng';
 import { parseHfConfig } from '../../io/hf-config';
 import { tinyHfConfig } from '../../io/testing/tiny-checkpoint';
 import { LoraLayout, type LoraSpec } from './lora';
-import { convertedSpec, pissaSlot, pissaToLora } from './pissa';
-import { EXACT_JACOBI_MAX, jacobiSvd, lowRankSvd, topSvd } from './svd';
+import { convertedSpec, oloraSlot, pissaSlot, pissaToLora } from './pissa';
+import { EXACT_JACOBI_MAX, householderQr, jacobiSvd, lowRankSvd, topSvd } from './svd';
 
 /** W [m, n] row-major = U diag(s) V^T with random orthonormal U, V and singular values s(k). */
 function withSpectrum(m: number, n: number, s: (k: number) => number, seed: number): Float64Array {
@@ -114,6 +114,41 @@ describe('SVD', () => {
   });
 });
 
+describe('QR (OLoRA)', () => {
+  // torch.linalg.qr (LAPACK geqrf/orgqr, float64) of W [4, 3] and of W^T [3, 4]: R's negative diagonal included
+  const W = [1, 2, -3, 3, -4, 5, 5, 6, 7.5, 0.5, -1, 2];
+  const WT = [1, 3, 5, 0.5, 2, -4, 6, -1, -3, 5, 7.5, 2];
+  const TORCH = {
+    Q: [
+      -0.1684303842133037, 0.21282864168104648, 0.93069521390722, -0.5052911526399113, -0.8325355689288003,
+      0.14498898874916594, -0.8421519210665188, 0.4757346108164573, -0.25079742707045105, -0.08421519210665188,
+      -0.18778997795386476, -0.22335008960492936,
+    ],
+    R: [
+      -5.937171043518959, -3.284392492159424, -8.50573440277184, 0, 6.7979972019299035, -1.6087341444714403, 0, 0,
+      -4.394821580214071,
+    ],
+    QT: [
+      -0.2672612419124243, 0.9566807697649696, 0.11547005383792543, -0.5345224838248488, -0.24688535993934702,
+      0.808290376865476, 0.8017837257372732, 0.15430334996209183, 0.5773502691896257,
+    ],
+    RT: [
+      -3.7416573867739413, 5.3452248382484875, 1.4699368305183351, 2.0044593143431833, 0, 4.6291004988627575,
+      4.459366813904454, 1.0338324447460154, 0, 0, 9.757219549304676, 0.40414518843273817,
+    ],
+  };
+  it("householderQr gives torch.linalg.qr's Q and R, signs included (tall and wide)", () => {
+    const rowMajorQ = (Q: { rows: number; cols: number; data: Float64Array }) =>
+      Array.from({ length: Q.rows * Q.cols }, (_, i) => Q.data[(i % Q.cols) * Q.rows + Math.floor(i / Q.cols)]);
+    const a = householderQr(W, 4, 3);
+    expect(maxAbs(rowMajorQ(a.Q), TORCH.Q)).toBeLessThan(1e-14);
+    expect(maxAbs(a.R, TORCH.R)).toBeLessThan(1e-13);
+    const b = householderQr(WT, 3, 4);
+    expect(maxAbs(rowMajorQ(b.Q), TORCH.QT)).toBeLessThan(1e-14);
+    expect(maxAbs(b.R, TORCH.RT)).toBeLessThan(1e-13);
+  });
+});
+
 const config = parseHfConfig(tinyHfConfig()).model; // hidden 16, intermediate 24, 2 layers
 
 describe('PiSSA', () => {
@@ -197,6 +232,39 @@ describe('PiSSA', () => {
       6 * Math.SQRT2,
       12,
     );
+  });
+});
+
+describe('OLoRA', () => {
+  it('B = Q[:, :r], A = R[:r], W_res = W - scaling B A', () => {
+    const layout = new LoraLayout(config, {
+      r: 3,
+      lora_alpha: 6,
+      lora_dropout: 0,
+      target_modules: ['o_proj'],
+      use_rslora: false,
+      init_lora_weights: 'olora',
+    });
+    const slot = layout.slots[0];
+    const { outFeatures: m, inFeatures: n, r, scaling: s } = slot;
+    const rng = new Rng(11);
+    const W = Float64Array.from({ length: m * n }, () => rng.normal());
+    const flat = new Float32Array(layout.size);
+    const res = oloraSlot(W, slot, flat);
+    const { Q, R } = householderQr(W, m, n);
+    for (let k = 0; k < r; k++)
+      for (let i = 0; i < m; i++) expect(flat[slot.offsetB + i * r + k]).toBe(Math.fround(Q.data[k * m + i]));
+    expect(Array.from(flat.subarray(slot.offsetA, slot.offsetA + r * n))).toEqual(
+      Array.from(R.subarray(0, r * n), Math.fround),
+    );
+    let worst = 0;
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < n; j++) {
+        let d = 0;
+        for (let k = 0; k < r; k++) d += flat[slot.offsetB + i * r + k] * flat[slot.offsetA + k * n + j];
+        worst = Math.max(worst, Math.abs(res[i * n + j] + s * d - W[i * n + j]));
+      }
+    expect(worst).toBeLessThan(1e-12);
   });
 });
 

@@ -20,7 +20,42 @@ import type { Tensor } from '../gpu/tensor';
 import { packHalf, unpackHalf } from '../../util/half';
 import type { GpuWeights } from './gpu-weights';
 import { LoraLayout, type LoraSlot, type LoraSpec } from './lora';
-import { lowRankSvd, topSvd } from './svd';
+import { householderQr, lowRankSvd, topSvd } from './svd';
+
+/** PiSSA and OLoRA replace the base weights by a residual: their adapters are converted on export. */
+export function mutatesBase(init: LoraSpec['init_lora_weights']): boolean {
+  return init === 'olora' || pissaIterations(init) !== null;
+}
+
+/**
+ * OLoRA (peft LoraLayer.olora_init): W = Q R (torch.linalg.qr), B = Q[:, :r], A = R[:r], and the base
+ * weight becomes W - scaling * B @ A. Fills A and B of `slot` into `flat`; returns the residual.
+ */
+export function oloraSlot(W: ArrayLike<number>, slot: LoraSlot, flat: Float32Array): Float64Array {
+  const { outFeatures: m, inFeatures: n, r } = slot;
+  const { Q, R } = householderQr(W, m, n);
+  for (let k = 0; k < r; k++) {
+    for (let j = 0; j < n; j++) flat[slot.offsetA + k * n + j] = R[k * n + j];
+    for (let i = 0; i < m; i++) flat[slot.offsetB + i * r + k] = Q.data[k * m + i];
+  }
+  return residual(W, slot, flat);
+}
+
+/** W - s * B A from the f32 A and B of `slot` in `flat`, in f64. */
+function residual(W: ArrayLike<number>, slot: LoraSlot, flat: Float32Array): Float64Array {
+  const { outFeatures: m, inFeatures: n, r, scaling: s } = slot;
+  const Af = flat.subarray(slot.offsetA, slot.offsetA + r * n);
+  const Bf = flat.subarray(slot.offsetB, slot.offsetB + m * r);
+  const res = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let d = 0;
+      for (let k = 0; k < r; k++) d += Bf[i * r + k] * Af[k * n + j];
+      res[i * n + j] = W[i * n + j] - s * d;
+    }
+  }
+  return res;
+}
 
 /** "pissa" -> exact; "pissa_niter_N" -> N; anything else null. */
 export function pissaIterations(init: LoraSpec['init_lora_weights']): 'exact' | number | null {
@@ -46,17 +81,7 @@ export function pissaSlot(W: ArrayLike<number>, slot: LoraSlot, flat: Float32Arr
   flat.set(A, slot.offsetA);
   flat.set(B, slot.offsetB);
   // W_res = W - s * B A, from the f32-rounded A and B that training starts from
-  const Af = flat.subarray(slot.offsetA, slot.offsetA + r * n);
-  const Bf = flat.subarray(slot.offsetB, slot.offsetB + m * r);
-  const res = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < n; j++) {
-      let d = 0;
-      for (let k = 0; k < r; k++) d += Bf[i * r + k] * Af[k * n + j];
-      res[i * n + j] = W[i * n + j] - s * d;
-    }
-  }
-  return res;
+  return residual(W, slot, flat);
 }
 
 /** A weight tensor's values (f32, f16 or bf16 on the GPU). */
@@ -80,19 +105,19 @@ export async function applyPissa(
   seed = 0,
   onSlot?: (done: number, total: number) => void,
 ): Promise<Float32Array> {
-  const how = pissaIterations(layout.spec.init_lora_weights);
-  if (how === null)
-    throw new Error(`applyPissa: init_lora_weights is ${JSON.stringify(layout.spec.init_lora_weights)}`);
+  const init = layout.spec.init_lora_weights;
+  const how = pissaIterations(init);
+  if (how === null && init !== 'olora') throw new Error(`applyPissa: init_lora_weights is ${JSON.stringify(init)}`);
   if (weights.nf4) {
     throw new Error(
-      'init_lora_weights "pissa" needs the base weights unquantized (load_in_4bit off), as in PEFT: the residual is what gets quantized',
+      'init_lora_weights "pissa"/"olora" needs the base weights unquantized (load_in_4bit off), as in PEFT: the residual is what gets quantized',
     );
   }
   const flat = new Float32Array(layout.size);
   for (const [i, slot] of layout.slots.entries()) {
     const t = weights.layers[slot.layer].linear[slot.module];
     const W = await readWeight(ctx, t, slot.outFeatures * slot.inFeatures);
-    const res = pissaSlot(W, slot, flat, how, seed + i);
+    const res = how === null ? oloraSlot(W, slot, flat) : pissaSlot(W, slot, flat, how, seed + i);
     ctx.upload(t, t.dtype === 'f32' ? Float32Array.from(res) : packHalf(res, t.dtype as 'f16' | 'bf16'));
     onSlot?.(i + 1, layout.slots.length);
   }

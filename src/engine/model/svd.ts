@@ -242,3 +242,56 @@ export function lowRankSvd(W: ArrayLike<number>, m: number, n: number, r: number
   }
   return truncate({ U: s.U, S: s.S, V }, r);
 }
+
+/**
+ * Reduced QR of W row-major [m, n] as torch.linalg.qr (LAPACK geqrf + orgqr): Householder
+ * reflections with LAPACK's signs (beta = -sign(alpha) * norm, so R's diagonal may be negative).
+ * Q [m, k] column-major, R [k, n] row-major, k = min(m, n).
+ */
+export function householderQr(W: ArrayLike<number>, m: number, n: number): { Q: ColMat; R: Float64Array } {
+  const k = Math.min(m, n);
+  const A = fromRowMajor(W, m, n); // column-major working copy
+  const d = A.data;
+  const taus = new Float64Array(k);
+  for (let j = 0; j < k; j++) {
+    const col = j * m;
+    const alpha = d[col + j];
+    let xnorm = 0;
+    for (let i = j + 1; i < m; i++) xnorm += d[col + i] ** 2;
+    xnorm = Math.sqrt(xnorm);
+    if (xnorm === 0) continue; // H = I (tau 0), as dlarfg
+    const beta = -(alpha >= 0 ? 1 : -1) * Math.hypot(alpha, xnorm);
+    const tau = (beta - alpha) / beta;
+    const scale = 1 / (alpha - beta);
+    for (let i = j + 1; i < m; i++) d[col + i] *= scale; // v (v_j = 1 implied)
+    d[col + j] = beta;
+    taus[j] = tau;
+    for (let c = j + 1; c < n; c++) {
+      const cc = c * m;
+      let s = d[cc + j];
+      for (let i = j + 1; i < m; i++) s += d[col + i] * d[cc + i];
+      s *= tau;
+      d[cc + j] -= s;
+      for (let i = j + 1; i < m; i++) d[cc + i] -= s * d[col + i];
+    }
+  }
+  const R = new Float64Array(k * n);
+  for (let i = 0; i < k; i++) for (let c = i; c < n; c++) R[i * n + c] = d[c * m + i];
+  // Q = H_0 ... H_{k-1} applied to the first k columns of the identity (backwards, as dorg2r)
+  const Q = colMat(m, k);
+  for (let c = 0; c < k; c++) Q.data[c * m + c] = 1;
+  for (let j = k - 1; j >= 0; j--) {
+    const tau = taus[j];
+    if (tau === 0) continue;
+    const col = j * m;
+    for (let c = j; c < k; c++) {
+      const qc = c * m;
+      let s = Q.data[qc + j];
+      for (let i = j + 1; i < m; i++) s += d[col + i] * Q.data[qc + i];
+      s *= tau;
+      Q.data[qc + j] -= s;
+      for (let i = j + 1; i < m; i++) Q.data[qc + i] -= s * d[col + i];
+    }
+  }
+  return { Q, R };
+}

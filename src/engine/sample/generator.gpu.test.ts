@@ -25,7 +25,8 @@ import { expectClose } from '../testing/gpu';
 import { Rng } from '../../util/rng';
 import { argmax, logSoftmax } from './sampling';
 
-for (const name of ['tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smollm3']) {
+// tiny-llama3-targeting: slots of different ranks and scalings (rank_pattern, alpha_pattern) in some layers only.
+for (const name of ['tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smollm3', 'tiny-llama3-targeting']) {
   describe(`generator with KV cache: ${name}`, () => {
     let ctx: GpuContext;
     let c: ReferenceCase;

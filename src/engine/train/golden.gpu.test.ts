@@ -17,7 +17,7 @@ import { DEFAULT_HPARAMS, type TrainingHparams } from '../../config/hparams';
 import { Trainer, type StepMetrics } from './trainer';
 import { writeAdapter } from '../../io/peft';
 import { LINEAR_MODULES, linearPrefix } from '../model/config';
-import { pissaIterations } from '../model/pissa';
+import { mutatesBase } from '../model/pissa';
 import type { Tensor } from '../gpu/tensor';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,6 +43,7 @@ for (const name of [
   'tiny-llama3-targeting',
   'tiny-qwen2-pissa',
   'tiny-llama3-dora',
+  'tiny-qwen2-olora',
 ]) {
   describe(`engine vs PyTorch reference: ${name}`, () => {
     let ctx: GpuContext;
@@ -67,7 +68,7 @@ for (const name of [
         evalBatches: c.evalBatches,
         maxBatch: Math.max(...all.map((b) => b.batchSize)),
         maxSeq: Math.max(...all.map((b) => b.seqLen)),
-        initialParams: pissaIterations(c.lora.init_lora_weights) === null ? c.initial : undefined,
+        initialParams: mutatesBase(c.lora.init_lora_weights) ? undefined : c.initial,
       });
       await trainer.prepare();
     });
@@ -111,8 +112,8 @@ for (const name of [
       ctx.release(out.buffer);
     });
 
-    if (name.endsWith('-pissa')) {
-      it("PiSSA's initial A and B (the engine's SVD) against torch.linalg.svd's", async () => {
+    if (name.endsWith('-pissa') || name.endsWith('-olora')) {
+      it("PiSSA's / OLoRA's initial A and B (the engine's SVD / QR) against torch.linalg's", async () => {
         const init = trainer.layout.toTensors(trainer.pissaInitial!);
         let worst = 0;
         for (const [key, w] of init) {
@@ -120,7 +121,9 @@ for (const name of [
           worst = Math.max(worst, err);
           expect(err, key).toBeLessThan(1e-5);
         }
-        console.log(`${name}: PiSSA init worst rel-norm err ${worst.toExponential(2)} over ${init.size} tensors`);
+        console.log(
+          `${name}: initial A, B (SVD / QR) worst rel-norm err ${worst.toExponential(2)} over ${init.size} tensors`,
+        );
       });
     }
 

@@ -21,7 +21,7 @@ import type { ModelConfig } from '../model/config';
 import { LoraLayout, type LoraSpec } from '../model/lora';
 import { type MemoryInput, fitProblem } from '../model/memory';
 import { type CheckpointDType, materialize, rollbackPlan, trainerStatePlan } from '../model/plan';
-import { applyPissa, pissaIterations } from '../model/pissa';
+import { applyPissa, mutatesBase } from '../model/pissa';
 import { learningRate, warmupSteps } from './schedule';
 import { EarlyStopping } from './early-stopping';
 
@@ -143,7 +143,7 @@ export class Trainer {
     this.good = rb.good;
     a.allocate();
     this.arena = a;
-    this.pissaPending = pissaIterations(opts.lora.init_lora_weights) !== null;
+    this.pissaPending = mutatesBase(opts.lora.init_lora_weights);
     if (this.pissaPending && opts.initialParams)
       throw new Error('init_lora_weights "pissa" starts from the base weights, not from an imported adapter');
     const initial = opts.initialParams ?? this.layout.init(t.seed);

@@ -503,15 +503,18 @@ def check_studio_examples(examples, studio_examples) -> str | None:
 # Hyperparameters: studio_run.json to PEFT's LoraConfig and transformers' TrainingArguments
 
 
-def resolve_targets(target_modules) -> list[str]:
+def resolve_targets(target_modules) -> list[str] | str:
+    """The module list ("all-linear" expanded); any other string is PEFT's regex (full match on the name)."""
     if target_modules == "all-linear":
         return list(ALL_LINEAR)
+    if isinstance(target_modules, str):
+        return target_modules
     return [m for m in ALL_LINEAR if m in target_modules]
 
 
 def lora_kwargs(cfg: dict) -> dict:
     lora = cfg["hparams"]["lora"]
-    return {
+    kw = {
         "r": lora["r"],
         "lora_alpha": lora["lora_alpha"],
         "lora_dropout": lora["lora_dropout"],
@@ -521,8 +524,40 @@ def lora_kwargs(cfg: dict) -> dict:
         "use_dora": lora.get("use_dora", False),
         "bias": "none",
         "task_type": "CAUSAL_LM",
-        "init_lora_weights": True,
+        "init_lora_weights": lora.get("init_lora_weights", True),
     }
+    # PEFT's targeting fields, passed only when used (older studio_run.json files lack them)
+    if lora.get("layers_to_transform") is not None:
+        kw["layers_to_transform"] = lora["layers_to_transform"]
+    for k in ("rank_pattern", "alpha_pattern"):
+        if lora.get(k):
+            kw[k] = lora[k]
+    return kw
+
+
+def is_pissa(cfg: dict) -> bool:
+    """PiSSA or OLoRA: the base weights change, so the adapter is saved converted for the unchanged base."""
+    return str(cfg["hparams"]["lora"].get("init_lora_weights", True)).startswith(("pissa", "olora"))
+
+
+def loraplus_optimizer(cfg: dict, model):
+    """LoRA+ (loraplus_lr_ratio > 1): PEFT's create_loraplus_optimizer, AdamW with lora_B at lr * ratio; None otherwise."""
+    lora, t = cfg["hparams"]["lora"], cfg["hparams"]["training"]
+    ratio = lora.get("loraplus_lr_ratio", 1)
+    if ratio == 1:
+        return None
+    import torch
+    from peft.optimizers import create_loraplus_optimizer
+
+    return create_loraplus_optimizer(
+        model=model,
+        optimizer_cls=torch.optim.AdamW,
+        lr=t["learning_rate"],
+        loraplus_lr_ratio=ratio,
+        betas=(t["adam_beta1"], t["adam_beta2"]),
+        eps=t["adam_epsilon"],
+        weight_decay=t["weight_decay"],
+    )
 
 
 def build_lora_config(cfg: dict):
@@ -768,6 +803,13 @@ def train(cfg, args, tokenizer, train_examples, val_examples) -> None:
         model.print_trainable_parameters()
 
     os.makedirs(args.out, exist_ok=True)
+    pissa_init_dir = os.path.join(args.out, "pissa_init") if is_pissa(cfg) else None
+    if pissa_init_dir and is_main:
+        # PiSSA's A0, B0 (as a plain LoRA), for the conversion of the trained adapter at the end
+        init = model.peft_config["default"].init_lora_weights
+        model.peft_config["default"].init_lora_weights = True
+        model.save_pretrained(pissa_init_dir, safe_serialization=True)
+        model.peft_config["default"].init_lora_weights = init
     training_args = build_training_args(
         cfg,
         args.out,
@@ -788,11 +830,14 @@ def train(cfg, args, tokenizer, train_examples, val_examples) -> None:
         eval_dataset=[training_feature(e) for e in val_examples] if val_examples else None,
         data_collator=collate,
         callbacks=callbacks,
+        optimizers=(loraplus_optimizer(cfg, model), None),
     )
     trainer.train()
     if trainer.is_world_process_zero():
         # adapter_model.safetensors + adapter_config.json: PEFT's layout, which the studio imports.
-        trainer.model.save_pretrained(args.out, safe_serialization=True)
+        # PiSSA: converted to a rank-2r LoRA that loads on the unchanged base model, as the studio exports it.
+        convert = {"path_initial_model_for_weight_conversion": pissa_init_dir} if pissa_init_dir else {}
+        trainer.model.save_pretrained(args.out, safe_serialization=True, **convert)
         summary = {
             "global_step": trainer.state.global_step,
             "max_steps": trainer.state.max_steps,

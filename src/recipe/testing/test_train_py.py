@@ -215,9 +215,16 @@ class HyperparameterMapping(unittest.TestCase):
     def test_lora_config(self):
         with_stubs(args_class())
         kw = train.build_lora_config(CFG).kw
-        self.assertEqual(set(self.lora), {"r", "lora_alpha", "lora_dropout", "target_modules", "use_rslora", "use_dora"})
-        for name in ("r", "lora_alpha", "lora_dropout", "use_rslora", "use_dora"):
+        self.assertEqual(
+            set(self.lora),
+            {"r", "lora_alpha", "lora_dropout", "target_modules", "use_rslora", "use_dora", "layers_to_transform",
+             "rank_pattern", "alpha_pattern", "init_lora_weights", "loraplus_lr_ratio"},
+        )  # fmt: skip
+        for name in ("r", "lora_alpha", "lora_dropout", "use_rslora", "use_dora", "layers_to_transform", "rank_pattern",
+                     "alpha_pattern", "init_lora_weights"):  # fmt: skip
             self.assertEqual(kw[name], self.lora[name], name)
+        self.assertNotIn("loraplus_lr_ratio", kw)  # an optimizer argument, not a LoraConfig field
+        self.assertEqual(train.resolve_targets("model\\.layers\\.0\\..*"), "model\\.layers\\.0\\..*")
         self.assertEqual(kw["target_modules"], CFG["peft"]["target_modules"])
         self.assertEqual((kw["bias"], kw["task_type"]), ("none", "CAUSAL_LM"))
         self.assertEqual(train.resolve_targets("all-linear"), list(train.ALL_LINEAR))
@@ -325,8 +332,9 @@ class FakeTrainerLibraries:
                 calls["early_stopping"] = kw
 
         class Trainer:
-            def __init__(self, model, args, train_dataset, eval_dataset, data_collator, callbacks):
+            def __init__(self, model, args, train_dataset, eval_dataset, data_collator, callbacks, optimizers):
                 calls["training_args"] = args
+                calls["optimizers"] = optimizers
                 self.model, self.args, self.callbacks = model, args, callbacks
                 self.train_dataset, self.eval_dataset, self.collate = train_dataset, eval_dataset, data_collator
                 self.state = types.SimpleNamespace(
@@ -371,15 +379,21 @@ class FakeTrainerLibraries:
             TrainerCallback=TrainerCallback,
             EarlyStoppingCallback=EarlyStoppingCallback,
         )
+        def create_loraplus_optimizer(**kw):
+            calls["loraplus"] = kw
+            return "loraplus optimizer"
+
         self.peft = types.SimpleNamespace(
             LoraConfig=Captured,
             get_peft_model=PeftModel,
             prepare_model_for_kbit_training=prepare_model_for_kbit_training,
+            optimizers=types.SimpleNamespace(create_loraplus_optimizer=create_loraplus_optimizer),
         )
 
     def install(self):
         sys.modules["transformers"] = self.transformers
         sys.modules["peft"] = self.peft
+        sys.modules["peft.optimizers"] = self.peft.optimizers
 
 
 @unittest.skipUnless(importlib.util.find_spec("torch"), "torch is not installed")
@@ -424,6 +438,16 @@ class TrainFlow(unittest.TestCase):
             self.assertIs(c["training_args"].gradient_checkpointing, True)
             self.assertEqual(c["training_args"].gradient_checkpointing_kwargs, {"use_reentrant": False})
             self.assertEqual(c["lora_config"]["target_modules"], CFG["peft"]["target_modules"])
+            # LoRA+: PEFT's create_loraplus_optimizer with the run's AdamW settings, handed to the Trainer
+            lo = CFG["hparams"]["lora"]
+            self.assertEqual(c["optimizers"], ("loraplus optimizer", None))
+            self.assertEqual(c["loraplus"]["loraplus_lr_ratio"], lo["loraplus_lr_ratio"])
+            self.assertEqual(
+                {k: c["loraplus"][k] for k in ("lr", "betas", "eps", "weight_decay")},
+                {"lr": t["learning_rate"], "betas": (t["adam_beta1"], t["adam_beta2"]), "eps": t["adam_epsilon"],
+                 "weight_decay": t["weight_decay"]},
+            )  # fmt: skip
+            self.assertIs(c["loraplus"]["optimizer_cls"], torch.optim.AdamW)
             self.assertEqual(
                 c["early_stopping"],
                 {"early_stopping_patience": t["early_stopping_patience"],

@@ -150,3 +150,47 @@ export function BoolField<G extends Group>(props: { group: G; name: Key<G>; disa
     </FieldShell>
   );
 }
+
+/**
+ * A structured value typed as text (a list, a {pattern: value} map): `parse` gives the value or a
+ * message; like NumberField, text that does not parse stays in the box and the stored value stays.
+ */
+export function TextField<G extends Group>(props: {
+  group: G;
+  name: Key<G>;
+  format: (v: unknown) => string;
+  parse: (text: string) => { value: unknown } | { error: string };
+  placeholder?: string;
+  disabled?: boolean;
+}) {
+  const { value, issue, set } = useField(props.group, props.name);
+  const name = String(props.name);
+  const id = `hp-${name}`;
+  const [draft, setDraft] = useState<string | null>(null);
+  const text = draft ?? props.format(value);
+  const r = draft === null ? null : props.parse(draft);
+  const local = r && 'error' in r ? r.error : undefined;
+  const error = local ?? issue;
+  return (
+    <FieldShell id={id} name={name} help={fieldHelp(props.group, name)} error={error}>
+      <input
+        id={id}
+        type="text"
+        value={text}
+        placeholder={props.placeholder}
+        disabled={props.disabled}
+        aria-invalid={error ? true : undefined}
+        aria-describedby={`${id}-help${error ? ` ${id}-error` : ''}`}
+        onChange={(e) => {
+          const p = props.parse(e.target.value);
+          if ('value' in p) set(p.value);
+          setDraft(e.target.value);
+        }}
+        onBlur={() => {
+          if (draft !== null && local === undefined) setDraft(null);
+        }}
+        data-testid={`input-${name}`}
+      />
+    </FieldShell>
+  );
+}

@@ -5,12 +5,12 @@
 
 import { useRef } from 'react';
 import { LINEAR_MODULES } from '../../engine/model/config';
-import { QUANT_TYPES, SCHEDULERS } from '../../config/hparams';
+import { INIT_LORA_WEIGHTS, QUANT_TYPES, SCHEDULERS, fieldHelp } from '../../config/hparams';
 import { useStudio } from '../store/store';
 import { clearImportedAdapter, importAdapter, setUseImportedAdapter } from '../store/training.actions';
 import { fromInput } from '../components/files';
 import { Alert, Card, Stat } from '../components/common';
-import { BoolField, NumberField, SelectField } from '../components/fields';
+import { BoolField, NumberField, SelectField, TextField } from '../components/fields';
 import { fmtBytes, fmtCount } from '../lib/format';
 
 function TargetModules({ disabled }: { disabled: boolean }) {
@@ -18,7 +18,8 @@ function TargetModules({ disabled }: { disabled: boolean }) {
   const issue = useStudio((s) => s.hparamIssues['lora.target_modules']);
   const set = useStudio((s) => s.setLora);
   const all = value === 'all-linear';
-  const chosen = new Set(all ? LINEAR_MODULES : value);
+  const regex = typeof value === 'string' && !all;
+  const chosen = new Set(all || regex ? LINEAR_MODULES : value);
   return (
     <fieldset
       className={`field field-wide ${issue ? 'field-invalid' : ''}`}
@@ -32,6 +33,7 @@ function TargetModules({ disabled }: { disabled: boolean }) {
         <input
           type="checkbox"
           checked={all}
+          disabled={regex}
           onChange={(e) => set('target_modules', e.target.checked ? 'all-linear' : ['q_proj', 'v_proj'])}
           data-testid="target-all-linear"
         />
@@ -39,13 +41,39 @@ function TargetModules({ disabled }: { disabled: boolean }) {
           <code>all-linear</code> (all seven linear layers of every block: usually better than q/v alone)
         </span>
       </label>
+      <label className="check">
+        <input
+          type="checkbox"
+          checked={regex}
+          onChange={(e) =>
+            set(
+              'target_modules',
+              e.target.checked ? 'model\\.layers\\.\\d+\\.self_attn\\.(q|v)_proj' : ['q_proj', 'v_proj'],
+            )
+          }
+          data-testid="target-regex"
+        />
+        <span>
+          a regular expression (PEFT: it must match the whole name, e.g. <code>model.layers.3.mlp.down_proj</code>):
+          pick modules of some layers only
+        </span>
+      </label>
+      {regex && (
+        <input
+          type="text"
+          value={value}
+          onChange={(e) => set('target_modules', e.target.value)}
+          data-testid="target-regex-input"
+          aria-label="target_modules regular expression"
+        />
+      )}
       <div className="checks">
         {LINEAR_MODULES.map((m) => (
           <label className="check" key={m}>
             <input
               type="checkbox"
               checked={chosen.has(m)}
-              disabled={all}
+              disabled={all || regex}
               onChange={(e) => {
                 const next = LINEAR_MODULES.filter((x) => (x === m ? e.target.checked : chosen.has(x)));
                 set('target_modules', next);
@@ -61,6 +89,65 @@ function TargetModules({ disabled }: { disabled: boolean }) {
       </div>
       {issue && <div className="field-error">{issue}</div>}
     </fieldset>
+  );
+}
+
+/** "0,2,5" <-> [0, 2, 5]; empty <-> null (every layer). */
+function parseLayers(t: string): { value: unknown } | { error: string } {
+  if (t.trim() === '') return { value: null };
+  const ids = t.split(',').map((s) => Number(s.trim()));
+  return ids.every((n) => Number.isInteger(n) && n >= 0)
+    ? { value: ids }
+    : { error: 'layer indices from 0, separated by commas (empty: every layer)' };
+}
+
+/** "down_proj=16, o_proj=4" <-> {down_proj: 16, o_proj: 4}. */
+function parsePatterns(t: string): { value: unknown } | { error: string } {
+  const out: Record<string, number> = {};
+  for (const part of t.split(',').filter((s) => s.trim())) {
+    const eq = part.lastIndexOf('=');
+    const v = Number(part.slice(eq + 1));
+    if (eq <= 0 || !Number.isFinite(v)) return { error: 'pattern=value pairs separated by commas, e.g. down_proj=16' };
+    out[part.slice(0, eq).trim()] = v;
+  }
+  return { value: out };
+}
+
+const showLayers = (v: unknown) => (Array.isArray(v) ? v.join(', ') : v == null ? '' : String(v));
+const showPatterns = (v: unknown) =>
+  Object.entries((v ?? {}) as Record<string, number>)
+    .map(([k, x]) => `${k}=${x}`)
+    .join(', ');
+
+function InitLoraWeights({ disabled }: { disabled: boolean }) {
+  const value = useStudio((s) => s.hparams.lora.init_lora_weights);
+  const issue = useStudio((s) => s.hparamIssues['lora.init_lora_weights']);
+  const set = useStudio((s) => s.setLora);
+  const options: string[] = [...INIT_LORA_WEIGHTS];
+  if (!options.includes(String(value))) options.push(String(value));
+  return (
+    <div className={`field ${issue ? 'field-invalid' : ''}`} data-testid="field-init_lora_weights">
+      <label htmlFor="hp-init_lora_weights" className="field-label">
+        <code>init_lora_weights</code>
+      </label>
+      <div className="field-control">
+        <select
+          id="hp-init_lora_weights"
+          value={String(value)}
+          disabled={disabled}
+          onChange={(e) => set('init_lora_weights', e.target.value === 'true' ? true : e.target.value)}
+          data-testid="input-init_lora_weights"
+        >
+          {options.map((o) => (
+            <option key={o} value={o}>
+              {o}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div className="field-help">{fieldHelp('lora', 'init_lora_weights')}</div>
+      {issue && <div className="field-error">{issue}</div>}
+    </div>
   );
 }
 
@@ -243,6 +330,32 @@ export function HparamsPanel() {
           <BoolField group="lora" name="use_rslora" disabled={lockedByAdapter} />
           <BoolField group="lora" name="use_dora" disabled={lockedByAdapter} />
           <TargetModules disabled={lockedByAdapter} />
+          <TextField
+            group="lora"
+            name="layers_to_transform"
+            format={showLayers}
+            parse={parseLayers}
+            placeholder="every layer"
+            disabled={lockedByAdapter}
+          />
+          <TextField
+            group="lora"
+            name="rank_pattern"
+            format={showPatterns}
+            parse={parsePatterns}
+            placeholder="e.g. down_proj=16"
+            disabled={lockedByAdapter}
+          />
+          <TextField
+            group="lora"
+            name="alpha_pattern"
+            format={showPatterns}
+            parse={parsePatterns}
+            placeholder="e.g. down_proj=32"
+            disabled={lockedByAdapter}
+          />
+          <InitLoraWeights disabled={lockedByAdapter} />
+          <NumberField group="lora" name="loraplus_lr_ratio" />
         </div>
       </Card>
       <Card
