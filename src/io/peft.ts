@@ -14,7 +14,7 @@
 // sorted list, as PEFT stores it after resolving "all-linear".
 
 import { z } from 'zod';
-import { LINEAR_MODULES, type LinearModule, type ModelConfig, linearPrefix, linearShape } from '../engine/model/config';
+import { type LinearModule, type ModelConfig, linearModules, linearPrefix, linearShape } from '../engine/model/config';
 import { LoraLayout, type LoraSpec, peftKey } from '../engine/model/lora';
 import { type TensorToWrite, openSafetensors, writeSafetensors } from './safetensors';
 import { type FileSet, IoError, readJson } from './source';
@@ -212,20 +212,21 @@ export async function readAdapter(files: FileSet, model: ModelConfig): Promise<A
   const r = c.r;
   // target_modules: a list (entries may be dotted paths; PEFT matches their last component), the
   // string "all-linear", or a regex string (then the tensors tell).
+  const familyModules = linearModules(model); // the family's modules (Phi-3: fused qkv_proj, gate_up_proj)
   let targets: Set<LinearModule> | null = null;
   if (Array.isArray(c.target_modules)) {
     targets = new Set();
     for (const t of c.target_modules) {
       const m = t.split('.').at(-1)!;
-      if (!(LINEAR_MODULES as readonly string[]).includes(m)) {
+      if (!(familyModules as readonly string[]).includes(m)) {
         throw cfgFail(
-          `target_modules lists "${t}", which a ${model.modelType} model does not have (its linear modules: ${LINEAR_MODULES.join(', ')})`,
+          `target_modules lists "${t}", which a ${model.modelType} model does not have (its linear modules: ${familyModules.join(', ')})`,
         );
       }
       targets.add(m as LinearModule);
     }
   } else if (c.target_modules === 'all-linear') {
-    targets = new Set(LINEAR_MODULES);
+    targets = new Set(familyModules);
   }
 
   const st = await openSafetensors(files.require(ADAPTER_WEIGHTS));
@@ -246,9 +247,9 @@ export async function readAdapter(files: FileSet, model: ModelConfig): Promise<A
     const layer = Number(m[1]);
     const module = m[3] as LinearModule;
     const ab = m[4] as 'A' | 'B';
-    if (!(LINEAR_MODULES as readonly string[]).includes(module) || linearPrefix(module) !== m[2]) {
+    if (!(familyModules as readonly string[]).includes(module) || linearPrefix(module) !== m[2]) {
       throw fail(
-        `tensor ${key} adapts "${m[2]}.${module}", which a ${model.modelType} model does not have (its linear modules: ${LINEAR_MODULES.join(', ')})`,
+        `tensor ${key} adapts "${m[2]}.${module}", which a ${model.modelType} model does not have (its linear modules: ${familyModules.join(', ')})`,
       );
     }
     if (layer >= model.numLayers) {
@@ -280,7 +281,7 @@ export async function readAdapter(files: FileSet, model: ModelConfig): Promise<A
     found.add(module);
   }
   if (found.size === 0 && !targets) throw fail('holds no LoRA weights');
-  const modules = LINEAR_MODULES.filter((m) => (targets ?? found).has(m));
+  const modules = familyModules.filter((m) => (targets ?? found).has(m));
   for (let layer = 0; layer < model.numLayers; layer++) {
     for (const module of modules) {
       for (const ab of ['A', 'B'] as const) {

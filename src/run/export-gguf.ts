@@ -104,6 +104,7 @@ export function permuteRows(x: Float32Array, rows: number, cols: number, nHead: 
 /** LlamaModel.generate_extra_tensors: the Llama 3 rope_scaling factors per frequency. */
 export function llama3RopeFreqs(c: ModelConfig): Float32Array {
   const rs = c.ropeScaling!;
+  if (rs.ropeType !== 'llama3') throw new Error(`llama3RopeFreqs: rope_scaling is ${rs.ropeType}, not llama3`);
   const dim = c.headDim;
   const lowWavelen = rs.originalMaxPositionEmbeddings / rs.lowFreqFactor;
   const highWavelen = rs.originalMaxPositionEmbeddings / rs.highFreqFactor;

@@ -7,8 +7,10 @@
 // is [out_features, r]; y = x W^T + scaling * (dropout(x) A^T) B^T with scaling = alpha / r, or
 // alpha / sqrt(r) with use_rslora; A ~ kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)),
 // B = 0. Key names for a causal LM: base_model.model.model.layers.{i}.{self_attn|mlp}.{m}.lora_{A|B}.weight
+// The modules are the family's (config.ts linearModules): Phi-3's fused qkv_proj and gate_up_proj
+// carry one A [r, C] and one B [fused out, r] each, as PEFT wraps those nn.Linear layers.
 
-import { LINEAR_MODULES, type LinearModule, type ModelConfig, linearPrefix, linearShape } from './config';
+import { type LinearModule, type ModelConfig, linearModules, linearPrefix, linearShape } from './config';
 import { Rng } from '../../util/rng';
 
 export interface LoraSpec {
@@ -56,9 +58,10 @@ export class LoraLayout {
   ) {
     if (!Number.isInteger(spec.r) || spec.r < 1)
       throw new Error(`LoRA rank r must be a positive integer (got ${spec.r})`);
+    const modules = linearModules(config);
     for (const m of spec.target_modules) {
-      if (!LINEAR_MODULES.includes(m))
-        throw new Error(`target_modules: "${m}" is not one of ${LINEAR_MODULES.join(', ')}`);
+      if (!modules.includes(m))
+        throw new Error(`target_modules: "${m}" is not one of ${config.modelType}'s linear modules ${modules.join(', ')}`);
     }
     let off = 0;
     let count = 0;
@@ -68,7 +71,7 @@ export class LoraLayout {
       count += n;
       return o;
     };
-    const targets = LINEAR_MODULES.filter((m) => spec.target_modules.includes(m)); // canonical order
+    const targets = modules.filter((m) => spec.target_modules.includes(m)); // canonical order
     for (let layer = 0; layer < config.numLayers; layer++) {
       for (const module of targets) {
         const [outFeatures, inFeatures] = linearShape(config, module);
