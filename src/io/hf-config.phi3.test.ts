@@ -91,9 +91,9 @@ describe('parseHfConfig: phi3', () => {
       'config.json: rope_scaling.rope_type "dynamic" is not supported (supported: default, longrope)',
     );
     // partial rotary stays refused outside phi3
-    expect(() => parseHfConfig({ ...PHI3_MINI_4K, model_type: 'llama', architectures: null, partial_rotary_factor: 0.5 })).toThrow(
-      /partial_rotary_factor 0.5 is not supported/,
-    );
+    expect(() =>
+      parseHfConfig({ ...PHI3_MINI_4K, model_type: 'llama', architectures: null, partial_rotary_factor: 0.5 }),
+    ).toThrow(/partial_rotary_factor 0.5 is not supported/);
   });
 
   it('Phi3Config defaults: kv heads = heads, eps 1e-5, bos 1, eos 32000, 4096 positions', () => {
@@ -115,8 +115,8 @@ describe('parseHfConfig: phi3', () => {
       slidingWindow: null,
       tieWordEmbeddings: false,
     });
-    expect(parseHfConfig({ ...minimal, model_type: undefined, architectures: ['Phi3ForCausalLM'] }).model.modelType).toBe(
-      'phi3',
-    );
+    expect(
+      parseHfConfig({ ...minimal, model_type: undefined, architectures: ['Phi3ForCausalLM'] }).model.modelType,
+    ).toBe('phi3');
   });
 });

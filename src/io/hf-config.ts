@@ -296,8 +296,7 @@ function parseLongRope(
   const factorRaw = p.factor ?? maxPos / origRaw;
   if (typeof factorRaw !== 'number' || !(factorRaw > 0))
     throw fail(`${field}.factor must be a positive number (got ${show(factorRaw)})`);
-  const attRaw =
-    p.attention_factor ?? (factorRaw <= 1 ? 1 : Math.sqrt(1 + Math.log(factorRaw) / Math.log(origRaw)));
+  const attRaw = p.attention_factor ?? (factorRaw <= 1 ? 1 : Math.sqrt(1 + Math.log(factorRaw) / Math.log(origRaw)));
   if (typeof attRaw !== 'number' || !(attRaw > 0))
     throw fail(`${field}.attention_factor must be a positive number (got ${show(attRaw)})`);
   return {

@@ -28,7 +28,8 @@ export function ropeInvFreq(hd: number, theta: number, scaling: RopeScaling | nu
     // _compute_longrope_parameters: 1.0 / (ext_factors * base ** (arange(0, dim, 2) / dim)), the
     // short factors (ropeTables refuses sequences past original_max_position_embeddings).
     const ext = scaling.shortFactor;
-    if (ext.length !== hd / 2) throw new Error(`rope_scaling: longrope needs ${hd / 2} short factors, got ${ext.length}`);
+    if (ext.length !== hd / 2)
+      throw new Error(`rope_scaling: longrope needs ${hd / 2} short factors, got ${ext.length}`);
     for (let i = 0; i < hd / 2; i++) {
       inv[i] = f32(1 / f32(f32(ext[i]) * f32(Math.pow(f32(theta), f32((2 * i) / hd)))));
     }

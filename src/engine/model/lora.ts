@@ -61,7 +61,9 @@ export class LoraLayout {
     const modules = linearModules(config);
     for (const m of spec.target_modules) {
       if (!modules.includes(m))
-        throw new Error(`target_modules: "${m}" is not one of ${config.modelType}'s linear modules ${modules.join(', ')}`);
+        throw new Error(
+          `target_modules: "${m}" is not one of ${config.modelType}'s linear modules ${modules.join(', ')}`,
+        );
     }
     let off = 0;
     let count = 0;
