@@ -11,7 +11,7 @@ import { uploadWeights, type GpuWeights } from '../model/gpu-weights';
 import { DEFAULT_HPARAMS, type TrainingHparams } from '../../config/hparams';
 import { Trainer, type StepMetrics } from './trainer';
 import { writeAdapter } from '../../io/peft';
-import { LINEAR_MODULES, linearPrefix } from '../model/config';
+import { linearModules, linearPrefix } from '../model/config';
 import type { Tensor } from '../gpu/tensor';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,7 +28,7 @@ const TOL = {
   evalRel: 1e-4,
 };
 
-for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3']) {
+for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3', 'tiny-phi3']) {
   describe(`engine vs PyTorch reference: ${name}`, () => {
     let ctx: GpuContext;
     let c: ReferenceCase;
@@ -176,7 +176,7 @@ for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3']) {
       weights.layers.forEach((l, i) => {
         tensors.push([`model.layers.${i}.input_layernorm.weight`, l.inputNorm, 0]);
         tensors.push([`model.layers.${i}.post_attention_layernorm.weight`, l.postNorm, 0]);
-        for (const m of LINEAR_MODULES)
+        for (const m of linearModules(c.checkpoint.config))
           tensors.push([`model.layers.${i}.${linearPrefix(m)}.${m}.weight`, l.linear[m], 0]);
         for (const [m, t] of Object.entries(l.bias)) tensors.push([`model.layers.${i}.self_attn.${m}.bias`, t, 0]);
       });
