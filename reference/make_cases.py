@@ -186,12 +186,12 @@ def tiny_phi3():
     model_dir = os.path.join(CASES, "tiny-phi3", "model")
     # Phi-4-mini's config.json fields at a tiny size: head_dim 16 (hidden / heads), partial_rotary_factor 0.75
     # (12 of 16 dims rotate: 6 longrope factors), GQA 4/2, tied embeddings. max / original positions = 4,
-    # so the attention factor is sqrt(1 + ln 4 / ln 32); every sequence here is <= 32: the short factors.
+    # so the attention factor is sqrt(1 + ln 4 / ln 256); every sequence here is <= 256: the short factors.
     config = {
         "architectures": ["Phi3ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0, "bos_token_id": 1,
         "embd_pdrop": 0.0, "eos_token_id": 2, "hidden_act": "silu", "hidden_size": 64, "initializer_range": 0.02,
-        "intermediate_size": 88, "max_position_embeddings": 128, "model_type": "phi3", "num_attention_heads": 4,
-        "num_hidden_layers": 2, "num_key_value_heads": 2, "original_max_position_embeddings": 32,
+        "intermediate_size": 88, "max_position_embeddings": 1024, "model_type": "phi3", "num_attention_heads": 4,
+        "num_hidden_layers": 2, "num_key_value_heads": 2, "original_max_position_embeddings": 256,
         "pad_token_id": 2, "partial_rotary_factor": 0.75, "resid_pdrop": 0.0, "rms_norm_eps": 1e-5,
         "rope_scaling": {"long_factor": [1.0, 1.25, 2.5, 4.0, 9.0, 16.0],
                          "short_factor": [1.0, 1.05, 1.5, 2.25, 3.0, 7.5], "type": "longrope"},

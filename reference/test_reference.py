@@ -241,9 +241,9 @@ class TestForward(unittest.TestCase):
         rs, dim = cfg.rope_scaling, cfg.rotary_dim
         self.assertEqual((dim, cfg.head_dim), (12, 16))
         base = cfg.rope_theta ** (np.arange(0, dim, 2) / dim)
-        assert_close(self, ref.rope_inv_freq(cfg, 32).numpy(), 1 / (np.array(rs["short_factor"]) * base), 0, 2e-7, "short")
-        assert_close(self, ref.rope_inv_freq(cfg, 33).numpy(), 1 / (np.array(rs["long_factor"]) * base), 0, 2e-7, "long")
-        att = math.sqrt(1 + math.log(128 / 32) / math.log(32))
+        assert_close(self, ref.rope_inv_freq(cfg, 256).numpy(), 1 / (np.array(rs["short_factor"]) * base), 0, 2e-7, "short")
+        assert_close(self, ref.rope_inv_freq(cfg, 257).numpy(), 1 / (np.array(rs["long_factor"]) * base), 0, 2e-7, "long")
+        att = math.sqrt(1 + math.log(1024 / 256) / math.log(256))
         self.assertAlmostEqual(ref.longrope_attention_factor(cfg), att, places=15)
         cos, sin = (t.numpy() for t in ref.rope_cos_sin(cfg, 20, torch.float64))
         self.assertEqual(cos.shape, (20, 12))
