@@ -16,8 +16,13 @@
 //   - Llama 3 rope_scaling is a rope_freqs.weight tensor of head_dim/2 factors, not metadata.
 //   - a LoRA GGUF's scale is adapter.lora.alpha / r (r from the tensors), so rsLoRA, whose scale
 //     is alpha / sqrt(r), is written with alpha · sqrt(r).
+//   - phi3 architecture (Phi3MiniModel): the fused qkv_proj is attn_qkv and gate_up_proj is ffn_up
+//     (gate rows first, as llama.cpp's fused SwiGLU splits it), no q/k permutation (NEOX rope);
+//     rope.dimension_count is the rotary dim, sliding_window 0 when absent, and longrope becomes
+//     rope_factors_long / rope_factors_short tensors plus rope.scaling.attn_factor and
+//     rope.scaling.original_context_length.
 
-import { type ModelConfig, expectedWeights, linearPrefix } from '../engine/model/config';
+import { type ModelConfig, expectedWeights, linearPrefix, rotaryDim } from '../engine/model/config';
 import type { LoraSlot } from '../engine/model/lora';
 import {
   type GgmlType,
@@ -57,8 +62,8 @@ const TYPE_OF: Record<GgufOutType, GgmlType> = { f32: 'F32', f16: 'F16', bf16: '
 const FILE_TYPE: Record<GgufOutType, number> = { f32: 0, f16: 1, q8_0: 7, bf16: 32 };
 
 /** llama.cpp's architecture name: Mistral runs as llama (MistralForCausalLM -> LlamaModel). */
-export function ggufArch(c: ModelConfig): 'llama' | 'qwen2' {
-  return c.modelType === 'qwen2' ? 'qwen2' : 'llama';
+export function ggufArch(c: ModelConfig): 'llama' | 'qwen2' | 'phi3' {
+  return c.modelType === 'qwen2' ? 'qwen2' : c.modelType === 'phi3' ? 'phi3' : 'llama';
 }
 
 /** The GGUF name of a Hugging Face tensor (gguf-py's tensor_mapping for llama and qwen2). */
@@ -74,6 +79,8 @@ export function ggufTensorName(hf: string): string | null {
     'self_attn.k_proj': 'attn_k',
     'self_attn.v_proj': 'attn_v',
     'self_attn.o_proj': 'attn_output',
+    'self_attn.qkv_proj': 'attn_qkv',
+    'mlp.gate_up_proj': 'ffn_up',
     post_attention_layernorm: 'ffn_norm',
     'mlp.gate_proj': 'ffn_gate',
     'mlp.up_proj': 'ffn_up',
@@ -209,6 +216,7 @@ export function ggufTokenizerMetadata(c: ModelConfig, t: TokenizerFiles): Map<st
 /** general.* and <arch>.* hyperparameters (TextModel / LlamaModel / Qwen2Model set_gguf_parameters). */
 export function ggufModelMetadata(c: ModelConfig, name: string, fileType: number): Map<string, GgufValue> {
   const a = ggufArch(c);
+  if (a === 'phi3') return phi3Metadata(c, name, fileType);
   return new Map<string, GgufValue>([
     ['general.architecture', str(a)],
     ['general.type', str('model')],
@@ -229,6 +237,36 @@ export function ggufModelMetadata(c: ModelConfig, name: string, fileType: number
   ]);
 }
 
+/** Phi3MiniModel.set_gguf_parameters (+ the attention factor of generate_extra_tensors). */
+function phi3Metadata(c: ModelConfig, name: string, fileType: number): Map<string, GgufValue> {
+  const rs = c.ropeScaling;
+  const orig = rs?.ropeType === 'longrope' ? rs.originalMaxPositionEmbeddings : c.maxPositionEmbeddings;
+  const meta = new Map<string, GgufValue>([
+    ['general.architecture', str('phi3')],
+    ['general.type', str('model')],
+    ['general.name', str(name)],
+    ['general.file_type', u32(fileType)],
+    ['phi3.context_length', u32(c.maxPositionEmbeddings)],
+    ['phi3.rope.scaling.original_context_length', u32(orig)],
+    ['phi3.embedding_length', u32(c.hiddenSize)],
+    ['phi3.feed_forward_length', u32(c.intermediateSize)],
+    ['phi3.block_count', u32(c.numLayers)],
+    ['phi3.attention.head_count', u32(c.numHeads)],
+    ['phi3.attention.head_count_kv', u32(c.numKvHeads)],
+    ['phi3.attention.layer_norm_rms_epsilon', f32(c.rmsNormEps)],
+    ['phi3.rope.dimension_count', u32(rotaryDim(c))],
+    ['phi3.rope.freq_base', f32(c.ropeTheta)],
+    ['phi3.attention.sliding_window', u32(c.slidingWindow ?? 0)],
+  ]);
+  if (rs?.ropeType === 'longrope') {
+    // the converter's own formula (it ignores rope_scaling.attention_factor)
+    const scale = c.maxPositionEmbeddings / orig;
+    const att = scale > 1 ? Math.sqrt(1 + Math.log(scale) / Math.log(orig)) : 1;
+    meta.set('phi3.rope.scaling.attn_factor', f32(att));
+  }
+  return meta;
+}
+
 export interface GgufExportOptions {
   outType: GgufOutType;
   /** general.name (default: the base folder's name). */
@@ -246,7 +284,7 @@ export async function exportGguf(
 ): Promise<{ bytes: number }> {
   const hf = parseHfConfig(await readJson(base.require('config.json')), 'config.json');
   const c = hf.model;
-  if (c.ropeScaling && c.ropeScaling.ropeType !== 'llama3')
+  if (c.ropeScaling && c.ropeScaling.ropeType !== (c.modelType === 'phi3' ? 'longrope' : 'llama3'))
     throw new Error(`rope_scaling type ${c.ropeScaling.ropeType} cannot be exported to GGUF here`);
   const meta = ggufModelMetadata(c, opts.name ?? base.name, FILE_TYPE[opts.outType]);
   for (const [k, v] of ggufTokenizerMetadata(c, await tokenizerFiles(base))) meta.set(k, v);
@@ -255,6 +293,20 @@ export async function exportGguf(
   const byName = new Map(all.map((t) => [t.entry.name, t]));
   const arch = ggufArch(c);
   const tensors: GgufTensor[] = [];
+  if (c.ropeScaling?.ropeType === 'longrope') {
+    for (const [kind, factors] of [
+      ['long', c.ropeScaling.longFactor],
+      ['short', c.ropeScaling.shortFactor],
+    ] as const) {
+      const v = Float32Array.from(factors);
+      tensors.push({
+        name: `rope_factors_${kind}.weight`,
+        type: 'F32',
+        shape: [v.length],
+        data: async () => encodeTensor(v, 'F32'),
+      });
+    }
+  }
   if (c.ropeScaling?.ropeType === 'llama3') {
     const freqs = llama3RopeFreqs(c);
     tensors.push({
