@@ -159,6 +159,8 @@ async function tokenizerFiles(files: FileSet): Promise<TokenizerFiles> {
 /** llama.cpp's pre-tokenizer name from tokenizer.json's pre_tokenizer (the split regex). */
 export function ggufPreTokenizer(tokenizerJson: Record<string, unknown>): string {
   const pre = JSON.stringify(tokenizerJson.pre_tokenizer ?? null);
+  // GPT-4o's split (Phi-4-mini): case-aware letter runs before the digit groups Llama 3 also has
+  if (pre.includes('[\\\\p{Lu}\\\\p{Lt}\\\\p{Lm}\\\\p{Lo}\\\\p{M}]')) return 'gpt-4o';
   if (pre.includes('\\\\p{N}{1,3}')) return 'llama-bpe';
   if (pre.includes('\\\\p{N}')) return 'qwen2';
   const p = tokenizerJson.pre_tokenizer as { type?: string; use_regex?: boolean } | null;

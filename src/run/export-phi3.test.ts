@@ -15,6 +15,7 @@ import { LoraLayout } from '../engine/model/lora';
 import { Rng } from '../util/rng';
 import { exportMerged } from './export-merged';
 import { runExport } from './export-model';
+import { ggufPreTokenizer } from './export-gguf';
 
 const enc = new TextEncoder();
 const fs = (files: Map<string, Uint8Array>, name = 'tiny-phi3') =>
@@ -113,5 +114,22 @@ describe('phi3 exports', () => {
     expect(metaValue(g, 'general.architecture')).toBe('phi3');
     expect(g.tensors.get('blk.1.attn_qkv.weight.lora_b')!.shape).toEqual([64, 4]);
     expect(g.tensors.get('blk.1.ffn_up.weight.lora_a')!.shape).toEqual([4, 32]);
+  });
+
+  it("GGUF: Phi-4-mini's GPT-4o pre-tokenizer is llama.cpp's gpt-4o, not Llama 3's", () => {
+    // tokenizer.json of Phi-4-mini-instruct (Xenova/gpt-4o): a Split on this regex, then ByteLevel
+    const regex =
+      "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+    const pre = {
+      type: 'Sequence',
+      pretokenizers: [
+        { type: 'Split', pattern: { Regex: regex }, behavior: 'Removed', invert: true },
+        { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
+      ],
+    };
+    expect(ggufPreTokenizer({ pre_tokenizer: pre })).toBe('gpt-4o');
+    expect(ggufPreTokenizer(tinyBpeTokenizer('llama3', 160).tokenizerJson as Record<string, unknown>)).toBe(
+      'llama-bpe',
+    );
   });
 });
