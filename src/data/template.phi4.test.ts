@@ -3,7 +3,7 @@
 // "<|assistant|>" to prompt a reply, eos_token closing a finished conversation.
 
 import { describe, expect, it } from 'vitest';
-import { ChatTemplate } from './template';
+import { ChatTemplate, type ChatMessage } from './template';
 import { ModelTokenizer } from './tokenizer';
 import { tinyBpeTokenizer } from '../io/testing/bpe-tokenizer';
 import PHI4_TEMPLATE from '../io/fixtures/phi-4-mini-instruct.chat_template.json';
@@ -14,7 +14,7 @@ describe('Phi-4-mini chat template', () => {
   const tpl = new ChatTemplate(PHI4_TEMPLATE.chat_template, tok);
 
   it('renders each turn as <|role|>content<|end|> and prompts with <|assistant|>', () => {
-    const msgs = [
+    const msgs: ChatMessage[] = [
       { role: 'system', content: 'Be brief.' },
       { role: 'user', content: 'Hello' },
       { role: 'assistant', content: 'Hi!' },
