@@ -31,7 +31,7 @@ import safetensors_io as st  # noqa: E402
 
 CASES = os.path.join(HERE, "cases")
 GOLDEN = os.path.join(HERE, "golden")
-TINY = ("tiny-qwen2", "tiny-llama3", "tiny-qwen3", "tiny-smollm3")
+TINY = ("tiny-qwen2", "tiny-llama3", "tiny-qwen3", "tiny-smollm3", "tiny-phi3")
 DORA = ("tiny-llama3-dora",)  # use_dora on tiny-llama3's checkpoint
 
 
@@ -75,13 +75,18 @@ def load_case(name, dtype=torch.float64):
 def naive_logits(cfg, W, lora, ids, cos, sin, raw):
     """ids (T,) -> logits (T, V). W: numpy f64 weights; LoRA is merged (W + scaling * B @ A) instead of run
     as a side branch, and DoRA as PEFT's merge_safe: each row of W + s B A times m / its norm;
-    RoPE rotates (x_j, x_{j+D/2}) as the complex number x_j + i x_{j+D/2}.
+    RoPE rotates (x_j, x_{j+R/2}) as the complex number x_j + i x_{j+R/2} for j < R/2, R the table width (the
+    rotary dim: all of D except with Phi-3's partial rotary, whose other dims pass through).
     raw: the config.json dict, read here for the family rules: Qwen3 normalizes each head of q and k (after
-    the projection, before RoPE); SmolLM3 layers whose no_rope_layers entry is 0 do not rotate."""
+    the projection, before RoPE); SmolLM3 layers whose no_rope_layers entry is 0 do not rotate; Phi-3's fused
+    qkv_proj / gate_up_proj are sliced row blocks of the merged weight."""
     H, KV, D, eps = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.rms_norm_eps
-    half = D // 2
+    R = cos.shape[1]
+    half = R // 2
     qk_norm = raw["model_type"] == "qwen3"
     rotates = [raw.get("no_rope_layers", [1] * cfg.num_layers)[i] == 1 for i in range(cfg.num_layers)]
+    phi3 = raw["model_type"] == "phi3"
+    I = cfg.intermediate_size
 
     def eff(i, m):
         p = f"model.layers.{i}.{ref.linear_prefix(m)}.{m}"
@@ -102,8 +107,8 @@ def naive_logits(cfg, W, lora, ids, cos, sin, raw):
         return x / math.sqrt(float(np.mean(x * x)) + eps) * g
 
     def rot(v, t):  # v (D,) at position t
-        z = (v[:half] + 1j * v[half:]) * (cos[t, :half] + 1j * sin[t, :half])
-        return np.concatenate([z.real, z.imag])
+        z = (v[:half] + 1j * v[half:R]) * (cos[t, :half] + 1j * sin[t, :half])
+        return np.concatenate([z.real, z.imag, v[R:]])
 
     k_cache = [[] for _ in range(cfg.num_layers)]
     v_cache = [[] for _ in range(cfg.num_layers)]
@@ -112,9 +117,14 @@ def naive_logits(cfg, W, lora, ids, cos, sin, raw):
         x = W["model.embed_tokens.weight"][tok].copy()
         for i in range(cfg.num_layers):
             h = norm(x, W[f"model.layers.{i}.input_layernorm.weight"])
-            q = mv(i, "q_proj", h).reshape(H, D)
-            k = mv(i, "k_proj", h).reshape(KV, D)
-            v = mv(i, "v_proj", h).reshape(KV, D)
+            if phi3:
+                qkv = mv(i, "qkv_proj", h)
+                q, k, v = (qkv[:H * D].reshape(H, D), qkv[H * D:(H + KV) * D].reshape(KV, D),
+                           qkv[(H + KV) * D:].reshape(KV, D))
+            else:
+                q = mv(i, "q_proj", h).reshape(H, D)
+                k = mv(i, "k_proj", h).reshape(KV, D)
+                v = mv(i, "v_proj", h).reshape(KV, D)
             if qk_norm:
                 q = np.stack([norm(q[j], W[f"model.layers.{i}.self_attn.q_norm.weight"]) for j in range(H)])
                 k = np.stack([norm(k[g], W[f"model.layers.{i}.self_attn.k_norm.weight"]) for g in range(KV)])
@@ -131,8 +141,12 @@ def naive_logits(cfg, W, lora, ids, cos, sin, raw):
                 heads.append(sum(p[j] * v_cache[i][j][g] for j in range(t + 1)))
             x = x + mv(i, "o_proj", np.concatenate(heads))
             h = norm(x, W[f"model.layers.{i}.post_attention_layernorm.weight"])
-            gate = mv(i, "gate_proj", h)
-            x = x + mv(i, "down_proj", gate / (1.0 + np.exp(-gate)) * mv(i, "up_proj", h))
+            if phi3:
+                gu = mv(i, "gate_up_proj", h)
+                gate, up = gu[:I], gu[I:]
+            else:
+                gate, up = mv(i, "gate_proj", h), mv(i, "up_proj", h)
+            x = x + mv(i, "down_proj", gate / (1.0 + np.exp(-gate)) * up)
         x = norm(x, W["model.norm.weight"])
         out.append(W["lm_head.weight"] @ x)
     return np.stack(out)
@@ -233,6 +247,22 @@ class TestForward(unittest.TestCase):
         qcfg = ref.load_config(os.path.join(CASES, "tiny-qwen2", "model"))
         assert_close(self, ref.rope_inv_freq(qcfg).numpy(),
                      1.0 / qcfg.rope_theta ** (np.arange(0, qcfg.head_dim, 2) / qcfg.head_dim), 0, 2e-7, "default inv_freq")
+
+    def test_longrope_inv_freq_and_attention_factor(self):
+        # Phi-3 longrope (tiny-phi3): inv_freq = 1/(ext_j * theta^(j/dim)) over the rotary dim (12 of 16), with
+        # the short factors up to original_max_position_embeddings and the long ones past it; cos/sin carry
+        # sqrt(1 + ln(max/original) / ln(original))
+        cfg = ref.load_config(os.path.join(CASES, "tiny-phi3", "model"))
+        rs, dim = cfg.rope_scaling, cfg.rotary_dim
+        self.assertEqual((dim, cfg.head_dim), (12, 16))
+        base = cfg.rope_theta ** (np.arange(0, dim, 2) / dim)
+        assert_close(self, ref.rope_inv_freq(cfg, 256).numpy(), 1 / (np.array(rs["short_factor"]) * base), 0, 2e-7, "short")
+        assert_close(self, ref.rope_inv_freq(cfg, 257).numpy(), 1 / (np.array(rs["long_factor"]) * base), 0, 2e-7, "long")
+        att = math.sqrt(1 + math.log(1024 / 256) / math.log(256))
+        self.assertAlmostEqual(ref.longrope_attention_factor(cfg), att, places=15)
+        cos, sin = (t.numpy() for t in ref.rope_cos_sin(cfg, 20, torch.float64))
+        self.assertEqual(cos.shape, (20, 12))
+        assert_close(self, cos ** 2 + sin ** 2, np.full((20, 12), att * att), 0, 1e-6, "scaled unit circle")
 
     def test_rope_table(self):
         cfg = ref.load_config(os.path.join(CASES, "tiny-llama3", "model"))

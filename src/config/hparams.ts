@@ -5,14 +5,14 @@
 // form shows.
 
 import { z } from 'zod';
-import { LINEAR_MODULES, type LinearModule } from '../engine/model/config';
+import { ALL_LINEAR_MODULES, LINEAR_MODULES, type LinearModule } from '../engine/model/config';
 
 export const SCHEDULERS = ['constant', 'constant_with_warmup', 'linear', 'cosine'] as const;
 export type SchedulerType = (typeof SCHEDULERS)[number];
 
 const targetModules = z
-  .union([z.literal('all-linear'), z.array(z.enum(LINEAR_MODULES)).min(1, 'choose at least one target module')])
-  .describe('which linear layers get a LoRA adapter; "all-linear" means all seven');
+  .union([z.literal('all-linear'), z.array(z.enum(ALL_LINEAR_MODULES)).min(1, 'choose at least one target module')])
+  .describe('which linear layers get a LoRA adapter; "all-linear" means all of the model\'s (Llama: seven)');
 
 const posInt = (what: string) => z.number().int(`${what} must be a whole number`).min(1, `${what} must be at least 1`);
 const nonNegInt = (what: string) =>
@@ -189,9 +189,17 @@ export function withDefaults(saved: unknown): Hparams {
   } as Hparams;
 }
 
-/** The concrete module list ("all-linear" expanded). */
-export function resolveTargets(t: LoraHparams['target_modules']): LinearModule[] {
-  return t === 'all-linear' ? [...LINEAR_MODULES] : LINEAR_MODULES.filter((m) => t.includes(m));
+/**
+ * The concrete module list: "all-linear" expanded to the family's modules (config.ts
+ * linearModules; Llama's seven by default), a list in canonical order. A name the family lacks
+ * stays, for LoraLayout to refuse by name.
+ */
+export function resolveTargets(
+  t: LoraHparams['target_modules'],
+  family: readonly LinearModule[] = LINEAR_MODULES,
+): LinearModule[] {
+  if (t === 'all-linear') return [...family];
+  return [...family, ...ALL_LINEAR_MODULES.filter((m) => !family.includes(m))].filter((m) => t.includes(m));
 }
 
 /** One line of help per field, from the schema. */

@@ -18,6 +18,13 @@
 //     num_key_value_heads to 4; no_rope_layers[l] = 1 means layer l uses RoPE, 0 that it has none
 //     (absent: every no_rope_layer_interval-th layer, default 4, has none); sliding window only
 //     with use_sliding_window (treated as a global window, as Qwen2's).
+//   - phi3 (Phi3Config): fused qkv_proj / gate_up_proj, rms_norm_eps 1e-5, bos 1, eos 32000,
+//     max_position_embeddings 4096; partial_rotary_factor (rotary dim = int(head_dim * factor));
+//     rope_scaling "longrope" (legacy "su", "yarn") as _compute_longrope_parameters reads it:
+//     short/long factors of length rotary_dim/2, original_max_position_embeddings (top level,
+//     default 4096), factor = max_position_embeddings / original when rope_scaling has none,
+//     attention_factor default sqrt(1 + ln(factor) / ln(original)) (1 when factor <= 1).
+//     sliding_window as written (null: full attention).
 
 import { z } from 'zod';
 import {
@@ -51,6 +58,7 @@ const DEFAULTS: Record<ModelType, FamilyDefaults> = {
   qwen2: { numKvHeads: 32, maxPos: 32768, bos: null, eos: null },
   qwen3: { numKvHeads: 32, maxPos: 32768, bos: null, eos: null, headDim: 128 },
   smollm3: { numKvHeads: 4, maxPos: 32768, bos: 128000, eos: 128001, tie: true, ropeTheta: 2000000 },
+  phi3: { numKvHeads: 'heads', maxPos: 4096, bos: 1, eos: 32000 },
 };
 
 const POS_INT = 'a positive integer';
@@ -95,6 +103,7 @@ const hfConfigSchema = z.looseObject({
     })
     .nullish(),
   no_rope_layer_interval: posInt.optional(),
+  original_max_position_embeddings: posInt.optional(),
   _name_or_path: z.string({ error: 'a string' }).optional(),
 });
 
@@ -162,7 +171,16 @@ export function parseHfConfig(input: string | unknown, file = 'config.json'): Hf
   }
   if (headDim % 2 !== 0) throw fail(`head_dim ${headDim} must be even for rotary embeddings`);
 
-  const { ropeTheta, ropeScaling } = parseRope(c, fail, d.ropeTheta);
+  const { ropeTheta, ropeScaling, partial } = parseRope(c, fail, modelType, headDim, d.ropeTheta);
+  let ropeDim: number | undefined;
+  if (partial !== 1) {
+    ropeDim = Math.trunc(headDim * partial);
+    if (!(ropeDim >= 2 && ropeDim <= headDim && ropeDim % 2 === 0)) {
+      throw fail(
+        `partial_rotary_factor ${partial} gives a rotary dimension of ${ropeDim} for head_dim ${headDim} (it must be even, 2 to head_dim)`,
+      );
+    }
+  }
 
   let attentionBias = false;
   if (modelType === 'llama') attentionBias = c.attention_bias ?? false;
@@ -187,6 +205,7 @@ export function parseHfConfig(input: string | unknown, file = 'config.json'): Hf
     const interval = c.no_rope_layer_interval ?? 4;
     ropeLayers = Array.from({ length: L }, (_, l) => (given ? given[l] === 1 : (l + 1) % interval !== 0));
   }
+  if (modelType === 'phi3') slidingWindow = c.sliding_window ?? null;
 
   const eos = c.eos_token_id === undefined ? d.eos : c.eos_token_id;
   const model: ModelConfig = {
@@ -198,7 +217,7 @@ export function parseHfConfig(input: string | unknown, file = 'config.json'): Hf
     headDim,
     intermediateSize: c.intermediate_size,
     vocabSize: c.vocab_size,
-    rmsNormEps: c.rms_norm_eps ?? 1e-6,
+    rmsNormEps: c.rms_norm_eps ?? (modelType === 'phi3' ? 1e-5 : 1e-6),
     ropeTheta,
     ropeScaling,
     tieWordEmbeddings: c.tie_word_embeddings ?? d.tie ?? false,
@@ -207,6 +226,7 @@ export function parseHfConfig(input: string | unknown, file = 'config.json'): Hf
     bosTokenId: c.bos_token_id === undefined ? d.bos : c.bos_token_id,
     eosTokenIds: eos === null ? [] : Array.isArray(eos) ? eos : [eos],
     slidingWindow,
+    ...(ropeDim !== undefined ? { ropeDim } : {}),
   };
   if (modelType === 'qwen3') model.qkNorm = true;
   if (ropeLayers) model.ropeLayers = ropeLayers;
@@ -242,8 +262,10 @@ function resolveModelType(obj: Record<string, unknown>, fail: (m: string) => Err
 function parseRope(
   c: z.infer<typeof hfConfigSchema>,
   fail: (m: string) => Error,
+  modelType: ModelType,
+  headDim: number,
   defaultTheta = 10000,
-): { ropeTheta: number; ropeScaling: RopeScaling | null } {
+): { ropeTheta: number; ropeScaling: RopeScaling | null; partial: number } {
   // v5 keeps everything in rope_parameters; v4 splits rope_theta and rope_scaling.
   const field = c.rope_parameters ? 'rope_parameters' : 'rope_scaling';
   let p = (c.rope_parameters ?? c.rope_scaling ?? {}) as Record<string, unknown>;
@@ -254,11 +276,22 @@ function parseRope(
   if (typeof thetaRaw !== 'number' || !(thetaRaw > 0))
     throw fail(`${field}.rope_theta must be a positive number (got ${show(thetaRaw)})`);
   const partial = p.partial_rotary_factor ?? c.partial_rotary_factor ?? 1;
-  if (partial !== 1)
+  if (partial !== 1 && modelType !== 'phi3')
     throw fail(`partial_rotary_factor ${show(partial)} is not supported (rotary embeddings cover the whole head)`);
-  const type = p.rope_type ?? p.type ?? 'default';
-  if (type === 'default') return { ropeTheta: thetaRaw, ropeScaling: null };
-  if (type !== 'llama3') throw fail(`${field}.rope_type ${show(type)} is not supported (supported: default, llama3)`);
+  if (typeof partial !== 'number' || !(partial > 0 && partial <= 1))
+    throw fail(`partial_rotary_factor must be a number in (0, 1] (got ${show(partial)})`);
+  let type = p.rope_type ?? p.type ?? 'default';
+  // Phi3Config renames the legacy "su" and "yarn" to longrope.
+  if (modelType === 'phi3' && (type === 'su' || type === 'yarn')) type = 'longrope';
+  if (type === 'default') return { ropeTheta: thetaRaw, ropeScaling: null, partial };
+  if (type === 'longrope' && modelType === 'phi3') {
+    const ropeScaling = parseLongRope(p, c, field, Math.trunc(headDim * partial), fail);
+    return { ropeTheta: thetaRaw, ropeScaling, partial };
+  }
+  if (type !== 'llama3') {
+    const supported = modelType === 'phi3' ? 'default, longrope' : 'default, llama3';
+    throw fail(`${field}.rope_type ${show(type)} is not supported (supported: ${supported})`);
+  }
   const num = (k: string, int = false) => {
     const v = p[k];
     if (typeof v !== 'number' || !(v > 0) || (int && !Number.isInteger(v))) {
@@ -280,7 +313,45 @@ function parseRope(
       `${field}.high_freq_factor (${ropeScaling.highFreqFactor}) must be larger than low_freq_factor (${ropeScaling.lowFreqFactor})`,
     );
   }
-  return { ropeTheta: thetaRaw, ropeScaling };
+  return { ropeTheta: thetaRaw, ropeScaling, partial };
+}
+
+/** Phi-3's longrope parameters, as transformers' _compute_longrope_parameters reads them. */
+function parseLongRope(
+  p: Record<string, unknown>,
+  c: z.infer<typeof hfConfigSchema>,
+  field: string,
+  rotDim: number,
+  fail: (m: string) => Error,
+): RopeScaling {
+  const factors = (k: string) => {
+    const v = p[k];
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'number' || !(x > 0)))
+      throw fail(`${field}.${k} must be a list of positive numbers for longrope scaling (got ${show(v)})`);
+    if (v.length !== rotDim / 2)
+      throw fail(`${field}.${k} has ${v.length} entries, but the rotary dimension ${rotDim} needs ${rotDim / 2}`);
+    return v as number[];
+  };
+  const shortFactor = factors('short_factor');
+  const longFactor = factors('long_factor');
+  const origRaw = p.original_max_position_embeddings ?? c.original_max_position_embeddings ?? 4096;
+  if (typeof origRaw !== 'number' || !Number.isInteger(origRaw) || origRaw < 1)
+    throw fail(`original_max_position_embeddings must be a positive integer (got ${show(origRaw)})`);
+  const maxPos = c.max_position_embeddings ?? 4096;
+  const factorRaw = p.factor ?? maxPos / origRaw;
+  if (typeof factorRaw !== 'number' || !(factorRaw > 0))
+    throw fail(`${field}.factor must be a positive number (got ${show(factorRaw)})`);
+  const attRaw = p.attention_factor ?? (factorRaw <= 1 ? 1 : Math.sqrt(1 + Math.log(factorRaw) / Math.log(origRaw)));
+  if (typeof attRaw !== 'number' || !(attRaw > 0))
+    throw fail(`${field}.attention_factor must be a positive number (got ${show(attRaw)})`);
+  return {
+    ropeType: 'longrope',
+    factor: factorRaw,
+    shortFactor,
+    longFactor,
+    originalMaxPositionEmbeddings: origRaw,
+    attentionFactor: attRaw,
+  };
 }
 
 function show(v: unknown): string {

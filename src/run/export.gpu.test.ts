@@ -62,13 +62,13 @@ async function folderBytes(fs: FileSet): Promise<Map<string, Uint8Array>> {
   return m;
 }
 
-/** The same checkpoint with every weight widened to F32 (exact: the values do not change). */
-async function asF32(files: Map<string, Uint8Array>): Promise<Map<string, Uint8Array>> {
+/** The same checkpoint with every weight as F32 (exact), or F16 (exact for BF16 weights of moderate size). */
+async function asF32(files: Map<string, Uint8Array>, dtype: 'F32' | 'F16' = 'F32'): Promise<Map<string, Uint8Array>> {
   const st = await openSafetensors(bytesSource(files.get('model.safetensors')!, 'model.safetensors'));
   const tensors = await Promise.all(
     [...st.tensors.values()].map(async (e) => ({
       name: e.name,
-      dtype: 'F32' as const,
+      dtype,
       shape: e.shape,
       data: await st.readAsF32(e.name),
     })),
@@ -91,7 +91,11 @@ async function loadExportCase(name: string): Promise<Case> {
   // tiny-llama3-dora: the DoRA golden case's adapter on tiny-llama3's checkpoint
   const modelCase = name.replace(/-dora$/, '');
   const dir = demo ? join(REPO_ROOT, 'public/demo/model') : join(REPO_ROOT, 'reference/cases', modelCase, 'model');
-  const files = await folderBytes(await fileSetFromDir(dir));
+  let files = await folderBytes(await fileSetFromDir(dir));
+  // tiny-phi3 adapts every weight: rounding all of them to BF16 after the merge moves its
+  // log-probs by up to 0.038 even in float64 (reference/llama_lora.py, teacher-forced), past the
+  // stated 2e-2; as F16 (exact for these BF16 values) its merged rounding is 8x finer.
+  if (name === 'tiny-phi3') files = await asF32(files, 'F16');
   if (!demo) {
     const cfg = JSON.parse(new TextDecoder().decode(files.get('config.json')));
     const t = tinyBpeTokenizer(name.startsWith('tiny-qwen') ? 'qwen2' : 'llama3', cfg.vocab_size);
@@ -164,7 +168,7 @@ function maxDiff(a: number[], b: number[]): number {
   return Math.max(...a.map((x, i) => Math.abs(x - b[i])));
 }
 
-const cases = ['demo', 'demo-all-linear', 'tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smollm3'];
+const cases = ['demo', 'demo-all-linear', 'tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smollm3', 'tiny-phi3'];
 
 describe('merged checkpoint on our engine', () => {
   // DoRA merges (m / ||W + sBA||) (W + sBA) per row; it has no LoRA GGUF, so only this half sees it

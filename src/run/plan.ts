@@ -19,6 +19,7 @@ import {
   memorySuggestions,
 } from '../engine/model/memory';
 import type { CheckpointDType } from '../engine/model/plan';
+import { type ModelConfig, linearModules } from '../engine/model/config';
 import { warmupSteps } from '../engine/train/schedule';
 import { BatchSampler, type SamplerOptions } from '../data/batches';
 import { type Hparams, resolveTargets } from '../config/hparams';
@@ -26,13 +27,16 @@ import type { LoadedModel } from './model';
 import { paddedSeqLength, type PreparedData } from './data';
 import { quantOptions } from './quant';
 
-/** The one place hyperparameters become the engine's LoRA spec. */
-export function loraSpec(h: Hparams): LoraSpec {
+/**
+ * The one place hyperparameters become the engine's LoRA spec ("all-linear" is the family's
+ * modules: `config`'s, Llama's when absent).
+ */
+export function loraSpec(h: Hparams, config?: ModelConfig): LoraSpec {
   return {
     r: h.lora.r,
     lora_alpha: h.lora.lora_alpha,
     lora_dropout: h.lora.lora_dropout,
-    target_modules: resolveTargets(h.lora.target_modules),
+    target_modules: resolveTargets(h.lora.target_modules, config ? linearModules(config) : undefined),
     use_rslora: h.lora.use_rslora,
     use_dora: h.lora.use_dora,
   };
@@ -88,7 +92,7 @@ export function memoryInput(
     config: model.checkpoint.config,
     weightDtype: dtype,
     nf4: q.nf4,
-    lora: loraSpec(h),
+    lora: loraSpec(h, model.checkpoint.config),
     maxBatch: h.training.per_device_train_batch_size,
     maxSeq,
     checkpointing: q.gradientCheckpointing,
@@ -134,7 +138,7 @@ export function estimateRun(
   weights?: GpuWeights,
 ): RunEstimate {
   const t = h.training;
-  const spec = loraSpec(h);
+  const spec = loraSpec(h, model.checkpoint.config);
   const trainable = new LoraLayout(model.checkpoint.config, spec).paramCount;
   let totalSteps: number | null = null;
   let stepsPerEpoch: number | null = null;

@@ -23,18 +23,19 @@ function randn(rng: Rng, n: number, s: number): Float32Array {
 }
 
 describe('rope_decode', () => {
-  for (const [n, start, maxLen, nH, hd] of [
+  for (const [n, start, maxLen, nH, hd, rot = hd] of [
     [1, 0, 16, 3, 12],
     [7, 5, 64, 2, 10],
     [37, 130, 400, 5, 16],
     [7, 35, 40, 2, 8], // rows 5 and 6 fall past maxLen: they read the last table row
+    [7, 5, 64, 3, 16, 12], // partial rotary (Phi-3/4): 12 of 16 dims rotate, 4 pass through
   ]) {
-    it(`n=${n} from position ${start} (maxLen ${maxLen}, ${nH} heads of ${hd})`, async () => {
+    it(`n=${n} from position ${start} (maxLen ${maxLen}, ${nH} heads of ${hd}, ${rot} rotary)`, async () => {
       const ctx = await testContext();
       const rng = new Rng(n * 1000 + start);
       const x = randn(rng, n * nH * hd, 1);
-      const { cos, sin } = ropeTables(maxLen, hd, 10000, null);
-      const half = hd / 2;
+      const { cos, sin } = ropeTables(maxLen, rot, 10000, null);
+      const half = rot / 2;
       // The reference rotates row r with table row min(start + r, maxLen - 1).
       const rows = Array.from({ length: n }, (_, r) => Math.min(start + r, maxLen - 1));
       const cosB = new Float32Array(n * half);
@@ -46,14 +47,14 @@ describe('rope_decode', () => {
       const ref = Float64Array.from(x);
       for (let r = 0; r < n; r++) {
         const one = ref.subarray(r * nH * hd, (r + 1) * nH * hd);
-        ropeForwardRef(one, cosB.subarray(r * half), sinB.subarray(r * half), 1, 1, nH, hd);
+        ropeForwardRef(one, cosB.subarray(r * half), sinB.subarray(r * half), 1, 1, nH, hd, null, rot);
       }
       const X = ctx.tensor([n * nH * hd], 'f32', 'x', x);
       const Cos = ctx.tensor([maxLen * half], 'f32', 'cos', cos);
       const Sin = ctx.tensor([maxLen * half], 'f32', 'sin', sin);
       const Pos = ctx.tensor([1], 'u32', 'pos', new Uint32Array([start]));
       const p = new Program(ctx, 'rope decode test');
-      ropeDecode(p, X, Cos, Sin, Pos, n, nH, hd, maxLen);
+      ropeDecode(p, X, Cos, Sin, Pos, n, nH, hd, maxLen, rot);
       await p.run();
       expectClose(await ctx.readF32(X), ref, TOL, 'rotated block');
       p.destroy();

@@ -25,7 +25,7 @@ function groups(what: string, count: number, wg: number, max: number): number {
 
 /**
  * Rotates a block x [n, nH, hd] in place, row r at position pos[0] + r (clamped to maxLen - 1);
- * cos/sin [maxLen, hd/2].
+ * cos/sin [maxLen, rot/2]; only the first rot (default hd) dims of each head rotate.
  */
 export function ropeDecode(
   p: Program,
@@ -37,14 +37,16 @@ export function ropeDecode(
   nH: number,
   hd: number,
   maxLen: number,
+  rot = hd,
 ): void {
-  dims('ropeDecode', { n, nH, hd, maxLen }, 1);
+  dims('ropeDecode', { n, nH, hd, maxLen, rot }, 1);
+  if (rot % 2 || rot > hd) throw new Error(`ropeDecode: rotary dim ${rot} must be even and at most head_dim ${hd}`);
   check(x, n * nH * hd, 'ropeDecode');
-  check(cos, (maxLen * hd) / 2, 'ropeDecode');
-  check(sin, (maxLen * hd) / 2, 'ropeDecode');
+  check(cos, (maxLen * rot) / 2, 'ropeDecode');
+  check(sin, (maxLen * rot) / 2, 'ropeDecode');
   const k = p.ctx.kernel([ropeDecodeWgsl], 'rope_decode');
-  const g = groups('ropeDecode', (n * nH * hd) / 2, 64, p.ctx.caps.maxComputeWorkgroupsPerDimension);
-  p.dispatch(k, [x, cos, sin, pos], new Params().u32(n, nH, hd, maxLen), [g], 'rope decode');
+  const g = groups('ropeDecode', (n * nH * rot) / 2, 64, p.ctx.caps.maxComputeWorkgroupsPerDimension);
+  p.dispatch(k, [x, cos, sin, pos], new Params().u32(n, nH, hd, maxLen, rot), [g], 'rope decode');
 }
 
 /** kc[pos + r] = k[r], vc[pos + r] = v[r] for the block's n rows below maxLen; caches [maxLen, width]. */

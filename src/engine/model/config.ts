@@ -1,5 +1,9 @@
 // The architecture of a Llama-family decoder as the engine needs it, independent of file formats.
 // src/io/hf-config.ts builds it from a Hugging Face config.json (one of SUPPORTED_MODEL_TYPES).
+// Phi-3 differs from Llama in its fused projections (self_attn.qkv_proj = [q; k; v] rows,
+// mlp.gate_up_proj = [gate; up] rows: the engine runs each as one linear layer whose output is
+// split, so a LoRA adapter sits on the fused output as PEFT puts it), partial rotary embeddings
+// and LongRoPE frequency scaling.
 
 /**
  * The families the engine runs, keyed by config.json's model_type: the name the studio shows and
@@ -12,6 +16,7 @@ export const MODEL_FAMILIES = {
   qwen2: { name: 'Qwen2', architecture: 'Qwen2ForCausalLM' },
   qwen3: { name: 'Qwen3', architecture: 'Qwen3ForCausalLM' },
   smollm3: { name: 'SmolLM3', architecture: 'SmolLM3ForCausalLM' },
+  phi3: { name: 'Phi-3', architecture: 'Phi3ForCausalLM' },
 } as const satisfies Record<string, { name: string; architecture: string }>;
 
 export type ModelType = keyof typeof MODEL_FAMILIES;
@@ -24,13 +29,31 @@ export function familyLabel(t: ModelType): string {
   return `${MODEL_FAMILIES[t].name} (${t})`;
 }
 
-export interface RopeScaling {
-  /** Only Llama 3.1/3.2's "llama3" frequency scaling is supported. */
+export type RopeScaling = Llama3RopeScaling | LongRopeScaling;
+
+/** Llama 3.1/3.2's "llama3" frequency scaling. */
+export interface Llama3RopeScaling {
   ropeType: 'llama3';
   factor: number;
   lowFreqFactor: number;
   highFreqFactor: number;
   originalMaxPositionEmbeddings: number;
+}
+
+/**
+ * Phi-3's "longrope" (legacy spellings "su", "yarn"): inv_freq[i] = 1 / (factor[i] * theta^(2i/d)),
+ * with the short factors for sequences up to originalMaxPositionEmbeddings (the engine refuses
+ * longer ones: transformers switches to the long factors there), and cos/sin multiplied by
+ * attentionFactor.
+ */
+export interface LongRopeScaling {
+  ropeType: 'longrope';
+  /** max_position_embeddings / original_max_position_embeddings (or rope_scaling.factor). */
+  factor: number;
+  shortFactor: number[];
+  longFactor: number[];
+  originalMaxPositionEmbeddings: number;
+  attentionFactor: number;
 }
 
 export interface ModelConfig {
@@ -66,6 +89,11 @@ export interface ModelConfig {
    * Absent or null: every layer uses RoPE.
    */
   ropeLayers?: boolean[] | null;
+  /**
+   * Leading dimensions of each head that RoPE rotates (int(head_dim * partial_rotary_factor),
+   * Phi-4-mini: 96 of 128); absent: the whole head. See rotaryDim().
+   */
+  ropeDim?: number;
 }
 
 /** Layer l rotates q and k (false only on SmolLM3's NoPE layers). */
@@ -73,8 +101,42 @@ export function usesRope(c: ModelConfig, l: number): boolean {
   return c.ropeLayers ? c.ropeLayers[l] : true;
 }
 
+/** Dimensions of each head that RoPE rotates (the rest pass through). */
+export function rotaryDim(c: Pick<ModelConfig, 'headDim' | 'ropeDim'>): number {
+  return c.ropeDim ?? c.headDim;
+}
+
 export const LINEAR_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
-export type LinearModule = (typeof LINEAR_MODULES)[number];
+/** Phi-3's decoder linear modules, as PEFT names them (qkv_proj and gate_up_proj are fused). */
+export const PHI3_LINEAR_MODULES = ['qkv_proj', 'o_proj', 'gate_up_proj', 'down_proj'] as const;
+/** Every module name any supported family has (Llama's first). */
+export const ALL_LINEAR_MODULES = [...LINEAR_MODULES, 'qkv_proj', 'gate_up_proj'] as const;
+export type LinearModule = (typeof ALL_LINEAR_MODULES)[number];
+
+/** The decoder linear modules of this family, in forward order (what "all-linear" means for it). */
+export function linearModules(c: Pick<ModelConfig, 'modelType'>): readonly LinearModule[] {
+  return c.modelType === 'phi3' ? PHI3_LINEAR_MODULES : LINEAR_MODULES;
+}
+
+/** A fused module's parts as [name, first output row, rows]; null for an unfused module. */
+export function fusedParts(c: ModelConfig, m: LinearModule): [string, number, number][] | null {
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
+  if (m === 'qkv_proj') {
+    return [
+      ['q', 0, q],
+      ['k', q, kv],
+      ['v', q + kv, kv],
+    ];
+  }
+  if (m === 'gate_up_proj') {
+    return [
+      ['gate', 0, c.intermediateSize],
+      ['up', c.intermediateSize, c.intermediateSize],
+    ];
+  }
+  return null;
+}
 
 /** [out_features, in_features] of a decoder layer's linear module (the nn.Linear weight shape). */
 export function linearShape(c: ModelConfig, m: LinearModule): [number, number] {
@@ -93,11 +155,15 @@ export function linearShape(c: ModelConfig, m: LinearModule): [number, number] {
       return [c.intermediateSize, c.hiddenSize];
     case 'down_proj':
       return [c.hiddenSize, c.intermediateSize];
+    case 'qkv_proj':
+      return [q + 2 * kv, c.hiddenSize];
+    case 'gate_up_proj':
+      return [2 * c.intermediateSize, c.hiddenSize];
   }
 }
 
 export function linearPrefix(m: LinearModule): 'self_attn' | 'mlp' {
-  return m === 'gate_proj' || m === 'up_proj' || m === 'down_proj' ? 'mlp' : 'self_attn';
+  return m === 'gate_proj' || m === 'up_proj' || m === 'down_proj' || m === 'gate_up_proj' ? 'mlp' : 'self_attn';
 }
 
 /** Every tensor a checkpoint of this architecture must have, with its Hugging Face name and shape. */
@@ -108,7 +174,7 @@ export function expectedWeights(c: ModelConfig): { name: string; shape: number[]
   for (let i = 0; i < c.numLayers; i++) {
     const p = `model.layers.${i}`;
     out.push({ name: `${p}.input_layernorm.weight`, shape: [c.hiddenSize] });
-    for (const m of LINEAR_MODULES) {
+    for (const m of linearModules(c)) {
       out.push({ name: `${p}.${linearPrefix(m)}.${m}.weight`, shape: linearShape(c, m) });
       if (c.attentionBias && (m === 'q_proj' || m === 'k_proj' || m === 'v_proj')) {
         out.push({ name: `${p}.self_attn.${m}.bias`, shape: [linearShape(c, m)[0]] });

@@ -14,9 +14,13 @@
 // the projection and RoPE, so the projection writes q/k raw, the norm writes q/k, and the backward
 // runs the norm's backward (dx only: the norm weights are frozen) before the projection's;
 // SmolLM3's NoPE layers (ropeLayers[l] false) skip RoPE forward and backward.
+// Phi-3 (config.modelType 'phi3') runs its fused qkv_proj and gate_up_proj as one Linear each
+// into the `fused` scratch, whose columns are then copied out into q, k, v (gate, up); the
+// backward gathers dq, dk, dv (dgate, dup) side by side into `fused` and runs the fused Linear's
+// backward. So a LoRA adapter on a fused module is PEFT's: one A, one B over the fused output.
 //
-// Dims: B batch, T sequence, N = B*T tokens, C hidden, nH/nKV heads, hd head_dim, I intermediate,
-// V vocabulary, L layers, r LoRA rank.
+// Dims: B batch, T sequence, N = B*T tokens, C hidden, nH/nKV heads, hd head_dim, rot the rotary
+// dims of a head (hd unless partial rotary), I intermediate, V vocabulary, L layers, r LoRA rank.
 
 import type { GpuContext } from '../gpu/context';
 import { Arena } from '../gpu/arena';
@@ -27,9 +31,10 @@ import { rmsnormBackward, rmsnormForward } from '../kernels/rmsnorm';
 import { ropeBackward, ropeForward, ropeTables } from '../kernels/rope';
 import { attentionBackward, attentionForward } from '../kernels/attention';
 import { swigluBackward, swigluForward } from '../kernels/swiglu';
+import { copyColumns } from '../kernels/columns';
 import { LmHeadLoss, checkTargets } from '../kernels/lm_head';
 import { IGNORE_INDEX } from '../../data/types';
-import { type ModelConfig, LINEAR_MODULES, type LinearModule, linearShape, usesRope } from './config';
+import { type ModelConfig, type LinearModule, linearModules, linearShape, rotaryDim, usesRope } from './config';
 import { type ActivationPlan, type Materialized, activationPlan, lmHeadChunk, materialize } from './plan';
 import type { GpuWeights } from './gpu-weights';
 import { Linear, type LinearScratch } from './linear';
@@ -80,7 +85,7 @@ export class LlamaModel {
   ) {
     this.layers = weights.layers.map((lw, i) => {
       const out = {} as Record<LinearModule, Linear>;
-      LINEAR_MODULES.forEach((m, mi) => {
+      linearModules(config).forEach((m, mi) => {
         const [outF, inF] = linearShape(config, m);
         const slot = lora?.layout.slot(i, m);
         const branch =
@@ -114,7 +119,7 @@ export class LlamaModel {
 
   /** Records DoRA's magnitude initialisation m = ||W + s B A||_row of every DoRA site. */
   initDoraMagnitudes(p: Program): void {
-    for (const lin of this.layers) for (const m of LINEAR_MODULES) lin[m].initDoraMagnitude(p);
+    for (const lin of this.layers) for (const m of linearModules(this.config)) lin[m].initDoraMagnitude(p);
   }
 
   /** Tokens of the largest micro-batch. */
@@ -145,7 +150,7 @@ export class LlamaModel {
     const acts = materialize(this.activationPlan(), (s) => a.add(s.shape, s.dtype, s.label));
     a.allocate();
     this.layers.forEach((lin, l) => {
-      for (const m of LINEAR_MODULES) {
+      for (const m of linearModules(c)) {
         const br = lin[m].lora;
         if (br) br.t = acts.layers[l].t[m]!;
         if (br?.dora) br.dora.norm = acts.layers[l].norm![m]!;
@@ -160,7 +165,7 @@ export class LlamaModel {
       doraGdy: acts.doraGdy,
     };
     this.acts = { ...acts, arena: a, linear };
-    const { cos, sin } = ropeTables(this.maxSeq, c.headDim, c.ropeTheta, c.ropeScaling);
+    const { cos, sin } = ropeTables(this.maxSeq, rotaryDim(c), c.ropeTheta, c.ropeScaling);
     this.ctx.upload(acts.cos, cos);
     this.ctx.upload(acts.sin, sin);
     this.head = new LmHeadLoss(this.ctx, {
@@ -271,9 +276,10 @@ export class LlamaModel {
     const N = B * T;
     const C = c.hiddenSize;
     const { numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = c;
+    const rot = rotaryDim(c);
     const r = (t: Tensor, cols: number) => view(t, 0, [N, cols], ALIGN);
-    const cos = view(a.cos, 0, [T, hd / 2], ALIGN);
-    const sin = view(a.sin, 0, [T, hd / 2], ALIGN);
+    const cos = view(a.cos, 0, [T, rot / 2], ALIGN);
+    const sin = view(a.sin, 0, [T, rot / 2], ALIGN);
     const w = this.weights.layers[l];
     const x = r(a.res[l], C);
     const L = a.layers[l];
@@ -282,9 +288,15 @@ export class LlamaModel {
     rmsnormForward(p, r(L.xn1, C), L.rstd1, x, w.inputNorm, N, C, c.rmsNormEps);
     // qkNorm: the projections write q/k raw, and the per-head norm (rows of hd) writes q/k
     const qk = L.qk && w.qkNorm ? { ...L.qk, w: w.qkNorm } : null;
-    lin.q_proj.forward(p, r(qk ? qk.qRaw : L.q, nH * hd), r(L.xn1, C), N, a.linear, train);
-    lin.k_proj.forward(p, r(qk ? qk.kRaw : L.k, nKV * hd), r(L.xn1, C), N, a.linear, train);
-    lin.v_proj.forward(p, r(L.v, nKV * hd), r(L.xn1, C), N, a.linear, train);
+    if (c.modelType === 'phi3') {
+      const qkv = [qk ? qk.qRaw : L.q, qk ? qk.kRaw : L.k, L.v];
+      lin.qkv_proj.forward(p, r(a.fused!, (nH + 2 * nKV) * hd), r(L.xn1, C), N, a.linear, train);
+      this.split(p, a.fused!, qkv, [nH * hd, nKV * hd, nKV * hd], N);
+    } else {
+      lin.q_proj.forward(p, r(qk ? qk.qRaw : L.q, nH * hd), r(L.xn1, C), N, a.linear, train);
+      lin.k_proj.forward(p, r(qk ? qk.kRaw : L.k, nKV * hd), r(L.xn1, C), N, a.linear, train);
+      lin.v_proj.forward(p, r(L.v, nKV * hd), r(L.xn1, C), N, a.linear, train);
+    }
     if (qk) {
       const rq = view(qk.rstdQ, 0, [N * nH], ALIGN);
       const rk = view(qk.rstdK, 0, [N * nKV], ALIGN);
@@ -293,8 +305,8 @@ export class LlamaModel {
     }
     const seg = view(a.seg, 0, [N], ALIGN);
     if (usesRope(c, l)) {
-      ropeForward(p, r(L.q, nH * hd), cos, sin, seg, B, T, nH, hd);
-      ropeForward(p, r(L.k, nKV * hd), cos, sin, seg, B, T, nKV, hd);
+      ropeForward(p, r(L.q, nH * hd), cos, sin, seg, B, T, nH, hd, rot);
+      ropeForward(p, r(L.k, nKV * hd), cos, sin, seg, B, T, nKV, hd, rot);
     }
     attentionForward(
       p,
@@ -313,8 +325,13 @@ export class LlamaModel {
     lin.o_proj.forward(p, r(L.mid, C), r(L.att, nH * hd), N, a.linear, train, x);
     // MLP block: out = mid + down(silu(gate(xn2)) * up(xn2)), the add in down_proj's epilogue
     rmsnormForward(p, r(L.xn2, C), L.rstd2, r(L.mid, C), w.postNorm, N, C, c.rmsNormEps);
-    lin.gate_proj.forward(p, r(L.gate, I), r(L.xn2, C), N, a.linear, train);
-    lin.up_proj.forward(p, r(L.up, I), r(L.xn2, C), N, a.linear, train);
+    if (c.modelType === 'phi3') {
+      lin.gate_up_proj.forward(p, r(a.fused!, 2 * I), r(L.xn2, C), N, a.linear, train);
+      this.split(p, a.fused!, [L.gate, L.up], [I, I], N);
+    } else {
+      lin.gate_proj.forward(p, r(L.gate, I), r(L.xn2, C), N, a.linear, train);
+      lin.up_proj.forward(p, r(L.up, I), r(L.xn2, C), N, a.linear, train);
+    }
     swigluForward(p, r(L.h, I), r(L.gate, I), r(L.up, I), N * I);
     if (recompute) lin.down_proj.saveForBackward(p, r(L.h, I), N, a.linear, train);
     else lin.down_proj.forward(p, r(a.res[l + 1], C), r(L.h, I), N, a.linear, train, r(L.mid, C));
@@ -326,9 +343,10 @@ export class LlamaModel {
     const N = B * T;
     const C = c.hiddenSize;
     const { numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = c;
+    const rot = rotaryDim(c);
     const r = (t: Tensor, cols: number) => view(t, 0, [N, cols], ALIGN);
-    const cos = view(a.cos, 0, [T, hd / 2], ALIGN);
-    const sin = view(a.sin, 0, [T, hd / 2], ALIGN);
+    const cos = view(a.cos, 0, [T, rot / 2], ALIGN);
+    const sin = view(a.sin, 0, [T, rot / 2], ALIGN);
     const dres = r(a.dres, C);
     const dxn = r(a.dxn, C);
     const seg = view(a.seg, 0, [N], ALIGN);
@@ -344,8 +362,13 @@ export class LlamaModel {
       // MLP block (dres is d out = d mid through the residual)
       lin.down_proj.backward(p, r(a.dh, I), dres, r(L.h, I), N, a.linear, false);
       swigluBackward(p, r(a.dgate, I), r(a.dup, I), r(a.dh, I), r(L.gate, I), r(L.up, I), N * I);
-      lin.gate_proj.backward(p, dxn, r(a.dgate, I), r(L.xn2, C), N, a.linear, false);
-      lin.up_proj.backward(p, dxn, r(a.dup, I), r(L.xn2, C), N, a.linear, true);
+      if (c.modelType === 'phi3') {
+        this.gather(p, a.fused!, [a.dgate, a.dup], [I, I], N);
+        lin.gate_up_proj.backward(p, dxn, r(a.fused!, 2 * I), r(L.xn2, C), N, a.linear, false);
+      } else {
+        lin.gate_proj.backward(p, dxn, r(a.dgate, I), r(L.xn2, C), N, a.linear, false);
+        lin.up_proj.backward(p, dxn, r(a.dup, I), r(L.xn2, C), N, a.linear, true);
+      }
       rmsnormBackward(p, dres, dxn, r(L.mid, C), w.postNorm, L.rstd2, N, C);
       // attention block (dres is now d mid = d x through the residual)
       lin.o_proj.backward(p, r(a.datt, nH * hd), dres, r(L.att, nH * hd), N, a.linear, false);
@@ -369,10 +392,14 @@ export class LlamaModel {
         hd,
       );
       if (usesRope(c, l)) {
-        ropeBackward(p, r(a.dq, nH * hd), cos, sin, seg, B, T, nH, hd);
-        ropeBackward(p, r(a.dk, nKV * hd), cos, sin, seg, B, T, nKV, hd);
+        ropeBackward(p, r(a.dq, nH * hd), cos, sin, seg, B, T, nH, hd, rot);
+        ropeBackward(p, r(a.dk, nKV * hd), cos, sin, seg, B, T, nKV, hd, rot);
       }
-      if (L.qk && w.qkNorm) {
+      if (c.modelType === 'phi3') {
+        // (no Phi-3 checkpoint has q/k norms: the fused backward takes dq, dk as they are)
+        this.gather(p, a.fused!, [a.dq, a.dk, a.dv], [nH * hd, nKV * hd, nKV * hd], N);
+        lin.qkv_proj.backward(p, dxn, r(a.fused!, (nH + 2 * nKV) * hd), r(L.xn1, C), N, a.linear, false);
+      } else if (L.qk && w.qkNorm) {
         // per-head norms: d raw = rmsnorm backward of d q (datt is free now; the kernel adds)
         const dqRaw = r(a.datt, nH * hd);
         p.clear(dqRaw);
@@ -384,14 +411,37 @@ export class LlamaModel {
         const rk = view(L.qk.rstdK, 0, [N * nKV], ALIGN);
         rmsnormBackward(p, dkRaw, r(a.dk, nKV * hd), r(L.qk.kRaw, nKV * hd), w.qkNorm.k, rk, N * nKV, hd);
         lin.k_proj.backward(p, dxn, dkRaw, r(L.xn1, C), N, a.linear, true);
+        lin.v_proj.backward(p, dxn, r(a.dv, nKV * hd), r(L.xn1, C), N, a.linear, true);
       } else {
         lin.q_proj.backward(p, dxn, r(a.dq, nH * hd), r(L.xn1, C), N, a.linear, false);
         lin.k_proj.backward(p, dxn, r(a.dk, nKV * hd), r(L.xn1, C), N, a.linear, true);
+        lin.v_proj.backward(p, dxn, r(a.dv, nKV * hd), r(L.xn1, C), N, a.linear, true);
       }
-      lin.v_proj.backward(p, dxn, r(a.dv, nKV * hd), r(L.xn1, C), N, a.linear, true);
       rmsnormBackward(p, dres, dxn, r(a.res[l], C), w.inputNorm, L.rstd1, N, C);
     }
     // The embedding is frozen and token ids have no gradient: the backward ends here.
+  }
+
+  /** parts[i] [N, widths[i]] = the i-th column block of fused [N, sum(widths)] (Phi-3's split). */
+  private split(p: Program, fused: Tensor, parts: Tensor[], widths: number[], N: number): void {
+    const F = widths.reduce((s, w) => s + w, 0);
+    const src = view(fused, 0, [N, F], ALIGN);
+    let off = 0;
+    parts.forEach((t, i) => {
+      copyColumns(p, view(t, 0, [N, widths[i]], ALIGN), widths[i], 0, src, F, off, N, widths[i]);
+      off += widths[i];
+    });
+  }
+
+  /** fused [N, sum(widths)] = the parts side by side (the split's backward). */
+  private gather(p: Program, fused: Tensor, parts: Tensor[], widths: number[], N: number): void {
+    const F = widths.reduce((s, w) => s + w, 0);
+    const dst = view(fused, 0, [N, F], ALIGN);
+    let off = 0;
+    parts.forEach((t, i) => {
+      copyColumns(p, dst, F, off, view(t, 0, [N, widths[i]], ALIGN), widths[i], 0, N, widths[i]);
+      off += widths[i];
+    });
   }
 
   destroy(): void {

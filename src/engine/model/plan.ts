@@ -7,7 +7,7 @@
 
 import { type DType, storageBytes, numel } from '../gpu/tensor';
 import type { Tensor } from '../gpu/tensor';
-import { type ModelConfig, LINEAR_MODULES, type LinearModule, linearPrefix, linearShape } from './config';
+import { type ModelConfig, type LinearModule, linearModules, linearPrefix, linearShape, rotaryDim } from './config';
 
 /** One tensor to allocate. `source` says which checkpoint bytes fill it (weights only). */
 export class Spec {
@@ -130,8 +130,13 @@ export interface ActivationPlan {
   /** DoRA scratch (use_dora only): z = xl W^T + s t B^T and g * dy [N, max out of the sites] */
   doraZ?: Spec;
   doraGdy?: Spec;
-  cos: Spec; // [Tmax, hd/2]
+  cos: Spec; // [Tmax, rot/2] (rot: rotary dim, = hd unless partial)
   sin: Spec;
+  /**
+   * Phi-3 only: [N, max(nH*hd + 2*nKV*hd, 2I)], the output of a fused projection (qkv_proj,
+   * gate_up_proj) before it is split, and its gradient gathered from the parts in the backward.
+   */
+  fused?: Spec;
 }
 
 /**
@@ -161,14 +166,14 @@ export function activationPlan(i: ActivationPlanInput): ActivationPlan {
   const layer = (l: number | null, shared: Partial<LayerPlan>): LayerPlan => {
     const n = l === null ? 'L*' : `L${l}`;
     const t: LayerPlan['t'] = {};
-    for (const m of LINEAR_MODULES) {
+    for (const m of linearModules(c)) {
       const r = slotRank(l, m);
       if (r > 0) t[m] = f([N, r], `${n}.${m}.t`);
     }
     const dora: Partial<LayerPlan> = {};
     if (i.lora?.dora) {
       const norm: LayerPlan['t'] = {};
-      for (const m of LINEAR_MODULES) if (slotRank(l, m) > 0) norm[m] = f([linearShape(c, m)[0]], `${n}.${m}.norm`);
+      for (const m of linearModules(c)) if (slotRank(l, m) > 0) norm[m] = f([linearShape(c, m)[0]], `${n}.${m}.norm`);
       dora.norm = norm;
     }
     return {
@@ -205,8 +210,8 @@ export function activationPlan(i: ActivationPlanInput): ActivationPlan {
     layers = Array.from({ length: c.numLayers }, () => one);
   } else {
     const shared: Partial<LayerPlan> = {};
-    if (!has('q_proj', 'k_proj', 'v_proj')) shared.xn1 = f([N, C], 'L*.xn1');
-    if (!has('gate_proj', 'up_proj')) shared.xn2 = f([N, C], 'L*.xn2');
+    if (!has('q_proj', 'k_proj', 'v_proj', 'qkv_proj')) shared.xn1 = f([N, C], 'L*.xn1');
+    if (!has('gate_proj', 'up_proj', 'gate_up_proj')) shared.xn2 = f([N, C], 'L*.xn2');
     if (!has('down_proj')) shared.h = f([N, I], 'L*.h');
     layers = Array.from({ length: c.numLayers }, (_, l) => layer(l, shared));
   }
@@ -214,7 +219,8 @@ export function activationPlan(i: ActivationPlanInput): ActivationPlan {
   const dropout = (i.lora?.dropout ?? 0) > 0;
   const maxOut = Math.max(1, ...[...targets].map((m) => linearShape(c, m)[0]));
   const dora = i.lora?.dora ? { doraZ: f([N, maxOut], 'dora z'), doraGdy: f([N, maxOut], 'dora gdy') } : {};
-  return {
+  const rot = rotaryDim(c);
+  const plan: ActivationPlan = {
     ...dora,
     ids: new Spec([N], 'i32', 'ids'),
     targets: new Spec([N], 'i32', 'targets'),
@@ -238,9 +244,11 @@ export function activationPlan(i: ActivationPlanInput): ActivationPlan {
     xd: f(dropout ? [N, maxIn] : [1], 'lora xd'),
     dt: f([N, i.lora?.r ?? 1], 'lora dt'),
     dxd: f(dropout ? [N, maxIn] : [1], 'lora dxd'),
-    cos: f([i.maxSeq, c.headDim / 2], 'rope cos'),
-    sin: f([i.maxSeq, c.headDim / 2], 'rope sin'),
+    cos: f([i.maxSeq, rot / 2], 'rope cos'),
+    sin: f([i.maxSeq, rot / 2], 'rope sin'),
   };
+  if (c.modelType === 'phi3') plan.fused = f([N, Math.max(qd + 2 * kvd, 2 * I)], 'fused projection');
+  return plan;
 }
 
 /** Vocabulary ids per LM-head chunk: the largest whose [N, chunk] f32 scratch fits 64 MiB. */
@@ -333,7 +341,7 @@ export function weightPlan(
     const linear = {} as Record<LinearModule, Spec>;
     const bias: WeightPlan['layers'][number]['bias'] = {};
     const inputNorm = whole(`${p}.input_layernorm.weight`, [C]);
-    for (const m of LINEAR_MODULES) {
+    for (const m of linearModules(config)) {
       const name = `${p}.${linearPrefix(m)}.${m}.weight`;
       linear[m] = whole(name, linearShape(config, m), o.nf4 ? 'nf4' : dtypeOf(name));
       if (config.attentionBias && (m === 'q_proj' || m === 'k_proj' || m === 'v_proj')) {

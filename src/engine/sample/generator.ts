@@ -25,7 +25,8 @@ import { swigluForward } from '../kernels/swiglu';
 import { add } from '../kernels/elementwise';
 import { matmul } from '../kernels/matmul';
 import { DECODE_MAX_LEN, attentionDecode, kvWrite, ropeDecode } from '../kernels/decode';
-import { type ModelConfig, LINEAR_MODULES, type LinearModule, linearShape, usesRope } from '../model/config';
+import { type ModelConfig, type LinearModule, linearModules, linearShape, rotaryDim, usesRope } from '../model/config';
+import { copyColumns } from '../kernels/columns';
 import type { GpuWeights } from '../model/gpu-weights';
 import { Linear, type LinearScratch } from '../model/linear';
 import type { LoraLayout } from '../model/lora';
@@ -70,7 +71,7 @@ export interface GenerateResult {
 type Block = Record<
   'res' | 'res2' | 'xn' | 'q' | 'k' | 'kRaw' | 'v' | 'att' | 'o' | 'gate' | 'up' | 'h' | 'mid' | 'rstd' | 'rstdQk',
   Tensor
->;
+> & { fused: Tensor | null };
 
 export class Generator {
   /** Rows of the block buffers: the largest block a program runs. */
@@ -101,7 +102,7 @@ export class Generator {
     readonly config: ModelConfig,
     readonly weights: GpuWeights,
     readonly lora: { layout: LoraLayout; params: Tensor } | null,
-    readonly maxLen = Math.min(DECODE_MAX_LEN, config.maxPositionEmbeddings),
+    readonly maxLen = Math.min(DECODE_MAX_LEN, config.maxPositionEmbeddings, longRopeLimit(config)),
     chunk = PREFILL_CHUNK,
   ) {
     const c = config;
@@ -141,13 +142,15 @@ export class Generator {
       h: f(n * I, 'h'),
       rstd: f(n, 'rstd'),
       rstdQk: f(c.qkNorm ? n * c.numHeads : 1, 'rstd q/k'),
+      // Phi-3: a fused projection's output before it is split (qkv_proj, gate_up_proj)
+      fused: c.modelType === 'phi3' ? f(n * Math.max(qd + 2 * kvd, 2 * I), 'fused') : null,
     };
     const r = lora?.layout.maxR ?? 1;
     // The forward without dropout reads none of the backward's scratch: one row keeps the type.
     const maxIn = Math.max(C, qd, I);
     this.scratch = { xd: f(maxIn, 'xd'), dt: f(r, 'dt'), dxd: f(maxIn, 'dxd'), seed: a.add([1], 'u32', 'seed') };
-    this.cos = f((this.maxLen * c.headDim) / 2, 'cos');
-    this.sin = f((this.maxLen * c.headDim) / 2, 'sin');
+    this.cos = f((this.maxLen * rotaryDim(c)) / 2, 'cos');
+    this.sin = f((this.maxLen * rotaryDim(c)) / 2, 'sin');
     if (lora) for (const [i, s] of lora.layout.slots.entries()) this.tBuffers.push(f(n * s.r, `t${i}`));
     if (lora?.layout.spec.use_dora) {
       // DoRA: each site's row norms, and z [n, max out] (model/linear.ts)
@@ -156,7 +159,7 @@ export class Generator {
     }
     a.allocate();
     this.arena = a;
-    const tables = ropeTables(this.maxLen, c.headDim, c.ropeTheta, c.ropeScaling);
+    const tables = ropeTables(this.maxLen, rotaryDim(c), c.ropeTheta, c.ropeScaling);
     ctx.upload(this.cos, tables.cos);
     ctx.upload(this.sin, tables.sin);
   }
@@ -166,7 +169,7 @@ export class Generator {
     const lora = withAdapter ? this.lora : null;
     return this.weights.layers.map((lw, i) => {
       const out = {} as Record<LinearModule, Linear>;
-      LINEAR_MODULES.forEach((m, mi) => {
+      linearModules(c).forEach((m, mi) => {
         const [outF, inF] = linearShape(c, m);
         const slotIndex = lora ? lora.layout.slots.findIndex((s) => s.layer === i && s.module === m) : -1;
         const slot = lora && slotIndex >= 0 ? lora.layout.slots[slotIndex] : null;
@@ -211,6 +214,7 @@ export class Generator {
     const p = new Program(this.ctx, `generate${withAdapter ? ' +adapter' : ''} x${n}`);
     const c = this.config;
     const { hiddenSize: C, numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = c;
+    const rot = rotaryDim(c);
     const r = (t: Tensor, cols: number) => view(t, 0, [n, cols], ALIGN);
     const x = this.x;
     const lin = this.linears(withAdapter);
@@ -225,24 +229,34 @@ export class Generator {
       rmsnormForward(p, xn, x.rstd, cur, w.inputNorm, n, C, c.rmsNormEps);
       const qkn = w.qkNorm;
       const kRaw = qkn ? r(x.kRaw, nKV * hd) : k;
-      lin[l].q_proj.forward(p, qkn ? att : q, xn, n, this.scratch, false);
-      lin[l].k_proj.forward(p, kRaw, xn, n, this.scratch, false);
-      lin[l].v_proj.forward(p, v, xn, n, this.scratch, false);
+      if (x.fused) {
+        lin[l].qkv_proj.forward(p, r(x.fused, (nH + 2 * nKV) * hd), xn, n, this.scratch, false);
+        splitColumns(p, x.fused, [qkn ? att : q, kRaw, v], [nH * hd, nKV * hd, nKV * hd], n);
+      } else {
+        lin[l].q_proj.forward(p, qkn ? att : q, xn, n, this.scratch, false);
+        lin[l].k_proj.forward(p, kRaw, xn, n, this.scratch, false);
+        lin[l].v_proj.forward(p, v, xn, n, this.scratch, false);
+      }
       if (qkn) {
         rmsnormForward(p, q, x.rstdQk, att, qkn.q, n * nH, hd, c.rmsNormEps);
         rmsnormForward(p, k, x.rstdQk, kRaw, qkn.k, n * nKV, hd, c.rmsNormEps);
       }
       if (usesRope(c, l)) {
-        ropeDecode(p, q, this.cos, this.sin, this.pos, n, nH, hd, this.maxLen);
-        ropeDecode(p, k, this.cos, this.sin, this.pos, n, nKV, hd, this.maxLen);
+        ropeDecode(p, q, this.cos, this.sin, this.pos, n, nH, hd, this.maxLen, rot);
+        ropeDecode(p, k, this.cos, this.sin, this.pos, n, nKV, hd, this.maxLen, rot);
       }
       kvWrite(p, this.kc[l], this.vc[l], k, v, this.pos, n, nKV * hd, this.maxLen);
       attentionDecode(p, att, q, this.kc[l], this.vc[l], this.pos, n, nH, nKV, hd, this.maxLen);
       lin[l].o_proj.forward(p, o, att, n, this.scratch, false);
       add(p, mid, cur, o, n * C);
       rmsnormForward(p, xn, x.rstd, mid, w.postNorm, n, C, c.rmsNormEps);
-      lin[l].gate_proj.forward(p, gate, xn, n, this.scratch, false);
-      lin[l].up_proj.forward(p, up, xn, n, this.scratch, false);
+      if (x.fused) {
+        lin[l].gate_up_proj.forward(p, r(x.fused, 2 * I), xn, n, this.scratch, false);
+        splitColumns(p, x.fused, [gate, up], [I, I], n);
+      } else {
+        lin[l].gate_proj.forward(p, gate, xn, n, this.scratch, false);
+        lin[l].up_proj.forward(p, up, xn, n, this.scratch, false);
+      }
       swigluForward(p, h, gate, up, n * I);
       lin[l].down_proj.forward(p, o, h, n, this.scratch, false);
       add(p, next, mid, o, n * C);
@@ -374,4 +388,20 @@ export class Generator {
     this.arena.destroy();
     this.headArena.destroy();
   }
+}
+
+/** parts[i] [n, widths[i]] = the i-th column block of fused [n, sum(widths)] (Phi-3's split). */
+function splitColumns(p: Program, fused: Tensor, parts: Tensor[], widths: number[], n: number): void {
+  const F = widths.reduce((s, w) => s + w, 0);
+  const src = view(fused, 0, [n, F], ALIGN);
+  let off = 0;
+  parts.forEach((t, i) => {
+    copyColumns(p, t, widths[i], 0, src, F, off, n, widths[i]);
+    off += widths[i];
+  });
+}
+
+/** LongRoPE's tables hold up to original_max_position_embeddings (kernels/rope.ts ropeTables). */
+function longRopeLimit(c: ModelConfig): number {
+  return c.ropeScaling?.ropeType === 'longrope' ? c.ropeScaling.originalMaxPositionEmbeddings : Infinity;
 }

@@ -16,7 +16,7 @@ import { uploadWeights, type GpuWeights } from '../model/gpu-weights';
 import { DEFAULT_HPARAMS, type TrainingHparams } from '../../config/hparams';
 import { Trainer, type StepMetrics } from './trainer';
 import { writeAdapter } from '../../io/peft';
-import { LINEAR_MODULES, linearPrefix } from '../model/config';
+import { linearModules, linearPrefix } from '../model/config';
 import { pissaIterations } from '../model/pissa';
 import type { Tensor } from '../gpu/tensor';
 import { execFileSync } from 'node:child_process';
@@ -40,6 +40,7 @@ for (const name of [
   'tiny-llama3',
   'tiny-qwen3',
   'tiny-smollm3',
+  'tiny-phi3',
   'tiny-llama3-targeting',
   'tiny-qwen2-pissa',
   'tiny-llama3-dora',
@@ -225,7 +226,7 @@ for (const name of [
       weights.layers.forEach((l, i) => {
         tensors.push([`model.layers.${i}.input_layernorm.weight`, l.inputNorm, 0]);
         tensors.push([`model.layers.${i}.post_attention_layernorm.weight`, l.postNorm, 0]);
-        for (const m of LINEAR_MODULES)
+        for (const m of linearModules(c.checkpoint.config))
           if (!(pissa && trainer.layout.slot(i, m)))
             tensors.push([`model.layers.${i}.${linearPrefix(m)}.${m}.weight`, l.linear[m], 0]);
         for (const [m, t] of Object.entries(l.bias)) tensors.push([`model.layers.${i}.self_attn.${m}.bias`, t, 0]);
