@@ -343,9 +343,30 @@ def tiny_llama3_dora():
                       pad_id=2, subset=24)
 
 
+def tiny_phi3_dora():
+    """Phi-3's fused modules under PEFT's targeting and DoRA together, on tiny-phi3's checkpoint: a regex
+    target_modules (full match) picking qkv_proj of both layers, gate_up_proj of layer 0 and down_proj of layer 1,
+    rank_pattern on the fused gate_up_proj, alpha_pattern on one qkv_proj, and use_dora (magnitudes over the fused
+    out_features: 128 rows of qkv_proj, 176 of gate_up_proj)."""
+    model_dir = os.path.join(CASES, "tiny-phi3", "model")
+    if not os.path.exists(os.path.join(model_dir, "config.json")):
+        raise ref.ReferenceError(f"{model_dir} is missing: run make_cases.py --only tiny-phi3 first")
+    cfg = ref.load_config(model_dir)
+    lora = {"r": 4, "lora_alpha": 8,
+            "target_modules": r"model\.layers\.\d+\.self_attn\.qkv_proj|model\.layers\.0\.mlp\.gate_up_proj|model\.layers\.1\.mlp\.down_proj",
+            "rank_pattern": {"gate_up_proj": 6}, "alpha_pattern": {"model.layers.1.self_attn.qkv_proj": 3},
+            "use_rslora": False, "use_dora": True}
+    training = {"learning_rate": 1e-3, "lr_scheduler_type": "cosine", "warmup_steps": 2, "max_steps": 20,
+                "gradient_accumulation_steps": 2, "max_grad_norm": 1.0, "weight_decay": 0.01,
+                "adam_beta1": 0.9, "adam_beta2": 0.999, "adam_epsilon": 1e-8}
+    return write_case("tiny-phi3-dora", model_dir, cfg, lora, training, seed=602, batch=2, len_range=(6, 17),
+                      pad_id=2, subset=24)
+
+
 TINY_CASES = (("tiny-qwen2", tiny_qwen2), ("tiny-llama3", tiny_llama3), ("tiny-qwen3", tiny_qwen3),
               ("tiny-smollm3", tiny_smollm3), ("tiny-phi3", tiny_phi3), ("tiny-llama3-targeting", tiny_llama3_targeting),
-              ("tiny-qwen2-pissa", tiny_qwen2_pissa), ("tiny-llama3-dora", tiny_llama3_dora))
+              ("tiny-qwen2-pissa", tiny_qwen2_pissa), ("tiny-llama3-dora", tiny_llama3_dora),
+              ("tiny-phi3-dora", tiny_phi3_dora))
 
 
 def demo(model_dir):

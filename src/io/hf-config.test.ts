@@ -238,7 +238,9 @@ describe('parseHfConfig errors name the field and the value', () => {
     expect(bad({ ...TINYLLAMA, model_type: 'gpt2', architectures: ['GPT2LMHeadModel'] })).toThrow(
       `config.json: model_type "gpt2" is not supported (supported: ${SUPPORTED_MODEL_TYPES.join(', ')})`,
     );
-    expect(SUPPORTED_MODEL_TYPES).toEqual(expect.arrayContaining(['llama', 'mistral', 'qwen2', 'qwen3', 'smollm3', 'phi3']));
+    expect(SUPPORTED_MODEL_TYPES).toEqual(
+      expect.arrayContaining(['llama', 'mistral', 'qwen2', 'qwen3', 'smollm3', 'phi3']),
+    );
     expect(bad({ ...TINYLLAMA, architectures: ['LlamaForSequenceClassification'] })).toThrow(
       /architectures \["LlamaForSequenceClassification"\] is not supported \(supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, SmolLM3ForCausalLM, Phi3ForCausalLM\)/,
     );

@@ -135,7 +135,13 @@ export class LlamaModel {
       maxBatch: this.maxBatch,
       maxSeq: this.maxSeq,
       lora: layout
-        ? { r: layout.maxR, targets: layout.modules, dropout: this.dropout, slots: layout.slots, dora: !!layout.spec.use_dora }
+        ? {
+            r: layout.maxR,
+            targets: layout.modules,
+            dropout: this.dropout,
+            slots: layout.slots,
+            dora: !!layout.spec.use_dora,
+          }
         : null,
       checkpointing: !!this.options.checkpointing,
     });

@@ -1,6 +1,8 @@
 // Phi-3's LoRA targets as PEFT names them: the fused qkv_proj and gate_up_proj carry one A and one
 // B over the fused output; "all-linear" is the family's four modules; Llama's names are refused by
-// name; a PEFT adapter written by the engine reads back into the same flat buffer.
+// name; a PEFT adapter written by the engine reads back into the same flat buffer. PEFT's targeting
+// (regex full match, layers_to_transform, rank_pattern / alpha_pattern) and DoRA act on the fused
+// names and the fused out_features.
 
 import { describe, expect, it } from 'vitest';
 import { parseHfConfig } from '../../io/hf-config';
@@ -101,5 +103,57 @@ describe('LoRA on phi3', () => {
     await expect(readAdapter(bad, phi3)).rejects.toThrow(
       'adapter_config.json: target_modules lists "q_proj", which a phi3 model does not have (its linear modules: qkv_proj, o_proj, gate_up_proj, down_proj)',
     );
+  });
+
+  it('targeting on the fused names: regex full match, rank/alpha patterns, layers_to_transform, DoRA over the fused rows; round trip', async () => {
+    const layout = new LoraLayout(phi3, {
+      ...spec([]),
+      target_regex: 'model\\.layers\\.1\\.(self_attn\\.qkv_proj|mlp\\.gate_up_proj)',
+      rank_pattern: { gate_up_proj: 6 },
+      alpha_pattern: { 'model.layers.1.self_attn.qkv_proj': 2 },
+      use_dora: true,
+    });
+    expect(layout.slots.map((s) => [s.layer, s.module, s.r, s.scaling, s.outFeatures, s.keyM])).toEqual([
+      [1, 'qkv_proj', 4, 2 / 4, 128, 'base_model.model.model.layers.1.self_attn.qkv_proj.lora_magnitude_vector'],
+      [1, 'gate_up_proj', 6, 8 / 6, 176, 'base_model.model.model.layers.1.mlp.gate_up_proj.lora_magnitude_vector'],
+    ]);
+    expect(layout.maxR).toBe(6);
+    expect(layout.modules).toEqual(['qkv_proj', 'gate_up_proj']);
+    // PEFT's trainable params: r x (in + out) per site, plus DoRA's magnitude [out]
+    expect(layout.paramCount).toBe(4 * (64 + 128) + 128 + 6 * (64 + 176) + 176);
+    // a regex on Llama's names matches no phi3 module
+    expect(() => new LoraLayout(phi3, { ...spec([]), target_regex: '.*\\.q_proj' })).toThrow(
+      'target_modules ".*\\.q_proj" matches no module of the model (names look like model.layers.0.self_attn.qkv_proj)',
+    );
+    const lt = new LoraLayout(phi3, { ...spec(['qkv_proj', 'down_proj']), layers_to_transform: [0] });
+    expect(lt.slots.map((s) => `${s.layer}.${s.module}`)).toEqual(['0.qkv_proj', '0.down_proj']);
+
+    const flat = layout.init(5);
+    const rng = new Rng(6);
+    for (const s of layout.slots) {
+      for (let i = 0; i < s.outFeatures * s.r; i++) flat[s.offsetB + i] = rng.uniform(-1, 1);
+      for (let i = 0; i < s.outFeatures; i++) flat[s.offsetM! + i] = rng.uniform(0.5, 2);
+    }
+    const out = writeAdapter(layout, flat, { baseModelNameOrPath: 'microsoft/Phi-4-mini-instruct' });
+    const cfg = JSON.parse(out.config);
+    expect([cfg.target_modules, cfg.rank_pattern, cfg.alpha_pattern, cfg.use_dora]).toEqual([
+      'model\\.layers\\.1\\.(self_attn\\.qkv_proj|mlp\\.gate_up_proj)',
+      { gate_up_proj: 6 },
+      { 'model.layers.1.self_attn.qkv_proj': 2 },
+      true,
+    ]);
+    const enc = new TextEncoder();
+    const files = new FileSet(
+      [
+        ['adapter_config.json', bytesSource(enc.encode(out.config), 'adapter_config.json')],
+        ['adapter_model.safetensors', bytesSource(out.safetensors, 'adapter_model.safetensors')],
+      ],
+      'phi3-dora-adapter',
+    );
+    const a = await readAdapter(files, phi3);
+    expect(a.layout.slots.map((s) => [s.layer, s.module, s.r, s.scaling, s.offsetM])).toEqual(
+      layout.slots.map((s) => [s.layer, s.module, s.r, s.scaling, s.offsetM]),
+    );
+    expect(Array.from(a.flat)).toEqual(Array.from(flat));
   });
 });

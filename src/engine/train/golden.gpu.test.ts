@@ -6,6 +6,8 @@
 // tiny-llama3-targeting adds PEFT's regex target_modules, rank_pattern, alpha_pattern and LoRA+;
 // tiny-qwen2-pissa PiSSA's init (the engine's own SVD against torch.linalg.svd), layers_to_transform,
 // and the export converted to a rank-2r LoRA that the referee applies to the ORIGINAL base model.
+// tiny-phi3 adds Phi-3's fused qkv_proj / gate_up_proj, partial rotary and longrope; tiny-phi3-dora
+// the fused modules under a regex target_modules, rank/alpha patterns and DoRA together.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../gpu/context';
@@ -44,6 +46,7 @@ for (const name of [
   'tiny-llama3-targeting',
   'tiny-qwen2-pissa',
   'tiny-llama3-dora',
+  'tiny-phi3-dora',
 ]) {
   describe(`engine vs PyTorch reference: ${name}`, () => {
     let ctx: GpuContext;
