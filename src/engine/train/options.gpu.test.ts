@@ -96,7 +96,7 @@ function plain(name: string): Promise<Run> {
 }
 
 describe('gradient checkpointing', () => {
-  for (const name of ['tiny-llama3', 'tiny-qwen2', 'tiny-qwen3', 'tiny-smollm3', 'tiny-phi3']) {
+  for (const name of ['tiny-llama3', 'tiny-qwen2', 'tiny-qwen3', 'tiny-smollm3', 'tiny-phi3', 'tiny-phi3-dora']) {
     it(`${name}: step-0 gradients bit-identical, 3 steps of identical losses, golden step-0 loss`, async () => {
       const ref = await plain(name);
       const ckpt = await run(ctx, name, 3, { checkpointing: true });
@@ -216,8 +216,9 @@ describe('memory estimate against the allocation', () => {
     { what: 'shards of 64 rows', o: { upload: { maxShardRows: 64 } } },
   ];
   // tiny-qwen3: the q/k norms' saved tensors and weights; DoRA: its norms and z/gdy scratch, with NF4
-  // weights read by the norm kernel too; tiny-phi3: the fused-projection scratch
-  for (const name of ['tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-llama3-dora', 'tiny-phi3']) {
+  // weights read by the norm kernel too; tiny-phi3: the fused-projection scratch (tiny-phi3-dora: with
+  // DoRA over the fused rows and per-module ranks)
+  for (const name of ['tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-llama3-dora', 'tiny-phi3', 'tiny-phi3-dora']) {
     const mine =
       name === 'tiny-qwen2' || name === 'tiny-phi3'
         ? configs
