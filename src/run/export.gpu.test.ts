@@ -88,14 +88,14 @@ interface Case {
 
 async function loadExportCase(name: string): Promise<Case> {
   const demo = name.startsWith('demo');
-  // tiny-llama3-dora: the DoRA golden case's adapter on tiny-llama3's checkpoint
+  // tiny-llama3-dora, tiny-phi3-dora: the DoRA golden cases' adapters on tiny-llama3's / tiny-phi3's checkpoints
   const modelCase = name.replace(/-dora$/, '');
   const dir = demo ? join(REPO_ROOT, 'public/demo/model') : join(REPO_ROOT, 'reference/cases', modelCase, 'model');
   let files = await folderBytes(await fileSetFromDir(dir));
   // tiny-phi3 adapts every weight: rounding all of them to BF16 after the merge moves its
   // log-probs by up to 0.038 even in float64 (reference/llama_lora.py, teacher-forced), past the
   // stated 2e-2; as F16 (exact for these BF16 values) its merged rounding is 8x finer.
-  if (name === 'tiny-phi3') files = await asF32(files, 'F16');
+  if (modelCase === 'tiny-phi3') files = await asF32(files, 'F16');
   if (!demo) {
     const cfg = JSON.parse(new TextDecoder().decode(files.get('config.json')));
     const t = tinyBpeTokenizer(name.startsWith('tiny-qwen') ? 'qwen2' : 'llama3', cfg.vocab_size);
@@ -172,7 +172,7 @@ const cases = ['demo', 'demo-all-linear', 'tiny-qwen2', 'tiny-llama3', 'tiny-qwe
 
 describe('merged checkpoint on our engine', () => {
   // DoRA merges (m / ||W + sBA||) (W + sBA) per row; it has no LoRA GGUF, so only this half sees it
-  for (const name of [...cases, 'tiny-llama3-dora']) {
+  for (const name of [...cases, 'tiny-llama3-dora', 'tiny-phi3-dora']) {
     it(`${name}: merged without the adapter = base with it (f32 within ${TOL.mergedF32}; the base's own dtype within ${TOL.mergedHalf}); untouched tensors byte-identical`, async () => {
       const c = await loadExportCase(name);
       const withAdapter = await ours(c.files, c.adapter, c.prompt);
