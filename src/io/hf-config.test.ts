@@ -233,10 +233,10 @@ describe('parseHfConfig errors name the field and the value', () => {
   const bad = (cfg: object) => () => parseHfConfig(cfg);
   it('unsupported architectures', () => {
     expect(bad({ ...TINYLLAMA, model_type: 'gpt2', architectures: ['GPT2LMHeadModel'] })).toThrow(
-      'config.json: model_type "gpt2" is not supported (supported: llama, mistral, qwen2)',
+      'config.json: model_type "gpt2" is not supported (supported: llama, mistral, qwen2, gemma3_text)',
     );
     expect(bad({ ...TINYLLAMA, architectures: ['LlamaForSequenceClassification'] })).toThrow(
-      /architectures \["LlamaForSequenceClassification"\] is not supported \(supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM\)/,
+      /architectures \["LlamaForSequenceClassification"\] is not supported \(supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Gemma3ForCausalLM\)/,
     );
     expect(bad({ ...TINYLLAMA, architectures: ['MistralForCausalLM'] })).toThrow(
       /model_type "llama" disagrees with architectures \["MistralForCausalLM"\]/,

@@ -48,7 +48,12 @@ export function summarize(model: LoadedModel, source: ModelSource, files: FileSe
     fingerprint: model.fingerprint,
     baseModelNameOrPath: i.baseModelNameOrPath,
     modelType: c.modelType,
-    architecture: { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM' }[c.modelType],
+    architecture: {
+      llama: 'LlamaForCausalLM',
+      mistral: 'MistralForCausalLM',
+      qwen2: 'Qwen2ForCausalLM',
+      gemma3_text: 'Gemma3ForCausalLM',
+    }[c.modelType],
     numLayers: c.numLayers,
     hiddenSize: c.hiddenSize,
     numHeads: c.numHeads,

@@ -1,7 +1,25 @@
 // The architecture of a Llama-family decoder as the engine needs it, independent of file formats.
-// src/io/hf-config.ts builds it from a Hugging Face config.json (model_type llama, mistral, qwen2).
+// src/io/hf-config.ts builds it from a Hugging Face config.json (model_type llama, mistral, qwen2,
+// gemma3_text).
 
-export type ModelType = 'llama' | 'mistral' | 'qwen2';
+export type ModelType = 'llama' | 'mistral' | 'qwen2' | 'gemma3_text';
+
+/**
+ * What a Gemma 3 text decoder (transformers' Gemma3TextModel) adds to the Llama block: RMSNorm
+ * weights applied as (1 + w), embeddings times sqrt(hidden_size), GELU-tanh gated MLP, q/k norms
+ * per head before RoPE, post-attention and pre/post feed-forward norms, attention scale
+ * query_pre_attn_scalar^-0.5, and sliding-window attention with its own RoPE base on the layers
+ * whose layer_types entry is "sliding_attention".
+ */
+export interface Gemma3Options {
+  queryPreAttnScalar: number;
+  /** Keys visible to a query on a sliding layer: j > t - slidingWindow (transformers' mask). */
+  slidingWindow: number;
+  /** Per layer: true for "sliding_attention", false for "full_attention". */
+  slidingLayers: boolean[];
+  /** RoPE base of the sliding layers (rope_local_base_freq); full layers use ropeTheta. */
+  ropeLocalTheta: number;
+}
 
 export interface RopeScaling {
   /** Only Llama 3.1/3.2's "llama3" frequency scaling is supported. */
@@ -35,6 +53,8 @@ export interface ModelConfig {
    * null or absent: full causal attention. The trainer refuses a max_seq_length beyond it.
    */
   slidingWindow?: number | null;
+  /** Set for model_type gemma3_text only. */
+  gemma3?: Gemma3Options | null;
 }
 
 export const LINEAR_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
@@ -79,6 +99,12 @@ export function expectedWeights(c: ModelConfig): { name: string; shape: number[]
       }
     }
     out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [c.hiddenSize] });
+    if (c.gemma3) {
+      out.push({ name: `${p}.self_attn.q_norm.weight`, shape: [c.headDim] });
+      out.push({ name: `${p}.self_attn.k_norm.weight`, shape: [c.headDim] });
+      out.push({ name: `${p}.pre_feedforward_layernorm.weight`, shape: [c.hiddenSize] });
+      out.push({ name: `${p}.post_feedforward_layernorm.weight`, shape: [c.hiddenSize] });
+    }
   }
   out.push({ name: 'model.norm.weight', shape: [c.hiddenSize] });
   if (!c.tieWordEmbeddings) out.push({ name: 'lm_head.weight', shape: [c.vocabSize, c.hiddenSize] });
