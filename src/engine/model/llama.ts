@@ -10,6 +10,11 @@
 // same inputs (dropout masks are hashes of the micro-batch's seed), so gradients are bit-identical.
 // Which tensors exist is model/plan.ts's activationPlan, which the memory estimate reads too.
 //
+// Gemma 3 (config.gemma3) runs its own block, gemmaLayerForward / gemmaLayerBackward, on the same
+// kernels: norms with (1 + w), embeddings times sqrt(C), q/k norms before RoPE, norms on the
+// attention and MLP outputs before their residual adds, a GELU-tanh gate, and sliding-window
+// attention with its own RoPE tables on the layers layer_types marks sliding.
+//
 // Dims: B batch, T sequence, N = B*T tokens, C hidden, nH/nKV heads, hd head_dim, I intermediate,
 // V vocabulary, L layers, r LoRA rank.
 
@@ -22,6 +27,8 @@ import { rmsnormBackward, rmsnormForward } from '../kernels/rmsnorm';
 import { ropeBackward, ropeForward, ropeTables } from '../kernels/rope';
 import { attentionBackward, attentionForward } from '../kernels/attention';
 import { swigluBackward, swigluForward } from '../kernels/swiglu';
+import { add, scale } from '../kernels/elementwise';
+import type { AttentionOptions } from '../kernels/attention';
 import { LmHeadLoss, checkTargets } from '../kernels/lm_head';
 import { IGNORE_INDEX } from '../../data/types';
 import { type ModelConfig, LINEAR_MODULES, type LinearModule, linearShape } from './config';
@@ -133,6 +140,11 @@ export class LlamaModel {
     const { cos, sin } = ropeTables(this.maxSeq, c.headDim, c.ropeTheta, c.ropeScaling);
     this.ctx.upload(acts.cos, cos);
     this.ctx.upload(acts.sin, sin);
+    if (c.gemma3 && acts.gemma) {
+      const local = ropeTables(this.maxSeq, c.headDim, c.gemma3.ropeLocalTheta, null);
+      this.ctx.upload(acts.gemma.cosLocal, local.cos);
+      this.ctx.upload(acts.gemma.sinLocal, local.sin);
+    }
     this.head = new LmHeadLoss(this.ctx, {
       N,
       C: c.hiddenSize,
@@ -223,9 +235,14 @@ export class LlamaModel {
     const C = c.hiddenSize;
     const r = (t: Tensor, cols: number) => view(t, 0, [N, cols], ALIGN);
     for (const s of this.weights.embed) embeddingForward(p, r(a.res[0], C), a.ids, s.weight, N, C, s.rowStart, s.rows);
-    for (let l = 0; l < c.numLayers; l++) this.layerForward(p, l, B, T, train, false);
+    // Gemma: embeddings times sqrt(C) rounded to f32 (transformers' embed_scale of a float32 model)
+    if (c.gemma3) scale(p, r(a.res[0], C), r(a.res[0], C), Math.fround(Math.sqrt(C)), N * C);
+    for (let l = 0; l < c.numLayers; l++) {
+      if (c.gemma3) this.gemmaLayerForward(p, l, B, T, train);
+      else this.layerForward(p, l, B, T, train, false);
+    }
     const xL = r(a.res[c.numLayers], C);
-    rmsnormForward(p, r(a.xnF, C), a.rstdF, xL, this.weights.norm, N, C, c.rmsNormEps);
+    rmsnormForward(p, r(a.xnF, C), a.rstdF, xL, this.weights.norm, N, C, c.rmsNormEps, this.normOffset);
     this.head!.forward(p, a.rowLoss, a.lseF, r(a.xnF, C), a.targets, this.step.lossScale, N);
     this.head!.lossSum(p, this.step.lossAcc, a.rowLoss, N);
   }
@@ -295,8 +312,14 @@ export class LlamaModel {
     // LM head + final norm: dres = d(final norm input)
     this.head!.backward(p, dxn, r(a.xnF, C), a.targets, a.lseF, this.step.lossScale, N);
     p.clear(dres);
-    rmsnormBackward(p, dres, dxn, r(a.res[c.numLayers], C), this.weights.norm, a.rstdF, N, C);
+    rmsnormBackward(p, dres, dxn, r(a.res[c.numLayers], C), this.weights.norm, a.rstdF, N, C, this.normOffset);
     for (let l = c.numLayers - 1; l >= 0; l--) {
+      if (c.gemma3) {
+        // Checkpointing: the layer's forward again (it rewrites res[l+1] with the same values)
+        if (this.options.checkpointing) this.gemmaLayerForward(p, l, B, T, true);
+        this.gemmaLayerBackward(p, l, B, T);
+        continue;
+      }
       if (this.options.checkpointing) this.layerForward(p, l, B, T, true, true);
       const w = this.weights.layers[l];
       const L = a.layers[l];
@@ -336,6 +359,162 @@ export class LlamaModel {
       rmsnormBackward(p, dres, dxn, r(a.res[l], C), w.inputNorm, L.rstd1, N, C);
     }
     // The embedding is frozen and token ids have no gradient: the backward ends here.
+  }
+
+  /** Gemma3RMSNorm applies its weight as (1 + w); LlamaRMSNorm as w. */
+  private get normOffset(): number {
+    return this.config.gemma3 ? 1 : 0;
+  }
+
+  /** Gemma 3 layer l's attention options and RoPE tables (sliding or full attention). */
+  private gemmaAttention(l: number, T: number): { o: AttentionOptions; cos: Tensor; sin: Tensor } {
+    const a = this.requireActs();
+    const c = this.config;
+    const g = c.gemma3!;
+    const sliding = g.slidingLayers[l];
+    const hd = c.headDim;
+    return {
+      o: { scale: g.queryPreAttnScalar ** -0.5, window: sliding ? g.slidingWindow : 0 },
+      cos: view(sliding ? a.gemma!.cosLocal : a.cos, 0, [T, hd / 2], ALIGN),
+      sin: view(sliding ? a.gemma!.sinLocal : a.sin, 0, [T, hd / 2], ALIGN),
+    };
+  }
+
+  /**
+   * Gemma 3 layer l (transformers' Gemma3DecoderLayer), every norm applied as (1 + w):
+   *   q, k = q_norm(q_proj(xn1)), k_norm(k_proj(xn1)) per head, then RoPE
+   *   mid = x + post_attention_layernorm(o_proj(attn))
+   *   res[l+1] = mid + post_feedforward_layernorm(down(gelu_tanh(gate(xn2)) * up(xn2))),
+   *   xn2 = pre_feedforward_layernorm(mid)
+   */
+  private gemmaLayerForward(p: Program, l: number, B: number, T: number, train: boolean): void {
+    const a = this.requireActs();
+    const c = this.config;
+    const N = B * T;
+    const C = c.hiddenSize;
+    const eps = c.rmsNormEps;
+    const { numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = c;
+    const r = (t: Tensor, cols: number) => view(t, 0, [N, cols], ALIGN);
+    const w = this.weights.layers[l];
+    const wg = w.gemma!;
+    const x = r(a.res[l], C);
+    const L = a.layers[l];
+    const G = L.gemma!;
+    const lin = this.layers[l];
+    const seg = view(a.seg, 0, [N], ALIGN);
+    const { o, cos, sin } = this.gemmaAttention(l, T);
+    rmsnormForward(p, r(L.xn1, C), L.rstd1, x, w.inputNorm, N, C, eps, 1);
+    lin.q_proj.forward(p, r(G.qRaw, nH * hd), r(L.xn1, C), N, a.linear, train);
+    lin.k_proj.forward(p, r(G.kRaw, nKV * hd), r(L.xn1, C), N, a.linear, train);
+    lin.v_proj.forward(p, r(L.v, nKV * hd), r(L.xn1, C), N, a.linear, train);
+    // q_norm / k_norm over each head's hd values: rows of [N*heads, hd]
+    const heads = (t: Tensor, n: number) => view(t, 0, [N * n, hd], ALIGN);
+    rmsnormForward(p, heads(L.q, nH), G.rstdQ, heads(G.qRaw, nH), wg.qNorm, N * nH, hd, eps, 1);
+    rmsnormForward(p, heads(L.k, nKV), G.rstdK, heads(G.kRaw, nKV), wg.kNorm, N * nKV, hd, eps, 1);
+    ropeForward(p, r(L.q, nH * hd), cos, sin, seg, B, T, nH, hd);
+    ropeForward(p, r(L.k, nKV * hd), cos, sin, seg, B, T, nKV, hd);
+    attentionForward(
+      p,
+      r(L.att, nH * hd),
+      L.lse,
+      r(L.q, nH * hd),
+      r(L.k, nKV * hd),
+      r(L.v, nKV * hd),
+      seg,
+      B,
+      T,
+      nH,
+      nKV,
+      hd,
+      o,
+    );
+    lin.o_proj.forward(p, r(G.ao, C), r(L.att, nH * hd), N, a.linear, train);
+    rmsnormForward(p, r(L.mid, C), G.rstdA, r(G.ao, C), w.postNorm, N, C, eps, 1);
+    add(p, r(L.mid, C), r(L.mid, C), x, N * C);
+    rmsnormForward(p, r(L.xn2, C), L.rstd2, r(L.mid, C), wg.preFfNorm, N, C, eps, 1);
+    lin.gate_proj.forward(p, r(L.gate, I), r(L.xn2, C), N, a.linear, train);
+    lin.up_proj.forward(p, r(L.up, I), r(L.xn2, C), N, a.linear, train);
+    swigluForward(p, r(L.h, I), r(L.gate, I), r(L.up, I), N * I, 'gelu_tanh');
+    lin.down_proj.forward(p, r(G.mo, C), r(L.h, I), N, a.linear, train);
+    const out = r(a.res[l + 1], C);
+    rmsnormForward(p, out, G.rstdM, r(G.mo, C), wg.postFfNorm, N, C, eps, 1);
+    add(p, out, out, r(L.mid, C), N * C);
+  }
+
+  /** gemmaLayerForward read in reverse; dres holds d res[l+1] on entry and d res[l] on exit. */
+  private gemmaLayerBackward(p: Program, l: number, B: number, T: number): void {
+    const a = this.requireActs();
+    const c = this.config;
+    const N = B * T;
+    const C = c.hiddenSize;
+    const { numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = c;
+    const r = (t: Tensor, cols: number) => view(t, 0, [N, cols], ALIGN);
+    const heads = (t: Tensor, n: number) => view(t, 0, [N * n, hd], ALIGN);
+    const w = this.weights.layers[l];
+    const wg = w.gemma!;
+    const L = a.layers[l];
+    const G = L.gemma!;
+    const lin = this.layers[l];
+    const seg = view(a.seg, 0, [N], ALIGN);
+    const { o, cos, sin } = this.gemmaAttention(l, T);
+    const dres = r(a.dres, C);
+    const dxn = r(a.dxn, C);
+    const dao = r(a.gemma!.dao, C);
+    // MLP block: d mo = post_feedforward_layernorm'(dres); the residual passes dres to mid
+    p.clear(dao);
+    rmsnormBackward(p, dao, dres, r(G.mo, C), wg.postFfNorm, G.rstdM, N, C, 1);
+    lin.down_proj.backward(p, r(a.dh, I), dao, r(L.h, I), N, a.linear, false);
+    swigluBackward(p, r(a.dgate, I), r(a.dup, I), r(a.dh, I), r(L.gate, I), r(L.up, I), N * I, 'gelu_tanh');
+    lin.gate_proj.backward(p, dxn, r(a.dgate, I), r(L.xn2, C), N, a.linear, false);
+    lin.up_proj.backward(p, dxn, r(a.dup, I), r(L.xn2, C), N, a.linear, true);
+    rmsnormBackward(p, dres, dxn, r(L.mid, C), wg.preFfNorm, L.rstd2, N, C, 1);
+    // attention block (dres is now d mid): d ao = post_attention_layernorm'(dres)
+    p.clear(dao);
+    rmsnormBackward(p, dao, dres, r(G.ao, C), w.postNorm, G.rstdA, N, C, 1);
+    lin.o_proj.backward(p, r(a.datt, nH * hd), dao, r(L.att, nH * hd), N, a.linear, false);
+    attentionBackward(
+      p,
+      r(a.dq, nH * hd),
+      r(a.dk, nKV * hd),
+      r(a.dv, nKV * hd),
+      r(a.datt, nH * hd),
+      r(L.q, nH * hd),
+      r(L.k, nKV * hd),
+      r(L.v, nKV * hd),
+      r(L.att, nH * hd),
+      L.lse,
+      a.delta,
+      seg,
+      B,
+      T,
+      nH,
+      nKV,
+      hd,
+      o,
+    );
+    ropeBackward(p, r(a.dq, nH * hd), cos, sin, seg, B, T, nH, hd);
+    ropeBackward(p, r(a.dk, nKV * hd), cos, sin, seg, B, T, nKV, hd);
+    // q_norm / k_norm: datt (free again) takes d q_proj output, dkRaw d k_proj output
+    const dqRaw = r(a.datt, nH * hd);
+    const dkRaw = r(a.gemma!.dkRaw, nKV * hd);
+    p.clear(dqRaw);
+    p.clear(dkRaw);
+    rmsnormBackward(p, heads(a.datt, nH), heads(a.dq, nH), heads(G.qRaw, nH), wg.qNorm, G.rstdQ, N * nH, hd, 1);
+    rmsnormBackward(
+      p,
+      heads(a.gemma!.dkRaw, nKV),
+      heads(a.dk, nKV),
+      heads(G.kRaw, nKV),
+      wg.kNorm,
+      G.rstdK,
+      N * nKV,
+      hd,
+      1,
+    );
+    lin.q_proj.backward(p, dxn, dqRaw, r(L.xn1, C), N, a.linear, false);
+    lin.k_proj.backward(p, dxn, dkRaw, r(L.xn1, C), N, a.linear, true);
+    lin.v_proj.backward(p, dxn, r(a.dv, nKV * hd), r(L.xn1, C), N, a.linear, true);
+    rmsnormBackward(p, dres, dxn, r(a.res[l], C), w.inputNorm, L.rstd1, N, C, 1);
   }
 
   destroy(): void {

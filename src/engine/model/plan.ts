@@ -88,6 +88,23 @@ export interface LayerPlan {
   h: Spec; // [N, I] silu(gate) * up
   /** dropout(x) A^T [N, r] of each LoRA site, saved for the backward */
   t: Partial<Record<LinearModule, Spec>>;
+  /** Gemma 3's extra norms (null for the Llama block). */
+  gemma: GemmaLayerPlan | null;
+}
+
+/**
+ * Gemma 3's block: q, k = q_norm/k_norm(q_proj, k_proj) before RoPE; mid = x + norm(o_proj(att));
+ * out = mid + norm(down(...)). What the extra norms' backward reads.
+ */
+export interface GemmaLayerPlan {
+  qRaw: Spec; // [N, nH*hd] q_proj output (q_norm input)
+  kRaw: Spec; // [N, nKV*hd]
+  rstdQ: Spec; // [N*nH]
+  rstdK: Spec; // [N*nKV]
+  ao: Spec; // [N, C] o_proj output (post_attention_layernorm input)
+  rstdA: Spec; // [N]
+  mo: Spec; // [N, C] down_proj output (post_feedforward_layernorm input)
+  rstdM: Spec; // [N]
 }
 
 export interface ActivationPlan {
@@ -117,6 +134,13 @@ export interface ActivationPlan {
   dxd: Spec;
   cos: Spec; // [Tmax, hd/2]
   sin: Spec;
+  /** Gemma 3: the sliding layers' RoPE tables and the extra backward scratch; null otherwise. */
+  gemma: {
+    cosLocal: Spec; // [Tmax, hd/2]
+    sinLocal: Spec;
+    dao: Spec; // [N, C] d(o_proj output), then d(down_proj output)
+    dkRaw: Spec; // [N, nKV*hd] d(k_proj output); d(q_proj output) reuses datt
+  } | null;
 }
 
 /**
@@ -155,6 +179,18 @@ export function activationPlan(i: ActivationPlanInput): ActivationPlan {
       up: f([N, I], `${n}.up`),
       h: shared.h ?? f([N, I], `${n}.h`),
       t,
+      gemma: c.gemma3
+        ? {
+            qRaw: f([N, qd], `${n}.qRaw`),
+            kRaw: f([N, kvd], `${n}.kRaw`),
+            rstdQ: f([N * c.numHeads], `${n}.rstdQ`),
+            rstdK: f([N * c.numKvHeads], `${n}.rstdK`),
+            ao: f([N, C], `${n}.ao`),
+            rstdA: f([N], `${n}.rstdA`),
+            mo: f([N, C], `${n}.mo`),
+            rstdM: f([N], `${n}.rstdM`),
+          }
+        : null,
     };
   };
   let layers: LayerPlan[];
@@ -195,6 +231,14 @@ export function activationPlan(i: ActivationPlanInput): ActivationPlan {
     dxd: f(dropout ? [N, maxIn] : [1], 'lora dxd'),
     cos: f([i.maxSeq, c.headDim / 2], 'rope cos'),
     sin: f([i.maxSeq, c.headDim / 2], 'rope sin'),
+    gemma: c.gemma3
+      ? {
+          cosLocal: f([i.maxSeq, c.headDim / 2], 'rope cos (local)'),
+          sinLocal: f([i.maxSeq, c.headDim / 2], 'rope sin (local)'),
+          dao: f([N, C], 'dao'),
+          dkRaw: f([N, kvd], 'dkRaw'),
+        }
+      : null,
   };
 }
 
@@ -229,6 +273,8 @@ export interface WeightPlan {
     postNorm: Spec;
     linear: Record<LinearModule, Spec>;
     bias: Partial<Record<'q_proj' | 'k_proj' | 'v_proj', Spec>>;
+    /** Gemma 3's q/k norms [hd] and feed-forward norms [C]; null for the Llama block. */
+    gemma: { qNorm: Spec; kNorm: Spec; preFfNorm: Spec; postFfNorm: Spec } | null;
   }[];
   norm: Spec;
 }
@@ -294,7 +340,15 @@ export function weightPlan(
       }
     }
     const postNorm = whole(`${p}.post_attention_layernorm.weight`, [C]);
-    layers.push({ inputNorm, postNorm, linear, bias });
+    const gemma = config.gemma3
+      ? {
+          qNorm: whole(`${p}.self_attn.q_norm.weight`, [config.headDim]),
+          kNorm: whole(`${p}.self_attn.k_norm.weight`, [config.headDim]),
+          preFfNorm: whole(`${p}.pre_feedforward_layernorm.weight`, [C]),
+          postFfNorm: whole(`${p}.post_feedforward_layernorm.weight`, [C]),
+        }
+      : null;
+    layers.push({ inputNorm, postNorm, linear, bias, gemma });
   }
   const norm = whole('model.norm.weight', [C]);
   const lmHead = config.tieWordEmbeddings ? embed : vocabShards('lm_head.weight');
