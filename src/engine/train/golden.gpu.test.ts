@@ -28,7 +28,7 @@ const TOL = {
   evalRel: 1e-4,
 };
 
-for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3']) {
+for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3', 'tiny-gemma3']) {
   describe(`engine vs PyTorch reference: ${name}`, () => {
     let ctx: GpuContext;
     let c: ReferenceCase;
@@ -179,6 +179,12 @@ for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3']) {
         for (const m of LINEAR_MODULES)
           tensors.push([`model.layers.${i}.${linearPrefix(m)}.${m}.weight`, l.linear[m], 0]);
         for (const [m, t] of Object.entries(l.bias)) tensors.push([`model.layers.${i}.self_attn.${m}.bias`, t, 0]);
+        if (l.gemma) {
+          tensors.push([`model.layers.${i}.self_attn.q_norm.weight`, l.gemma.qNorm, 0]);
+          tensors.push([`model.layers.${i}.self_attn.k_norm.weight`, l.gemma.kNorm, 0]);
+          tensors.push([`model.layers.${i}.pre_feedforward_layernorm.weight`, l.gemma.preFfNorm, 0]);
+          tensors.push([`model.layers.${i}.post_feedforward_layernorm.weight`, l.gemma.postFfNorm, 0]);
+        }
       });
       tensors.push(['model.norm.weight', weights.norm, 0]);
       let bytes = 0;
