@@ -10,6 +10,10 @@
 // query reads them (every block writes its cache rows before its attention reads the cache).
 // `feed: 'token'` keeps the old path (the prompt fed one token at a time with a read-back each),
 // for the tests and the benchmark that compare the two.
+// Gemma 3 (config.gemma3) runs its block as model/llama.ts does: norms with (1 + w), embeddings
+// times sqrt(C), q/k norms per head before RoPE, output norms before the residual adds, a GELU-tanh
+// gate, and on sliding layers the local RoPE tables and attention over the last `sliding_window`
+// positions of the cache (the cache keeps every position; only the reads are windowed).
 
 import type { GpuContext } from '../gpu/context';
 import { Arena } from '../gpu/arena';
@@ -19,7 +23,7 @@ import { embeddingForward } from '../kernels/embedding';
 import { rmsnormForward } from '../kernels/rmsnorm';
 import { ropeTables } from '../kernels/rope';
 import { swigluForward } from '../kernels/swiglu';
-import { add } from '../kernels/elementwise';
+import { add, scale } from '../kernels/elementwise';
 import { matmul } from '../kernels/matmul';
 import { DECODE_MAX_LEN, attentionDecode, kvWrite, ropeDecode } from '../kernels/decode';
 import { type ModelConfig, LINEAR_MODULES, type LinearModule, linearShape } from '../model/config';
@@ -69,6 +73,16 @@ type Block = Record<
   Tensor
 >;
 
+/** Gemma 3's extra block tensors: q/k before their norms, a norm output, per-head rstd, local RoPE. */
+interface GemmaBlock {
+  qRaw: Tensor;
+  kRaw: Tensor;
+  normed: Tensor;
+  rstdH: Tensor;
+  cosLocal: Tensor;
+  sinLocal: Tensor;
+}
+
 export class Generator {
   /** Rows of the block buffers: the largest block a program runs. */
   readonly chunk: number;
@@ -91,6 +105,7 @@ export class Generator {
   private readonly cos: Tensor;
   private readonly sin: Tensor;
   private readonly tBuffers: Tensor[] = [];
+  private readonly gemma: GemmaBlock | null = null;
 
   constructor(
     readonly ctx: GpuContext,
@@ -143,11 +158,26 @@ export class Generator {
     this.cos = f((this.maxLen * c.headDim) / 2, 'cos');
     this.sin = f((this.maxLen * c.headDim) / 2, 'sin');
     if (lora) for (let i = 0; i < lora.layout.slots.length; i++) this.tBuffers.push(f(n * r, `t${i}`));
+    if (c.gemma3) {
+      this.gemma = {
+        qRaw: f(n * qd, 'q (before q_norm)'),
+        kRaw: f(n * kvd, 'k (before k_norm)'),
+        normed: f(n * C, 'normed output'),
+        rstdH: f(n * c.numHeads, 'rstd per head'),
+        cosLocal: f((this.maxLen * c.headDim) / 2, 'cos (local)'),
+        sinLocal: f((this.maxLen * c.headDim) / 2, 'sin (local)'),
+      };
+    }
     a.allocate();
     this.arena = a;
     const tables = ropeTables(this.maxLen, c.headDim, c.ropeTheta, c.ropeScaling);
     ctx.upload(this.cos, tables.cos);
     ctx.upload(this.sin, tables.sin);
+    if (c.gemma3 && this.gemma) {
+      const local = ropeTables(this.maxLen, c.headDim, c.gemma3.ropeLocalTheta, null);
+      ctx.upload(this.gemma.cosLocal, local.cos);
+      ctx.upload(this.gemma.sinLocal, local.sin);
+    }
   }
 
   private linears(withAdapter: boolean): Record<LinearModule, Linear>[] {
@@ -200,6 +230,11 @@ export class Generator {
     let cur = r(x.res, C);
     let next = r(x.res2, C);
     for (const s of this.weights.embed) embeddingForward(p, cur, this.ids, s.weight, n, C, s.rowStart, s.rows);
+    if (c.gemma3) {
+      const made = { p, out: this.gemmaLayers(p, n, lin, cur, next) };
+      this.programs.set(key, made);
+      return made;
+    }
     for (let l = 0; l < c.numLayers; l++) {
       const w = this.weights.layers[l];
       rmsnormForward(p, xn, x.rstd, cur, w.inputNorm, n, C, c.rmsNormEps);
@@ -225,13 +260,60 @@ export class Generator {
     return made;
   }
 
+  /** Gemma 3's embedding scale and layers on the block (see model/llama.ts); returns the final residual. */
+  private gemmaLayers(p: Program, n: number, lin: Record<LinearModule, Linear>[], cur: Tensor, next: Tensor): Tensor {
+    const c = this.config;
+    const g = c.gemma3!;
+    const G = this.gemma!;
+    const eps = c.rmsNormEps;
+    const { hiddenSize: C, numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = c;
+    const r = (t: Tensor, cols: number) => view(t, 0, [n, cols], ALIGN);
+    const heads = (t: Tensor, k: number) => view(t, 0, [n * k, hd], ALIGN);
+    const x = this.x;
+    const [q, k, v, att] = [r(x.q, nH * hd), r(x.k, nKV * hd), r(x.v, nKV * hd), r(x.att, nH * hd)];
+    const [xn, mid, o, normed] = [r(x.xn, C), r(x.mid, C), r(x.o, C), r(G.normed, C)];
+    const [gate, up, h] = [r(x.gate, I), r(x.up, I), r(x.h, I)];
+    const rstdH = (k: number) => view(G.rstdH, 0, [n * k], ALIGN);
+    scale(p, cur, cur, Math.fround(Math.sqrt(C)), n * C);
+    for (let l = 0; l < c.numLayers; l++) {
+      const w = this.weights.layers[l];
+      const wg = w.gemma!;
+      const sliding = g.slidingLayers[l];
+      const [cos, sin] = sliding ? [G.cosLocal, G.sinLocal] : [this.cos, this.sin];
+      rmsnormForward(p, xn, x.rstd, cur, w.inputNorm, n, C, eps, 1);
+      lin[l].q_proj.forward(p, r(G.qRaw, nH * hd), xn, n, this.scratch, false);
+      lin[l].k_proj.forward(p, r(G.kRaw, nKV * hd), xn, n, this.scratch, false);
+      lin[l].v_proj.forward(p, v, xn, n, this.scratch, false);
+      rmsnormForward(p, heads(x.q, nH), rstdH(nH), heads(G.qRaw, nH), wg.qNorm, n * nH, hd, eps, 1);
+      rmsnormForward(p, heads(x.k, nKV), rstdH(nKV), heads(G.kRaw, nKV), wg.kNorm, n * nKV, hd, eps, 1);
+      ropeDecode(p, q, cos, sin, this.pos, n, nH, hd, this.maxLen);
+      ropeDecode(p, k, cos, sin, this.pos, n, nKV, hd, this.maxLen);
+      kvWrite(p, this.kc[l], this.vc[l], k, v, this.pos, n, nKV * hd, this.maxLen);
+      const opts = { scale: g.queryPreAttnScalar ** -0.5, window: sliding ? g.slidingWindow : 0 };
+      attentionDecode(p, att, q, this.kc[l], this.vc[l], this.pos, n, nH, nKV, hd, this.maxLen, undefined, opts);
+      lin[l].o_proj.forward(p, o, att, n, this.scratch, false);
+      rmsnormForward(p, normed, x.rstd, o, w.postNorm, n, C, eps, 1);
+      add(p, mid, cur, normed, n * C);
+      rmsnormForward(p, xn, x.rstd, mid, wg.preFfNorm, n, C, eps, 1);
+      lin[l].gate_proj.forward(p, gate, xn, n, this.scratch, false);
+      lin[l].up_proj.forward(p, up, xn, n, this.scratch, false);
+      swigluForward(p, h, gate, up, n * I, 'gelu_tanh');
+      lin[l].down_proj.forward(p, o, h, n, this.scratch, false);
+      rmsnormForward(p, normed, x.rstd, o, wg.postFfNorm, n, C, eps, 1);
+      add(p, next, mid, normed, n * C);
+      [cur, next] = [next, cur];
+    }
+    return cur;
+  }
+
   /** logits [V] of the row copied into `last`: the final norm and the LM head (no adapter). */
   private headProgram(): Program {
     if (this.head) return this.head;
     const p = new Program(this.ctx, 'generate head');
     const c = this.config;
     const C = c.hiddenSize;
-    rmsnormForward(p, this.lastNorm, this.lastRstd, this.last, this.weights.norm, 1, C, c.rmsNormEps);
+    const offset = c.gemma3 ? 1 : 0; // Gemma3RMSNorm: (1 + w)
+    rmsnormForward(p, this.lastNorm, this.lastRstd, this.last, this.weights.norm, 1, C, c.rmsNormEps, offset);
     for (const s of this.weights.lmHead) {
       const out = view(this.logits, s.rowStart, [s.rows], ALIGN);
       matmul(p, out, this.lastNorm, s.weight, 1, s.rows, C, { transB: true, label: 'lm head (generate)' });
