@@ -56,8 +56,20 @@ const TYPE_OF: Record<GgufOutType, GgmlType> = { f32: 'F32', f16: 'F16', bf16: '
 /** llama_ftype (general.file_type) per outtype. */
 const FILE_TYPE: Record<GgufOutType, number> = { f32: 0, f16: 1, q8_0: 7, bf16: 32 };
 
-/** llama.cpp's architecture name: Mistral runs as llama (MistralForCausalLM -> LlamaModel). */
+/**
+ * llama.cpp's architecture name: Mistral runs as llama (MistralForCausalLM -> LlamaModel).
+ * gemma3_text is refused: llama.cpp's `gemma3` needs a SentencePiece vocabulary
+ * (tokenizer.ggml.model "llama" with scores), which this exporter does not write, and its own
+ * tensor names and (1 + w) norm weights, which are not implemented here either.
+ */
 export function ggufArch(c: ModelConfig): 'llama' | 'qwen2' {
+  if (c.modelType === 'gemma3_text') {
+    throw new Error(
+      "GGUF export does not support gemma3_text yet (llama.cpp's gemma3 architecture needs a SentencePiece " +
+        "vocabulary and Gemma's norm and tensor conventions); export the merged safetensors folder or the PEFT " +
+        "adapter instead, and convert with llama.cpp's convert_hf_to_gguf.py",
+    );
+  }
   return c.modelType === 'qwen2' ? 'qwen2' : 'llama';
 }
 

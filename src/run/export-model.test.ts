@@ -15,7 +15,7 @@ import { tinyBpeTokenizer } from '../io/testing/bpe-tokenizer';
 import { LoraLayout } from '../engine/model/lora';
 import { Rng } from '../util/rng';
 import { baseTensors, exportMerged, planShards, rowChunks } from './export-merged';
-import { ggufLoraAlpha, ggufTokenizerMetadata, llama3RopeFreqs, permuteRows } from './export-gguf';
+import { ggufLoraAlpha, ggufModelMetadata, ggufTokenizerMetadata, llama3RopeFreqs, permuteRows } from './export-gguf';
 import { runExport } from './export-model';
 import { templateFamily, writeModelfile } from './modelfile';
 
@@ -231,6 +231,15 @@ describe('GGUF', () => {
     expect(g.tensors.get('blk.1.ffn_down.weight.lora_b')!.shape).toEqual([32, 4]);
     const mf = new TextDecoder().decode(out.files.get('Modelfile'));
     expect(mf).toContain('FROM ./base-f32.gguf\nADAPTER ./adapter.gguf\n');
+  });
+
+  it('refuses gemma3_text (Gemma 3) with what to do instead', () => {
+    const gemma = parseHfConfig(
+      tinyHfConfig({ model_type: 'gemma3_text', architectures: ['Gemma3ForCausalLM'], head_dim: 4 }),
+    ).model;
+    expect(() => ggufModelMetadata(gemma, 'g', 0)).toThrow(
+      /GGUF export does not support gemma3_text yet .*export the merged safetensors folder or the PEFT adapter instead/,
+    );
   });
 
   it('names a tokenizer it cannot export', () => {
