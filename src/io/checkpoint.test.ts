@@ -197,7 +197,7 @@ describe('openCheckpoint errors', () => {
     );
     bad.set('model.safetensors', new Uint8Array(3));
     await expect(openCheckpoint(fileSet(bad))).rejects.toThrow(
-      'config.json: model_type "gpt2" is not supported (supported: llama, mistral, qwen2)',
+      'config.json: model_type "gpt2" is not supported (supported: llama, mistral, qwen2, gemma3_text)',
     );
   });
 

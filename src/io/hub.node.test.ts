@@ -226,7 +226,7 @@ describe('downloadCheckpoint errors', () => {
   it('an unsupported model stops after config.json, before the weights', async () => {
     const before = hub.requests.length;
     await expect(dl('org/gpt2')).rejects.toThrow(
-      'org/gpt2/config.json: model_type "gpt2" is not supported (supported: llama, mistral, qwen2)',
+      'org/gpt2/config.json: model_type "gpt2" is not supported (supported: llama, mistral, qwen2, gemma3_text)',
     );
     expect(hub.requests.slice(before).some((r) => r.path.includes('model.safetensors'))).toBe(false);
   });
