@@ -34,7 +34,7 @@ struct Params {
   window: u32, // 0: none
 }
 
-const MAX_H4 = 64u; // MAX_HD / 4
+// MAX_H4 (the register bound, MAX_HD / 4): head_dim_128.wgsl or head_dim_256.wgsl, prepended.
 const MAX_KT = 32u;
 
 override HD: u32 = 64u;

@@ -40,7 +40,7 @@ struct Params {
   window: u32, // 0: none
 }
 
-const MAX_H4 = 64u; // MAX_HD / 4
+// MAX_H4 (the register bound, MAX_HD / 4): head_dim_128.wgsl or head_dim_256.wgsl, prepended.
 
 override HD: u32 = 64u;
 override KT: u32 = 32u;

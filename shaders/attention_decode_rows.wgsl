@@ -4,7 +4,7 @@
 //   q, out [n, nH*HD]; kc, vc [maxLen, nKV*HD]; pos [1] u32 (the block's start, read on the GPU)
 // Invocation i = r * nH + h (flat, groups of 64) reads kv head h / (nH/nKV) and runs an online
 // softmax over the keys 0..p, q and the output accumulator in registers (H4 = HD/4 vec4s each,
-// HD a multiple of 4 up to 128, an override so the loops have constant bounds). Positions past
+// HD a multiple of 4 up to 256, an override so the loops have constant bounds). Positions past
 // maxLen (padding) are clamped to the last one. For the prompt's chunks (n*nH invocations keep a
 // GPU busy) and for every block on CPU drivers, where workgroup barriers cost more than the
 // arithmetic: on SwiftShader (demo shape, the 128-token chunk at positions 472-599, 4 layers)
@@ -21,7 +21,7 @@ struct Params {
   window: u32, // 0: none
 }
 
-const MAX_H4: u32 = 64u;
+// MAX_H4 (the register bound, MAX_HD / 4): head_dim_128.wgsl or head_dim_256.wgsl, prepended.
 override H4: u32 = 16u;
 
 @group(0) @binding(0) var<uniform> P: Params;

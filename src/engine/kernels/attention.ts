@@ -4,6 +4,8 @@
 
 import attentionWgsl from '../../../shaders/attention.wgsl?raw';
 import attentionBackwardWgsl from '../../../shaders/attention_backward.wgsl?raw';
+import headDim128Wgsl from '../../../shaders/head_dim_128.wgsl?raw';
+import headDim256Wgsl from '../../../shaders/head_dim_256.wgsl?raw';
 import type { GpuContext } from '../gpu/context';
 import { Params, type Program } from '../gpu/program';
 import { type Tensor, numel } from '../gpu/tensor';
@@ -27,6 +29,11 @@ function variant(ctx: GpuContext, hd: number, what: string): Variant {
     throw new Error(`${what}: this GPU has ${ctx.caps.maxComputeWorkgroupStorageSize} bytes of workgroup memory`);
   }
   return { HD: hd, KT, WG, STAGE: ctx.caps.isCpu ? 0 : 1 };
+}
+
+/** The register bound prepended to a kernel holding a head in registers (head_dim_*.wgsl). */
+export function headDimBound(hd: number): string {
+  return hd <= 128 ? headDim128Wgsl : headDim256Wgsl;
 }
 
 function checkDims(
@@ -103,7 +110,7 @@ export function attentionForward(
     [v, nkv],
   ]);
   checkSeg(what, seg, B * T);
-  const kernel = p.ctx.kernel([attentionWgsl], 'main', variant(p.ctx, hd, what));
+  const kernel = p.ctx.kernel([headDimBound(hd), attentionWgsl], 'main', variant(p.ctx, hd, what));
   p.dispatch(
     kernel,
     [out, lse, q, k, v, seg],
@@ -156,9 +163,9 @@ export function attentionBackward(
   checkSeg(what, seg, B * T);
   const vr = variant(p.ctx, hd, what);
   const prm = params(T, nH, nKV, hd, o, what);
-  const kdq = p.ctx.kernel([attentionBackwardWgsl], 'attention_backward_dq', vr);
+  const kdq = p.ctx.kernel([headDimBound(hd), attentionBackwardWgsl], 'attention_backward_dq', vr);
   p.dispatch(kdq, [dq, delta, dout, q, k, v, out, lse, seg], prm, [Math.ceil(T / WG), nH, B], 'attention_backward_dq');
-  const kdkv = p.ctx.kernel([attentionBackwardWgsl], 'attention_backward_dkv', vr);
+  const kdkv = p.ctx.kernel([headDimBound(hd), attentionBackwardWgsl], 'attention_backward_dkv', vr);
   p.dispatch(
     kdkv,
     [dk, dv, dout, q, k, v, delta, lse, seg],

@@ -10,6 +10,7 @@ import attnRowsWgsl from '../../../shaders/attention_decode_rows.wgsl?raw';
 import { Params, type Program } from '../gpu/program';
 import { type Tensor, numel } from '../gpu/tensor';
 import { dims } from './launch';
+import { headDimBound } from './attention';
 
 export const DECODE_MAX_LEN = 2048;
 
@@ -118,7 +119,7 @@ export function attentionDecode(
     if (hd > ROWS_MAX_HD || hd % 4 !== 0) {
       throw new Error(`attentionDecode: head_dim ${hd} is not supported (a multiple of 4 up to ${ROWS_MAX_HD})`);
     }
-    const k = p.ctx.kernel([attnRowsWgsl], 'main', { H4: hd / 4 });
+    const k = p.ctx.kernel([headDimBound(hd), attnRowsWgsl], 'main', { H4: hd / 4 });
     const g = groups('attentionDecode', n * nH, 64, p.ctx.caps.maxComputeWorkgroupsPerDimension);
     p.dispatch(k, [out, q, kc, vc, pos], params, [g], 'attention decode');
   } else {
