@@ -12,6 +12,7 @@ export const MODEL_FAMILIES = {
   qwen2: { name: 'Qwen2', architecture: 'Qwen2ForCausalLM' },
   qwen3: { name: 'Qwen3', architecture: 'Qwen3ForCausalLM' },
   smollm3: { name: 'SmolLM3', architecture: 'SmolLM3ForCausalLM' },
+  gemma3_text: { name: 'Gemma 3', architecture: 'Gemma3ForCausalLM' },
 } as const satisfies Record<string, { name: string; architecture: string }>;
 
 export type ModelType = keyof typeof MODEL_FAMILIES;
@@ -22,6 +23,23 @@ export const SUPPORTED_MODEL_TYPES = Object.keys(MODEL_FAMILIES) as ModelType[];
 /** "Qwen3 (qwen3)": how the studio and the CLI name a recognised family. */
 export function familyLabel(t: ModelType): string {
   return `${MODEL_FAMILIES[t].name} (${t})`;
+}
+
+/**
+ * What a Gemma 3 text decoder (transformers' Gemma3TextModel) adds to the Llama block: RMSNorm
+ * weights applied as (1 + w) (normOffset), embeddings times sqrt(hidden_size), GELU-tanh gated MLP,
+ * q/k norms per head before RoPE (qkNorm, as Qwen3's), post-attention and pre/post feed-forward
+ * norms, attention scale query_pre_attn_scalar^-0.5, and sliding-window attention with its own
+ * RoPE base on the layers whose layer_types entry is "sliding_attention".
+ */
+export interface Gemma3Options {
+  queryPreAttnScalar: number;
+  /** Keys visible to a query on a sliding layer: j > t - slidingWindow (transformers' mask). */
+  slidingWindow: number;
+  /** Per layer: true for "sliding_attention", false for "full_attention". */
+  slidingLayers: boolean[];
+  /** RoPE base of the sliding layers (rope_local_base_freq); full layers use ropeTheta. */
+  ropeLocalTheta: number;
 }
 
 export interface RopeScaling {
@@ -57,8 +75,9 @@ export interface ModelConfig {
    */
   slidingWindow?: number | null;
   /**
-   * Qwen3: an RMSNorm over each head of q and of k (weights self_attn.q_norm / k_norm, [headDim],
-   * eps rmsNormEps), applied after the projection and before RoPE. Absent: false.
+   * An RMSNorm over each head of q and of k (weights self_attn.q_norm / k_norm, [headDim], eps
+   * rmsNormEps, weight applied as normOffset + w), after the projection and before RoPE: Qwen3
+   * and Gemma 3. Absent: false.
    */
   qkNorm?: boolean;
   /**
@@ -66,11 +85,18 @@ export interface ModelConfig {
    * Absent or null: every layer uses RoPE.
    */
   ropeLayers?: boolean[] | null;
+  /** Set for model_type gemma3_text only. */
+  gemma3?: Gemma3Options | null;
 }
 
 /** Layer l rotates q and k (false only on SmolLM3's NoPE layers). */
 export function usesRope(c: ModelConfig, l: number): boolean {
   return c.ropeLayers ? c.ropeLayers[l] : true;
+}
+
+/** What every RMSNorm adds to its weight: 1 for Gemma3RMSNorm's (1 + w), 0 for LlamaRMSNorm's w. */
+export function normOffset(c: ModelConfig): 0 | 1 {
+  return c.gemma3 ? 1 : 0;
 }
 
 export const LINEAR_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
@@ -119,6 +145,10 @@ export function expectedWeights(c: ModelConfig): { name: string; shape: number[]
       out.push({ name: `${p}.self_attn.k_norm.weight`, shape: [c.headDim] });
     }
     out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [c.hiddenSize] });
+    if (c.gemma3) {
+      out.push({ name: `${p}.pre_feedforward_layernorm.weight`, shape: [c.hiddenSize] });
+      out.push({ name: `${p}.post_feedforward_layernorm.weight`, shape: [c.hiddenSize] });
+    }
   }
   out.push({ name: 'model.norm.weight', shape: [c.hiddenSize] });
   if (!c.tieWordEmbeddings) out.push({ name: 'lm_head.weight', shape: [c.vocabSize, c.hiddenSize] });

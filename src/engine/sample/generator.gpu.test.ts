@@ -25,7 +25,7 @@ import { expectClose } from '../testing/gpu';
 import { Rng } from '../../util/rng';
 import { argmax, logSoftmax } from './sampling';
 
-for (const name of ['tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smollm3']) {
+for (const name of ['tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smollm3', 'tiny-gemma3']) {
   describe(`generator with KV cache: ${name}`, () => {
     let ctx: GpuContext;
     let c: ReferenceCase;
@@ -154,7 +154,7 @@ for (const name of ['tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smollm3']) 
   });
 }
 
-for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3']) {
+for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3', 'tiny-gemma3']) {
   describe(`batched prefill equals the token-by-token feed: ${name}`, () => {
     let ctx: GpuContext;
     let c: ReferenceCase;
