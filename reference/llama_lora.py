@@ -89,8 +89,9 @@ class Config:
         if self.head_dim % 2:
             raise ReferenceError(f"{path}: head_dim {self.head_dim} must be even for RoPE")
         self.rms_norm_eps = float(c.get("rms_norm_eps", 1e-6))
-        # SmolLM3Config: rope_theta 2e6 and tie_word_embeddings True by default.
-        self.rope_theta = float(c.get("rope_theta", 2000000.0 if self.model_type == "smollm3" else 10000.0))
+        # SmolLM3Config: rope_theta 2e6 and tie_word_embeddings True by default; Gemma3TextConfig: rope_theta 1e6.
+        default_theta = {"smollm3": 2000000.0, "gemma3_text": 1000000.0}.get(self.model_type, 10000.0)
+        self.rope_theta = float(c.get("rope_theta", default_theta))
         act = c.get("hidden_act", "silu")
         if act != "silu" and not gemma:
             raise ReferenceError(f"{path}: hidden_act {act!r} is not supported (only silu)")

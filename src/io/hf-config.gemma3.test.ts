@@ -26,6 +26,7 @@ describe('parseHfConfig: gemma3_text', () => {
       bosTokenId: 2,
       eosTokenIds: [1],
       slidingWindow: null, // Gemma's window is per layer, in gemma3
+      qkNorm: true, // q_norm / k_norm: the per-head norm Qwen3 has too, weights as 1 + w
     });
     expect(torchDtype).toBe('bfloat16');
     const g = model.gemma3!;
@@ -49,10 +50,11 @@ describe('parseHfConfig: gemma3_text', () => {
     expect(names).not.toContain('lm_head.weight');
   });
 
-  it('applies Gemma3TextConfig defaults: layer pattern from _sliding_window_pattern, head_dim 256', () => {
-    const { layer_types: _, head_dim: __, rope_local_base_freq: ___, ...rest } = GEMMA3_270M;
+  it('applies Gemma3TextConfig defaults: layer pattern from _sliding_window_pattern, head_dim 256, rope_theta 1e6', () => {
+    const { layer_types: _, head_dim: __, rope_local_base_freq: ___, rope_theta: _____, ...rest } = GEMMA3_270M;
     const m = parseHfConfig({ ...rest, num_hidden_layers: 7, _sliding_window_pattern: 3 }).model;
     expect(m.headDim).toBe(256);
+    expect(m.ropeTheta).toBe(1e6);
     expect(m.gemma3!.ropeLocalTheta).toBe(10000);
     expect(m.gemma3!.slidingLayers).toEqual([true, true, false, true, true, false, true]);
     const { tie_word_embeddings: ____, ...untied } = rest as Record<string, unknown>;

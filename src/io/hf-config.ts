@@ -19,7 +19,7 @@
 //     (absent: every no_rope_layer_interval-th layer, default 4, has none); sliding window only
 //     with use_sliding_window (treated as a global window, as Qwen2's).
 //   - gemma3_text (Gemma3TextConfig): head_dim defaults to 256, num_key_value_heads to 4,
-//     tie_word_embeddings to true; q_norm/k_norm on every layer (as Qwen3's, weights as 1 + w);
+//     tie_word_embeddings to true, rope_theta to 1e6; q_norm/k_norm on every layer (as Qwen3's, weights as 1 + w);
 //     the activation is hidden_activation (gelu_pytorch_tanh);
 //     layer_types absent -> every _sliding_window_pattern-th layer (default 6) is full attention;
 //     sliding layers use rope_local_base_freq (default 10000), or v5's
@@ -58,7 +58,7 @@ const DEFAULTS: Record<ModelType, FamilyDefaults> = {
   qwen2: { numKvHeads: 32, maxPos: 32768, bos: null, eos: null },
   qwen3: { numKvHeads: 32, maxPos: 32768, bos: null, eos: null, headDim: 128 },
   smollm3: { numKvHeads: 4, maxPos: 32768, bos: 128000, eos: 128001, tie: true, ropeTheta: 2000000 },
-  gemma3_text: { numKvHeads: 4, maxPos: 131072, bos: 2, eos: 1, headDim: 256, tie: true },
+  gemma3_text: { numKvHeads: 4, maxPos: 131072, bos: 2, eos: 1, headDim: 256, tie: true, ropeTheta: 1000000 },
 };
 
 const POS_INT = 'a positive integer';
