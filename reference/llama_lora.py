@@ -4,7 +4,7 @@
 Why it exists: the engine (TypeScript + WGSL) must give the numbers Hugging Face transformers + PEFT +
 the HF Trainer would give. This file re-implements that pipeline from those libraries' definitions
 (transformers modeling_llama.py / modeling_qwen2.py / modeling_qwen3.py / modeling_smollm3.py / modeling_phi3.py /
-modeling_rope_utils.py, peft/tuners/lora/layer.py,
+modeling_gemma3.py / modeling_rope_utils.py, peft/tuners/lora/layer.py,
 torch.optim.AdamW, torch.nn.utils.clip_grad_norm_, transformers.optimization.get_scheduler), without
 reading any engine code, and writes golden values the engine's tests compare against.
 
@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_io as st  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3", "smollm3", "phi3")
+MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3", "smollm3", "phi3", "gemma3_text")
 LINEAR_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 # Phi3Attention.qkv_proj (rows q, k, v) and Phi3MLP.gate_up_proj (rows gate, up) are single nn.Linear
 # layers, so PEFT targets (and names) them whole.
@@ -77,12 +77,15 @@ class Config:
         if self.model_type not in MODEL_TYPES:
             raise ReferenceError(f"{path}: model_type {self.model_type!r} is not one of {', '.join(MODEL_TYPES)}")
         self.linear_modules = PHI3_LINEAR_MODULES if self.model_type == "phi3" else LINEAR_MODULES
+        gemma = self.model_type == "gemma3_text"
         self.hidden_size = need_int("hidden_size")
         self.num_layers = need_int("num_hidden_layers")
         self.num_heads = need_int("num_attention_heads")
-        self.num_kv_heads = c.get("num_key_value_heads") or self.num_heads
-        # Qwen3Config's head_dim defaults to 128, not hidden_size / heads.
-        self.head_dim = c.get("head_dim") or (128 if self.model_type == "qwen3" else self.hidden_size // self.num_heads)
+        # Gemma3TextConfig's defaults: 4 kv heads, head_dim 256; Qwen3Config's head_dim defaults to 128,
+        # not hidden_size / heads.
+        self.num_kv_heads = c.get("num_key_value_heads", 4 if gemma else None) or self.num_heads
+        default_head_dim = {"gemma3_text": 256, "qwen3": 128}.get(self.model_type)
+        self.head_dim = c.get("head_dim", default_head_dim) or default_head_dim or self.hidden_size // self.num_heads
         self.intermediate_size = need_int("intermediate_size")
         self.vocab_size = need_int("vocab_size")
         if self.num_heads % self.num_kv_heads:
@@ -91,13 +94,16 @@ class Config:
             raise ReferenceError(f"{path}: head_dim {self.head_dim} must be even for RoPE")
         # Phi3Config defaults rms_norm_eps to 1e-5, the others to 1e-6
         self.rms_norm_eps = float(c.get("rms_norm_eps", 1e-5 if self.model_type == "phi3" else 1e-6))
-        # SmolLM3Config: rope_theta 2e6 and tie_word_embeddings True by default.
-        self.rope_theta = float(c.get("rope_theta", 2000000.0 if self.model_type == "smollm3" else 10000.0))
+        # SmolLM3Config: rope_theta 2e6 and tie_word_embeddings True by default; Gemma3TextConfig: rope_theta 1e6.
+        default_theta = {"smollm3": 2000000.0, "gemma3_text": 1000000.0}.get(self.model_type, 10000.0)
+        self.rope_theta = float(c.get("rope_theta", default_theta))
         act = c.get("hidden_act", "silu")
-        if act != "silu":
+        if act != "silu" and not gemma:
             raise ReferenceError(f"{path}: hidden_act {act!r} is not supported (only silu)")
-        # LlamaConfig, MistralConfig, Qwen2Config and Qwen3Config default tie_word_embeddings to False.
-        self.tie_word_embeddings = bool(c.get("tie_word_embeddings", self.model_type == "smollm3"))
+        # LlamaConfig, MistralConfig, Qwen2Config and Qwen3Config default tie_word_embeddings to False;
+        # SmolLM3Config and Gemma3TextConfig to True.
+        self.tie_word_embeddings = bool(c.get("tie_word_embeddings", self.model_type in ("smollm3", "gemma3_text")))
+        self.gemma = self._gemma3(c, path) if gemma else None
         # Qwen2 hard-codes bias=True on q/k/v; attention_bias (Llama, Qwen3, SmolLM3) puts one on q/k/v AND o_proj.
         if self.model_type == "qwen2":
             self.bias_modules = {"q_proj", "k_proj", "v_proj"}
@@ -107,8 +113,11 @@ class Config:
             self.bias_modules = set()
         if self.model_type in ("llama", "smollm3") and c.get("mlp_bias", False):
             self.bias_modules |= {"gate_proj", "up_proj", "down_proj"}
-        # Qwen3Attention: RMSNorm over each head of q and of k (weights [head_dim]) before RoPE.
-        self.qk_norm = self.model_type == "qwen3"
+        if gemma and c.get("attention_bias", False):
+            raise ReferenceError(f"{path}: attention_bias true is not supported for gemma3_text")
+        # Qwen3Attention and Gemma3Attention: RMSNorm over each head of q and of k (weights [head_dim])
+        # before RoPE (Gemma's as 1 + w, in gemma_forward).
+        self.qk_norm = self.model_type in ("qwen3", "gemma3_text")
         # SmolLM3Attention: use_rope = no_rope_layers[layer_idx] (1: RoPE, 0: none); absent, every
         # no_rope_layer_interval-th layer (default 4) has none.
         self.use_rope = [True] * self.num_layers
@@ -151,6 +160,30 @@ class Config:
             elif kind != "default":
                 raise ReferenceError(f"{path}: rope_scaling type {kind!r} is not supported (only llama3; longrope for phi3)")
 
+    @staticmethod
+    def _gemma3(c, path):
+        """Gemma3TextConfig's fields (defaults as transformers): see gemma_forward."""
+        act = c.get("hidden_activation") or "gelu_pytorch_tanh"
+        if act != "gelu_pytorch_tanh":
+            raise ReferenceError(f"{path}: hidden_activation {act!r} is not supported (only gelu_pytorch_tanh)")
+        for k in ("attn_logit_softcapping", "final_logit_softcapping"):
+            if c.get(k) is not None:
+                raise ReferenceError(f"{path}: {k} {c[k]!r} is not supported (only null)")
+        if c.get("use_bidirectional_attention"):
+            raise ReferenceError(f"{path}: use_bidirectional_attention is not supported")
+        L = c["num_hidden_layers"]
+        pattern = c.get("_sliding_window_pattern", c.get("sliding_window_pattern", 6))
+        types = c.get("layer_types") or [
+            "sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(L)]
+        if len(types) != L or any(t not in ("sliding_attention", "full_attention") for t in types):
+            raise ReferenceError(f"{path}: layer_types must list sliding_attention/full_attention for each of {L} layers")
+        return {
+            "query_pre_attn_scalar": float(c.get("query_pre_attn_scalar", 256)),
+            "sliding_window": int(c.get("sliding_window") or 4096),
+            "layer_types": list(types),
+            "rope_local_base_freq": float(c.get("rope_local_base_freq", 10000.0)),
+        }
+
     def linear_shape(self, m):
         """[out_features, in_features] of a decoder linear module."""
         q, kv = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
@@ -181,6 +214,9 @@ def expected_weights(cfg):
         if cfg.qk_norm:
             out.append((f"{p}.self_attn.q_norm.weight", (cfg.head_dim,)))
             out.append((f"{p}.self_attn.k_norm.weight", (cfg.head_dim,)))
+        if cfg.gemma:
+            out.append((f"{p}.pre_feedforward_layernorm.weight", (cfg.hidden_size,)))
+            out.append((f"{p}.post_feedforward_layernorm.weight", (cfg.hidden_size,)))
         for m in cfg.linear_modules:
             out.append((f"{p}.{linear_prefix(m)}.{m}.weight", cfg.linear_shape(m)))
             if m in cfg.bias_modules:
@@ -237,19 +273,21 @@ def longrope_attention_factor(cfg):
     return 1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(orig))
 
 
-def rope_inv_freq(cfg, seq_len=None):
+def rope_inv_freq(cfg, seq_len=None, local=False):
     """inv_freq (rotary_dim/2,) float32: _compute_default_rope_parameters, then _compute_llama3_parameters;
     or _compute_longrope_parameters, whose factors dynamic_rope_update picks by the sequence length:
-    long once max(position_ids) + 1 > original_max_position_embeddings, short otherwise."""
+    long once max(position_ids) + 1 > original_max_position_embeddings, short otherwise.
+    local: Gemma 3's sliding layers, base rope_local_base_freq and no scaling."""
     dim = cfg.rotary_dim
+    base = cfg.gemma["rope_local_base_freq"] if local else cfg.rope_theta
     rs = cfg.rope_scaling
-    if rs is not None and rs["rope_type"] == "longrope":
+    if rs is not None and rs["rope_type"] == "longrope" and not local:
         long = seq_len is not None and seq_len > cfg.original_max_position_embeddings
         ext = torch.tensor(rs["long_factor"] if long else rs["short_factor"], dtype=torch.float32)
         shape = torch.arange(0, dim, 2, dtype=torch.int64).float() / dim
-        return 1.0 / (ext * cfg.rope_theta ** shape)
-    inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
-    if rs is None:
+        return 1.0 / (ext * base ** shape)
+    inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
+    if rs is None or local:
         return inv_freq
     factor, low, high = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
     old_ctx = rs["original_max_position_embeddings"]
@@ -262,15 +300,15 @@ def rope_inv_freq(cfg, seq_len=None):
     return torch.where(is_medium, smoothed, inv_freq_llama)
 
 
-def rope_cos_sin(cfg, T, dtype):
+def rope_cos_sin(cfg, T, dtype, local=False):
     """cos, sin (T, rotary_dim) for positions 0..T-1: float32 angle inv_freq*pos, cos/sin in float32 (times
-    longrope's attention factor, in float32, as Phi3RotaryEmbedding), widened."""
-    inv_freq = rope_inv_freq(cfg, seq_len=T)
+    longrope's attention factor, in float32, as Phi3RotaryEmbedding), widened. local: Gemma 3's sliding layers."""
+    inv_freq = rope_inv_freq(cfg, seq_len=T, local=local)
     pos = torch.arange(T, dtype=torch.int64).float()
     freqs = pos[:, None] * inv_freq[None, :]  # (T, D/2); transformers' K=1 matmul rounds the same single product
     emb = torch.cat((freqs, freqs), dim=-1)
     cos, sin = emb.cos(), emb.sin()
-    if cfg.rope_scaling is not None and cfg.rope_scaling["rope_type"] == "longrope":
+    if cfg.rope_scaling is not None and cfg.rope_scaling["rope_type"] == "longrope" and not local:
         att = longrope_attention_factor(cfg)
         cos, sin = cos * att, sin * att
     return cos.to(dtype), sin.to(dtype)
@@ -461,6 +499,75 @@ def forward(cfg, W, lora, input_ids, rope):
         else:
             x = x + lin(F.silu(lin(h, i, "gate_proj")) * lin(h, i, "up_proj"), i, "down_proj")
     x = rmsnorm(x, W["model.norm.weight"], eps)
+    return x @ W["lm_head.weight"].T  # (B, T, V)
+
+
+def gemma_rmsnorm(x, w, eps):
+    """Gemma3RMSNorm: x * rsqrt(mean(x^2) + eps) * (1 + w). transformers upcasts x to float32 first, a
+    no-op for the float32 model the engine matches; the float64 goldens keep float64."""
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * (1.0 + w)
+
+
+def gemma_attention(q, k, v, scale, window):
+    """Eager attention as Gemma3Attention: scale query_pre_attn_scalar**-0.5; causal mask, and on sliding
+    layers (window not None) key j is also hidden from query i when j <= i - window
+    (masking_utils.sliding_window_overlay: kv_idx > q_idx - sliding_window)."""
+    n_rep = q.shape[1] // k.shape[1]
+    k = k.repeat_interleave(n_rep, dim=1)
+    v = v.repeat_interleave(n_rep, dim=1)
+    T = q.shape[2]
+    scores = (q @ k.transpose(-1, -2)) * scale  # (B, nh, T, T)
+    i = torch.arange(T)[:, None]
+    j = torch.arange(T)[None, :]
+    hidden = j > i
+    if window is not None:
+        hidden = hidden | (j <= i - window)
+    scores = scores.masked_fill(hidden, float("-inf"))
+    return torch.softmax(scores, dim=-1) @ v
+
+
+def gemma_forward(cfg, W, lora, input_ids, rope):
+    """Gemma3ForCausalLM's logits (B, T, V): Gemma3TextScaledWordEmbedding (embed * sqrt(C), the factor a
+    float32 tensor cast to the model dtype), then per layer (Gemma3DecoderLayer):
+      h = input_layernorm(x); q, k, v = projections; q, k = q_norm(q), k_norm(k) per head; RoPE (local
+      base on sliding layers); attention; x = x + post_attention_layernorm(o_proj(attn))
+      h = pre_feedforward_layernorm(x); x = x + post_feedforward_layernorm(down(gelu_tanh(gate(h)) * up(h)))
+    then the final norm and the (tied) LM head; no logit soft-capping (refused in the config)."""
+    B, T = input_ids.shape
+    (cos, sin), (cos_l, sin_l) = rope
+    H, KV, D, eps, g = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.rms_norm_eps, cfg.gemma
+    scale = g["query_pre_attn_scalar"] ** -0.5
+
+    def lin(x, i, m):  # as forward's: each site's own scaling (rank/alpha patterns), DoRA when it has a magnitude
+        p = f"model.layers.{i}.{linear_prefix(m)}.{m}"
+        s = lora.scaling_of(i, m)
+        mag = lora.magnitude(i, m)
+        if mag is not None:
+            return dora_linear(x, W[p + ".weight"], W.get(p + ".bias"), lora.pair(i, m), s, mag)
+        return lora_linear(x, W[p + ".weight"], W.get(p + ".bias"), lora.pair(i, m), s)
+
+    def norm(x, name):
+        return gemma_rmsnorm(x, W[name], eps)
+
+    emb = W["model.embed_tokens.weight"]
+    x = emb[input_ids] * torch.tensor(cfg.hidden_size**0.5, dtype=torch.float32).to(emb.dtype)
+    for i in range(cfg.num_layers):
+        p = f"model.layers.{i}"
+        sliding = g["layer_types"][i] == "sliding_attention"
+        c, sn = (cos_l, sin_l) if sliding else (cos, sin)
+        h = norm(x, f"{p}.input_layernorm.weight")
+        q = lin(h, i, "q_proj").view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
+        k = lin(h, i, "k_proj").view(B, T, KV, D).transpose(1, 2)  # (B, KV, T, D)
+        v = lin(h, i, "v_proj").view(B, T, KV, D).transpose(1, 2)
+        q, k = norm(q, f"{p}.self_attn.q_norm.weight"), norm(k, f"{p}.self_attn.k_norm.weight")
+        q, k = apply_rope(q, c, sn), apply_rope(k, c, sn)
+        a = gemma_attention(q, k, v, scale, g["sliding_window"] if sliding else None)
+        a = a.transpose(1, 2).reshape(B, T, H * D)
+        x = x + norm(lin(a, i, "o_proj"), f"{p}.post_attention_layernorm.weight")
+        h = norm(x, f"{p}.pre_feedforward_layernorm.weight")
+        m = lin(F.gelu(lin(h, i, "gate_proj"), approximate="tanh") * lin(h, i, "up_proj"), i, "down_proj")
+        x = x + norm(m, f"{p}.post_feedforward_layernorm.weight")
+    x = norm(x, "model.norm.weight")
     return x @ W["lm_head.weight"].T  # (B, T, V)
 
 
@@ -707,6 +814,10 @@ class Model:
         T = ids.shape[1]
         if T not in self._rope:
             self._rope[T] = rope_cos_sin(self.cfg, T, self.dtype)
+            if self.cfg.gemma:
+                self._rope[T] = (self._rope[T], rope_cos_sin(self.cfg, T, self.dtype, local=True))
+        if self.cfg.gemma:
+            return gemma_forward(self.cfg, self.W, self.lora, ids, self._rope[T])
         return forward(self.cfg, self.W, self.lora, ids, self._rope[T])
 
     @torch.no_grad()

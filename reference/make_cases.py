@@ -4,11 +4,12 @@
 Why it exists: the engine's whole-model tests need small checkpoints that exercise every code path
 (Qwen2 q/k/v bias and a separate LM head in F16; Llama with a tied head, GQA with one kv head, llama3
 RoPE scaling, rsLoRA, BF16; Qwen3's per-head q/k norms and explicit head_dim; SmolLM3's layers without
-RoPE; Phi-3 with fused qkv_proj / gate_up_proj, partial rotary, longrope, tied), micro-batches shaped like
-real SFT data (right padding, masked prompts,
-varying lengths), and a LoRA init with NONZERO B so every A and B gradient is exercised at step 0.
+RoPE; Phi-3 with fused qkv_proj / gate_up_proj, partial rotary, longrope, tied; Gemma 3 with sliding and full
+layers, a window shorter than the sequences, an explicit head_dim and a query_pre_attn_scalar that differ from
+hidden/heads), micro-batches shaped like real SFT data (right padding, masked prompts, varying lengths), and a
+LoRA init with NONZERO B so every A and B gradient is exercised at step 0.
 
-  make_cases.py                  writes reference/cases/{tiny-qwen2,tiny-llama3,tiny-qwen3,tiny-smollm3,tiny-phi3} and goldens
+  make_cases.py                  writes reference/cases/{tiny-qwen2,tiny-llama3,tiny-qwen3,tiny-smollm3,tiny-phi3,tiny-gemma3,...} and goldens
   make_cases.py --demo MODEL_DIR writes reference/cases/demo (against any Llama-family checkpoint folder)
   make_cases.py --only NAME      one of the tiny cases
   make_cases.py --standin DIR    writes a random checkpoint of the demo's shape into DIR (for testing --demo)
@@ -46,6 +47,8 @@ def random_checkpoint(model_dir, config, weight_dtype, seed):
     for name, shape in ref.expected_weights(cfg):
         if name.endswith("norm.weight"):
             w = 1.0 + 0.1 * rng.standard_normal(shape)
+            if cfg.gemma:
+                w = w - 1.0  # Gemma3RMSNorm applies (1 + w): its weights are centred on zero
         elif name.endswith(".bias"):
             w = 0.2 * rng.standard_normal(shape)
         elif name == "model.embed_tokens.weight":
@@ -279,6 +282,32 @@ def tiny_phi3():
                       subset=24)
 
 
+def tiny_gemma3():
+    model_dir = os.path.join(CASES, "tiny-gemma3", "model")
+    # Gemma3TextConfig's config.json fields (as google/gemma-3-270m writes them), tiny. Sliding window 6
+    # against rows of 5..16 tokens; layers sliding, full, sliding (two RoPE bases); head_dim 12 and
+    # query_pre_attn_scalar 10, neither of which is hidden/heads = 8.
+    config = {
+        "architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text", "hidden_size": 32,
+        "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 12,
+        "intermediate_size": 56, "vocab_size": 190, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
+        "rope_local_base_freq": 10000.0, "rope_scaling": None, "query_pre_attn_scalar": 10,
+        "sliding_window": 6, "_sliding_window_pattern": 2,
+        "layer_types": ["sliding_attention", "full_attention", "sliding_attention"],
+        "hidden_activation": "gelu_pytorch_tanh", "attn_logit_softcapping": None, "final_logit_softcapping": None,
+        "attention_bias": False, "attention_dropout": 0.0, "use_bidirectional_attention": False,
+        "max_position_embeddings": 128, "tie_word_embeddings": True, "bos_token_id": 2, "eos_token_id": 1,
+        "pad_token_id": 0, "torch_dtype": "bfloat16",
+    }
+    cfg = random_checkpoint(model_dir, config, "BF16", seed=401)
+    lora = {"r": 4, "lora_alpha": 8, "target_modules": list(ref.LINEAR_MODULES), "use_rslora": False}
+    training = {"learning_rate": 1e-3, "lr_scheduler_type": "cosine", "warmup_steps": 2, "max_steps": 20,
+                "gradient_accumulation_steps": 2, "max_grad_norm": 1.0, "weight_decay": 0.01,
+                "adam_beta1": 0.9, "adam_beta2": 0.999, "adam_epsilon": 1e-8}
+    return write_case("tiny-gemma3", model_dir, cfg, lora, training, seed=402, batch=2, len_range=(5, 16), pad_id=0,
+                      subset=24)
+
+
 def tiny_llama3_targeting():
     """PEFT's targeting and LoRA+: a regex target_modules (full match) that picks some modules of layers 0 and 2,
     rank_pattern (a suffix and a full name), alpha_pattern, and B at 16x the learning rate with weight decay."""
@@ -364,9 +393,9 @@ def tiny_phi3_dora():
 
 
 TINY_CASES = (("tiny-qwen2", tiny_qwen2), ("tiny-llama3", tiny_llama3), ("tiny-qwen3", tiny_qwen3),
-              ("tiny-smollm3", tiny_smollm3), ("tiny-phi3", tiny_phi3), ("tiny-llama3-targeting", tiny_llama3_targeting),
-              ("tiny-qwen2-pissa", tiny_qwen2_pissa), ("tiny-llama3-dora", tiny_llama3_dora),
-              ("tiny-phi3-dora", tiny_phi3_dora))
+              ("tiny-smollm3", tiny_smollm3), ("tiny-phi3", tiny_phi3), ("tiny-gemma3", tiny_gemma3),
+              ("tiny-llama3-targeting", tiny_llama3_targeting), ("tiny-qwen2-pissa", tiny_qwen2_pissa),
+              ("tiny-llama3-dora", tiny_llama3_dora), ("tiny-phi3-dora", tiny_phi3_dora))
 
 
 def demo(model_dir):

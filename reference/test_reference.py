@@ -31,7 +31,7 @@ import safetensors_io as st  # noqa: E402
 
 CASES = os.path.join(HERE, "cases")
 GOLDEN = os.path.join(HERE, "golden")
-TINY = ("tiny-qwen2", "tiny-llama3", "tiny-qwen3", "tiny-smollm3", "tiny-phi3")
+TINY = ("tiny-qwen2", "tiny-llama3", "tiny-qwen3", "tiny-smollm3", "tiny-phi3", "tiny-gemma3")
 DORA = ("tiny-llama3-dora",)  # use_dora on tiny-llama3's checkpoint
 
 
@@ -72,14 +72,17 @@ def load_case(name, dtype=torch.float64):
 # an independent decoder: one token at a time, numpy float64, nothing shared with llama_lora.forward
 
 
-def naive_logits(cfg, W, lora, ids, cos, sin, raw):
+def naive_logits(cfg, W, lora, ids, cos, sin, raw, local=None):
     """ids (T,) -> logits (T, V). W: numpy f64 weights; LoRA is merged (W + scaling * B @ A) instead of run
     as a side branch, and DoRA as PEFT's merge_safe: each row of W + s B A times m / its norm;
     RoPE rotates (x_j, x_{j+R/2}) as the complex number x_j + i x_{j+R/2} for j < R/2, R the table width (the
     rotary dim: all of D except with Phi-3's partial rotary, whose other dims pass through).
     raw: the config.json dict, read here for the family rules: Qwen3 normalizes each head of q and k (after
     the projection, before RoPE); SmolLM3 layers whose no_rope_layers entry is 0 do not rotate; Phi-3's fused
-    qkv_proj / gate_up_proj are sliced row blocks of the merged weight."""
+    qkv_proj / gate_up_proj are sliced row blocks of the merged weight.
+    Gemma 3 (cfg.gemma; local = the sliding layers' (cos, sin)): embedding times float32(sqrt(C)), norms
+    times (1 + w), q/k normalised per head before RoPE, sliding layers attend to the last `window` cached
+    positions, output norms before both residual adds, gelu with the tanh formula written out."""
     H, KV, D, eps = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.rms_norm_eps
     R = cos.shape[1]
     half = R // 2
@@ -87,6 +90,7 @@ def naive_logits(cfg, W, lora, ids, cos, sin, raw):
     rotates = [raw.get("no_rope_layers", [1] * cfg.num_layers)[i] == 1 for i in range(cfg.num_layers)]
     phi3 = raw["model_type"] == "phi3"
     I = cfg.intermediate_size
+    gm = cfg.gemma
 
     def eff(i, m):
         p = f"model.layers.{i}.{ref.linear_prefix(m)}.{m}"
@@ -104,17 +108,25 @@ def naive_logits(cfg, W, lora, ids, cos, sin, raw):
         return w @ x + (b if b is not None else 0.0)
 
     def norm(x, g):
-        return x / math.sqrt(float(np.mean(x * x)) + eps) * g
+        return x / math.sqrt(float(np.mean(x * x)) + eps) * ((1.0 + g) if gm else g)
 
-    def rot(v, t):  # v (D,) at position t
-        z = (v[:half] + 1j * v[half:R]) * (cos[t, :half] + 1j * sin[t, :half])
+    def rot(v, t, tables=(cos, sin)):  # v (D,) at position t
+        c, s_ = tables
+        z = (v[:half] + 1j * v[half:R]) * (c[t, :half] + 1j * s_[t, :half])
         return np.concatenate([z.real, z.imag, v[R:]])
+
+    def gelu_tanh(x):
+        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
 
     k_cache = [[] for _ in range(cfg.num_layers)]
     v_cache = [[] for _ in range(cfg.num_layers)]
     out = []
     for t, tok in enumerate(ids):
         x = W["model.embed_tokens.weight"][tok].copy()
+        if gm:
+            x = naive_gemma_layers(cfg, W, x, t, k_cache, v_cache, mv, norm, rot, gelu_tanh, local)
+            out.append(W["lm_head.weight"] @ norm(x, W["model.norm.weight"]))
+            continue
         for i in range(cfg.num_layers):
             h = norm(x, W[f"model.layers.{i}.input_layernorm.weight"])
             if phi3:
@@ -150,6 +162,38 @@ def naive_logits(cfg, W, lora, ids, cos, sin, raw):
         x = norm(x, W["model.norm.weight"])
         out.append(W["lm_head.weight"] @ x)
     return np.stack(out)
+
+
+def naive_gemma_layers(cfg, W, x, t, k_cache, v_cache, mv, norm, rot, gelu_tanh, local):
+    """Token t through Gemma 3's layers (naive_logits' helpers); returns the last residual (C,)."""
+    H, KV, D, g = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.gemma
+    x = x * float(np.float32(math.sqrt(cfg.hidden_size)))
+    for i in range(cfg.num_layers):
+        p = f"model.layers.{i}"
+        sliding = g["layer_types"][i] == "sliding_attention"
+        tables = local if sliding else None
+        h = norm(x, W[f"{p}.input_layernorm.weight"])
+        q = mv(i, "q_proj", h).reshape(H, D)
+        k = mv(i, "k_proj", h).reshape(KV, D)
+        v = mv(i, "v_proj", h).reshape(KV, D)
+        qn = [norm(q[a], W[f"{p}.self_attn.q_norm.weight"]) for a in range(H)]
+        kn = [norm(k[a], W[f"{p}.self_attn.k_norm.weight"]) for a in range(KV)]
+        k_cache[i].append(np.stack([rot(kn[a], t, *([tables] if tables else [])) for a in range(KV)]))
+        v_cache[i].append(v)
+        first = max(0, t - g["sliding_window"] + 1) if sliding else 0  # the last `window` positions
+        heads = []
+        for a in range(H):
+            grp = a // (H // KV)
+            qh = rot(qn[a], t, *([tables] if tables else []))
+            s = np.array([qh @ k_cache[i][j][grp] for j in range(first, t + 1)]) / math.sqrt(g["query_pre_attn_scalar"])
+            e = np.exp(s - s.max())
+            pr = e / e.sum()
+            heads.append(sum(pr[j - first] * v_cache[i][j][grp] for j in range(first, t + 1)))
+        x = x + norm(mv(i, "o_proj", np.concatenate(heads)), W[f"{p}.post_attention_layernorm.weight"])
+        h = norm(x, W[f"{p}.pre_feedforward_layernorm.weight"])
+        m = mv(i, "down_proj", gelu_tanh(mv(i, "gate_proj", h)) * mv(i, "up_proj", h))
+        x = x + norm(m, W[f"{p}.post_feedforward_layernorm.weight"])
+    return x
 
 
 def naive_loss_sum(logits, labels):
@@ -201,7 +245,11 @@ class TestForward(unittest.TestCase):
             for ids, labels in batches[:2]:
                 got = model.logits(ids).detach().numpy()
                 cos, sin = (t.numpy() for t in ref.rope_cos_sin(cfg, ids.shape[1], torch.float64))
-                want = np.stack([naive_logits(cfg, W, lora, row.tolist(), cos, sin, raw) for row in ids])
+                local = None
+                if cfg.gemma:
+                    local = tuple(t.numpy() for t in ref.rope_cos_sin(cfg, ids.shape[1], torch.float64, local=True))
+                    self.assertGreater(ids.shape[1], cfg.gemma["sliding_window"])  # the window matters
+                want = np.stack([naive_logits(cfg, W, lora, row.tolist(), cos, sin, raw, local) for row in ids])
                 assert_close(self, got, want, 1e-11, 1e-11, f"{name} logits vs per-token decoder")
                 s, n = ref.loss_sum(torch.from_numpy(got), labels)
                 ws, wn = naive_loss_sum(want, labels.numpy())

@@ -25,9 +25,16 @@
 //     default 4096), factor = max_position_embeddings / original when rope_scaling has none,
 //     attention_factor default sqrt(1 + ln(factor) / ln(original)) (1 when factor <= 1).
 //     sliding_window as written (null: full attention).
+//   - gemma3_text (Gemma3TextConfig): head_dim defaults to 256, num_key_value_heads to 4,
+//     tie_word_embeddings to true, rope_theta to 1e6; q_norm/k_norm on every layer (as Qwen3's, weights as 1 + w);
+//     the activation is hidden_activation (gelu_pytorch_tanh);
+//     layer_types absent -> every _sliding_window_pattern-th layer (default 6) is full attention;
+//     sliding layers use rope_local_base_freq (default 10000), or v5's
+//     rope_parameters.sliding_attention. Soft-capping, bidirectional attention and biases are refused.
 
 import { z } from 'zod';
 import {
+  type Gemma3Options,
   MODEL_FAMILIES,
   type ModelConfig,
   type ModelType,
@@ -59,6 +66,7 @@ const DEFAULTS: Record<ModelType, FamilyDefaults> = {
   qwen3: { numKvHeads: 32, maxPos: 32768, bos: null, eos: null, headDim: 128 },
   smollm3: { numKvHeads: 4, maxPos: 32768, bos: 128000, eos: 128001, tie: true, ropeTheta: 2000000 },
   phi3: { numKvHeads: 'heads', maxPos: 4096, bos: 1, eos: 32000 },
+  gemma3_text: { numKvHeads: 4, maxPos: 131072, bos: 2, eos: 1, headDim: 256, tie: true, ropeTheta: 1000000 },
 };
 
 const POS_INT = 'a positive integer';
@@ -105,6 +113,16 @@ const hfConfigSchema = z.looseObject({
   no_rope_layer_interval: posInt.optional(),
   original_max_position_embeddings: posInt.optional(),
   _name_or_path: z.string({ error: 'a string' }).optional(),
+  // gemma3_text
+  hidden_activation: z.string({ error: 'a string' }).nullish(),
+  query_pre_attn_scalar: posNum.optional(),
+  rope_local_base_freq: posNum.optional(),
+  layer_types: z.array(z.string({ error: 'a string' }), { error: 'a list of layer types' }).nullish(),
+  _sliding_window_pattern: posInt.optional(),
+  sliding_window_pattern: posInt.optional(),
+  attn_logit_softcapping: z.number({ error: 'a number or null' }).nullish(),
+  final_logit_softcapping: z.number({ error: 'a number or null' }).nullish(),
+  use_bidirectional_attention: bool.nullish(),
 });
 
 export interface HfConfig {
@@ -147,7 +165,8 @@ export function parseHfConfig(input: string | unknown, file = 'config.json'): Hf
   const c = parsed.data;
   const d = DEFAULTS[modelType];
 
-  if (c.hidden_act !== undefined && c.hidden_act !== 'silu') {
+  const gemma = modelType === 'gemma3_text';
+  if (!gemma && c.hidden_act !== undefined && c.hidden_act !== 'silu') {
     throw fail(`hidden_act "${c.hidden_act}" is not supported (the engine implements SwiGLU with "silu")`);
   }
   if (c.mlp_bias) throw fail('mlp_bias true is not supported (the MLP projections must have no bias)');
@@ -207,6 +226,8 @@ export function parseHfConfig(input: string | unknown, file = 'config.json'): Hf
   }
   if (modelType === 'phi3') slidingWindow = c.sliding_window ?? null;
 
+  const gemma3 = gemma ? parseGemma3(c, obj, fail) : null;
+
   const eos = c.eos_token_id === undefined ? d.eos : c.eos_token_id;
   const model: ModelConfig = {
     modelType,
@@ -227,8 +248,9 @@ export function parseHfConfig(input: string | unknown, file = 'config.json'): Hf
     eosTokenIds: eos === null ? [] : Array.isArray(eos) ? eos : [eos],
     slidingWindow,
     ...(ropeDim !== undefined ? { ropeDim } : {}),
+    ...(gemma3 ? { gemma3 } : {}),
   };
-  if (modelType === 'qwen3') model.qkNorm = true;
+  if (modelType === 'qwen3' || gemma) model.qkNorm = true;
   if (ropeLayers) model.ropeLayers = ropeLayers;
   return { model, torchDtype: c.dtype ?? c.torch_dtype ?? null, nameOrPath: c._name_or_path ?? null };
 }
@@ -351,6 +373,52 @@ function parseLongRope(
     longFactor,
     originalMaxPositionEmbeddings: origRaw,
     attentionFactor: attRaw,
+  };
+}
+
+/** The Gemma 3 fields of a gemma3_text config.json (transformers' Gemma3TextConfig defaults). */
+function parseGemma3(
+  c: z.infer<typeof hfConfigSchema>,
+  obj: Record<string, unknown>,
+  fail: (m: string) => Error,
+): Gemma3Options {
+  const act = c.hidden_activation ?? 'gelu_pytorch_tanh';
+  if (act !== 'gelu_pytorch_tanh') {
+    throw fail(`hidden_activation "${act}" is not supported (the engine implements gelu_pytorch_tanh)`);
+  }
+  for (const k of ['attn_logit_softcapping', 'final_logit_softcapping'] as const) {
+    if (c[k] !== undefined && c[k] !== null) throw fail(`${k} ${show(c[k])} is not supported (only null)`);
+  }
+  if (c.use_bidirectional_attention) throw fail('use_bidirectional_attention true is not supported');
+  if (c.attention_bias) throw fail('attention_bias true is not supported for gemma3_text');
+  const L = c.num_hidden_layers;
+  const pattern = c._sliding_window_pattern ?? c.sliding_window_pattern ?? 6;
+  const types =
+    c.layer_types ?? Array.from({ length: L }, (_, i) => ((i + 1) % pattern ? 'sliding_attention' : 'full_attention'));
+  if (types.length !== L) throw fail(`layer_types has ${types.length} entries, but num_hidden_layers is ${L}`);
+  types.forEach((t, i) => {
+    if (t !== 'sliding_attention' && t !== 'full_attention') {
+      throw fail(`layer_types[${i}] ${show(t)} is not supported (sliding_attention or full_attention)`);
+    }
+  });
+  // v5 keys RoPE by layer type; the full-attention entry was read by parseRope.
+  const rp = obj.rope_parameters as Record<string, unknown> | null | undefined;
+  const local = (rp && typeof rp.sliding_attention === 'object' ? rp.sliding_attention : null) as Record<
+    string,
+    unknown
+  > | null;
+  if (local && (local.rope_type ?? 'default') !== 'default') {
+    throw fail(`rope_parameters.sliding_attention.rope_type ${show(local.rope_type)} is not supported (default)`);
+  }
+  const localTheta = local?.rope_theta ?? c.rope_local_base_freq ?? 10000;
+  if (typeof localTheta !== 'number' || !(localTheta > 0)) {
+    throw fail(`rope_parameters.sliding_attention.rope_theta must be a positive number (got ${show(localTheta)})`);
+  }
+  return {
+    queryPreAttnScalar: c.query_pre_attn_scalar ?? 256,
+    slidingWindow: c.sliding_window ?? 4096,
+    slidingLayers: types.map((t) => t === 'sliding_attention'),
+    ropeLocalTheta: localTheta,
   };
 }
 

@@ -67,8 +67,20 @@ const FILE_TYPE: Record<GgufOutType, number> = { f32: 0, f16: 1, q8_0: 7, bf16: 
 
 export type GgufArch = 'llama' | 'qwen2' | 'qwen3' | 'smollm3' | 'phi3';
 
-/** llama.cpp's architecture name: Mistral runs as llama (MistralForCausalLM -> LlamaModel). */
+/**
+ * llama.cpp's architecture name: Mistral runs as llama (MistralForCausalLM -> LlamaModel).
+ * gemma3_text is refused: llama.cpp's `gemma3` needs a SentencePiece vocabulary
+ * (tokenizer.ggml.model "llama" with scores), which this exporter does not write, and its own
+ * tensor names and (1 + w) norm weights, which are not implemented here either.
+ */
 export function ggufArch(c: ModelConfig): GgufArch {
+  if (c.modelType === 'gemma3_text') {
+    throw new Error(
+      "GGUF export does not support gemma3_text yet (llama.cpp's gemma3 architecture needs a SentencePiece " +
+        "vocabulary and Gemma's norm and tensor conventions); export the merged safetensors folder or the PEFT " +
+        "adapter instead, and convert with llama.cpp's convert_hf_to_gguf.py",
+    );
+  }
   if (c.modelType === 'qwen2' || c.modelType === 'qwen3' || c.modelType === 'smollm3' || c.modelType === 'phi3')
     return c.modelType;
   return 'llama';
@@ -79,8 +91,9 @@ function permutesQk(arch: GgufArch): boolean {
   return arch === 'llama' || arch === 'smollm3';
 }
 
-/** Refuses what llama.cpp would load but run differently from transformers. */
+/** Refuses what llama.cpp would load but run differently from transformers (and gemma3_text). */
 export function checkGgufSupport(c: ModelConfig): void {
+  ggufArch(c); // throws for the families without a GGUF architecture here
   if (c.ropeScaling && c.ropeScaling.ropeType !== (c.modelType === 'phi3' ? 'longrope' : 'llama3'))
     throw new Error(`rope_scaling type ${c.ropeScaling.ropeType} cannot be exported to GGUF here`);
   if (c.modelType === 'smollm3' && c.ropeLayers) {

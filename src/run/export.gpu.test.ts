@@ -171,8 +171,9 @@ function maxDiff(a: number[], b: number[]): number {
 const cases = ['demo', 'demo-all-linear', 'tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smollm3', 'tiny-phi3'];
 
 describe('merged checkpoint on our engine', () => {
-  // DoRA merges (m / ||W + sBA||) (W + sBA) per row; it has no LoRA GGUF, so only this half sees it
-  for (const name of [...cases, 'tiny-llama3-dora', 'tiny-phi3-dora']) {
+  // DoRA merges (m / ||W + sBA||) (W + sBA) per row; it has no LoRA GGUF, so only this half sees it.
+  // Gemma 3 merges as any other family (its extra norms are copied); GGUF refuses it (export-gguf.ts).
+  for (const name of [...cases, 'tiny-llama3-dora', 'tiny-phi3-dora', 'tiny-gemma3']) {
     it(`${name}: merged without the adapter = base with it (f32 within ${TOL.mergedF32}; the base's own dtype within ${TOL.mergedHalf}); untouched tensors byte-identical`, async () => {
       const c = await loadExportCase(name);
       const withAdapter = await ours(c.files, c.adapter, c.prompt);

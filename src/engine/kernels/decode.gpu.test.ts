@@ -64,7 +64,7 @@ describe('rope_decode', () => {
 });
 
 describe('kv_write + attention_decode', () => {
-  for (const [n, start, nH, nKV, hd, rows] of [
+  for (const [n, start, nH, nKV, hd, rows, window = 0] of [
     [1, 0, 4, 2, 16, 0],
     [1, 0, 4, 2, 16, 1],
     [1, 130, 6, 2, 12, 0],
@@ -75,9 +75,18 @@ describe('kv_write + attention_decode', () => {
     [37, 130, 6, 2, 12, 0],
     [37, 130, 6, 2, 12, 1],
     [3, 40, 2, 1, 128, 1],
+    // Gemma 3: sliding windows (with scale 0.2) and head_dim 256
+    [7, 5, 4, 2, 16, 0, 4],
+    [7, 5, 4, 2, 16, 1, 4],
+    [1, 130, 6, 2, 12, 0, 20],
+    [1, 130, 6, 2, 12, 1, 20],
+    [3, 40, 2, 1, 256, 1, 9],
+    [3, 40, 2, 1, 256, 0, 9],
   ]) {
     const kind = rows ? 'attention_decode_rows' : 'attention_decode';
-    it(`${kind}: a block of ${n} from position ${start} (${nH}/${nKV} heads of ${hd}) equals causal attention`, async () => {
+    const o = window ? { window, scale: 0.2 } : {};
+    const tag = window ? `, window ${window}, scale 0.2` : '';
+    it(`${kind}: a block of ${n} from position ${start} (${nH}/${nKV} heads of ${hd}${tag}) equals causal attention`, async () => {
       const ctx = await testContext();
       const rng = new Rng(n * 7919 + start * 31 + hd);
       const T = start + n;
@@ -100,10 +109,10 @@ describe('kv_write + attention_decode', () => {
       const Pos = ctx.tensor([1], 'u32', 'pos', new Uint32Array([start]));
       const p = new Program(ctx, 'attention decode test');
       kvWrite(p, kc, vc, K, V, Pos, n, kvd, maxLen);
-      attentionDecode(p, O, Q, kc, vc, Pos, n, nH, nKV, hd, maxLen, rows === 1);
+      attentionDecode(p, O, Q, kc, vc, Pos, n, nH, nKV, hd, maxLen, rows === 1, o);
       await p.run();
       const out = new Float64Array(T * qd);
-      attentionForwardRef(out, new Float64Array(nH * T), qAll, kAll, vAll, 1, T, nH, nKV, hd);
+      attentionForwardRef(out, new Float64Array(nH * T), qAll, kAll, vAll, 1, T, nH, nKV, hd, null, o);
       expectClose(await ctx.readF32(O), out.subarray(start * qd), TOL, 'block attention');
       const kcOut = await ctx.readF32(kc);
       expect(Array.from(kcOut.subarray(0, T * kvd))).toEqual(Array.from(kAll));

@@ -17,6 +17,7 @@ export const MODEL_FAMILIES = {
   qwen3: { name: 'Qwen3', architecture: 'Qwen3ForCausalLM' },
   smollm3: { name: 'SmolLM3', architecture: 'SmolLM3ForCausalLM' },
   phi3: { name: 'Phi-3', architecture: 'Phi3ForCausalLM' },
+  gemma3_text: { name: 'Gemma 3', architecture: 'Gemma3ForCausalLM' },
 } as const satisfies Record<string, { name: string; architecture: string }>;
 
 export type ModelType = keyof typeof MODEL_FAMILIES;
@@ -27,6 +28,23 @@ export const SUPPORTED_MODEL_TYPES = Object.keys(MODEL_FAMILIES) as ModelType[];
 /** "Qwen3 (qwen3)": how the studio and the CLI name a recognised family. */
 export function familyLabel(t: ModelType): string {
   return `${MODEL_FAMILIES[t].name} (${t})`;
+}
+
+/**
+ * What a Gemma 3 text decoder (transformers' Gemma3TextModel) adds to the Llama block: RMSNorm
+ * weights applied as (1 + w) (normOffset), embeddings times sqrt(hidden_size), GELU-tanh gated MLP,
+ * q/k norms per head before RoPE (qkNorm, as Qwen3's), post-attention and pre/post feed-forward
+ * norms, attention scale query_pre_attn_scalar^-0.5, and sliding-window attention with its own
+ * RoPE base on the layers whose layer_types entry is "sliding_attention".
+ */
+export interface Gemma3Options {
+  queryPreAttnScalar: number;
+  /** Keys visible to a query on a sliding layer: j > t - slidingWindow (transformers' mask). */
+  slidingWindow: number;
+  /** Per layer: true for "sliding_attention", false for "full_attention". */
+  slidingLayers: boolean[];
+  /** RoPE base of the sliding layers (rope_local_base_freq); full layers use ropeTheta. */
+  ropeLocalTheta: number;
 }
 
 export type RopeScaling = Llama3RopeScaling | LongRopeScaling;
@@ -80,8 +98,9 @@ export interface ModelConfig {
    */
   slidingWindow?: number | null;
   /**
-   * Qwen3: an RMSNorm over each head of q and of k (weights self_attn.q_norm / k_norm, [headDim],
-   * eps rmsNormEps), applied after the projection and before RoPE. Absent: false.
+   * An RMSNorm over each head of q and of k (weights self_attn.q_norm / k_norm, [headDim], eps
+   * rmsNormEps, weight applied as normOffset + w), after the projection and before RoPE: Qwen3
+   * and Gemma 3. Absent: false.
    */
   qkNorm?: boolean;
   /**
@@ -94,6 +113,8 @@ export interface ModelConfig {
    * Phi-4-mini: 96 of 128); absent: the whole head. See rotaryDim().
    */
   ropeDim?: number;
+  /** Set for model_type gemma3_text only. */
+  gemma3?: Gemma3Options | null;
 }
 
 /** Layer l rotates q and k (false only on SmolLM3's NoPE layers). */
@@ -104,6 +125,11 @@ export function usesRope(c: ModelConfig, l: number): boolean {
 /** Dimensions of each head that RoPE rotates (the rest pass through). */
 export function rotaryDim(c: Pick<ModelConfig, 'headDim' | 'ropeDim'>): number {
   return c.ropeDim ?? c.headDim;
+}
+
+/** What every RMSNorm adds to its weight: 1 for Gemma3RMSNorm's (1 + w), 0 for LlamaRMSNorm's w. */
+export function normOffset(c: ModelConfig): 0 | 1 {
+  return c.gemma3 ? 1 : 0;
 }
 
 export const LINEAR_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
@@ -185,6 +211,10 @@ export function expectedWeights(c: ModelConfig): { name: string; shape: number[]
       out.push({ name: `${p}.self_attn.k_norm.weight`, shape: [c.headDim] });
     }
     out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [c.hiddenSize] });
+    if (c.gemma3) {
+      out.push({ name: `${p}.pre_feedforward_layernorm.weight`, shape: [c.hiddenSize] });
+      out.push({ name: `${p}.post_feedforward_layernorm.weight`, shape: [c.hiddenSize] });
+    }
   }
   out.push({ name: 'model.norm.weight', shape: [c.hiddenSize] });
   if (!c.tieWordEmbeddings) out.push({ name: 'lm_head.weight', shape: [c.vocabSize, c.hiddenSize] });

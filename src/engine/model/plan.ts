@@ -94,12 +94,25 @@ export interface LayerPlan {
   gate: Spec; // [N, I]
   up: Spec; // [N, I]
   h: Spec; // [N, I] silu(gate) * up
-  /** qkNorm (Qwen3): q, k before their per-head norm, and the norms' rstd [N*nH], [N*nKV] */
+  /** qkNorm (Qwen3, Gemma 3): q, k before their per-head norm, and the norms' rstd [N*nH], [N*nKV] */
   qk?: { qRaw: Spec; kRaw: Spec; rstdQ: Spec; rstdK: Spec };
   /** dropout(x) A^T [N, r] of each LoRA site, saved for the backward */
   t: Partial<Record<LinearModule, Spec>>;
   /** DoRA: ||W + s B A||_row [out] of each site, written by the forward, read by the backward */
   norm?: Partial<Record<LinearModule, Spec>>;
+  /** Gemma 3's output norms (null for the Llama block). */
+  gemma: GemmaLayerPlan | null;
+}
+
+/**
+ * Gemma 3's block: mid = x + norm(o_proj(att)); out = mid + norm(down(...)). What the extra
+ * norms' backward reads (the q/k norms are `qk`, shared with Qwen3).
+ */
+export interface GemmaLayerPlan {
+  ao: Spec; // [N, C] o_proj output (post_attention_layernorm input)
+  rstdA: Spec; // [N]
+  mo: Spec; // [N, C] down_proj output (post_feedforward_layernorm input)
+  rstdM: Spec; // [N]
 }
 
 export interface ActivationPlan {
@@ -137,6 +150,12 @@ export interface ActivationPlan {
    * gate_up_proj) before it is split, and its gradient gathered from the parts in the backward.
    */
   fused?: Spec;
+  /** Gemma 3: the sliding layers' RoPE tables and the extra backward scratch; null otherwise. */
+  gemma: {
+    cosLocal: Spec; // [Tmax, hd/2]
+    sinLocal: Spec;
+    dao: Spec; // [N, C] d(o_proj output), then d(down_proj output)
+  } | null;
 }
 
 /**
@@ -202,6 +221,14 @@ export function activationPlan(i: ActivationPlanInput): ActivationPlan {
             },
           }
         : {}),
+      gemma: c.gemma3
+        ? {
+            ao: f([N, C], `${n}.ao`),
+            rstdA: f([N], `${n}.rstdA`),
+            mo: f([N, C], `${n}.mo`),
+            rstdM: f([N], `${n}.rstdM`),
+          }
+        : null,
     };
   };
   let layers: LayerPlan[];
@@ -246,6 +273,13 @@ export function activationPlan(i: ActivationPlanInput): ActivationPlan {
     dxd: f(dropout ? [N, maxIn] : [1], 'lora dxd'),
     cos: f([i.maxSeq, rot / 2], 'rope cos'),
     sin: f([i.maxSeq, rot / 2], 'rope sin'),
+    gemma: c.gemma3
+      ? {
+          cosLocal: f([i.maxSeq, rot / 2], 'rope cos (local)'),
+          sinLocal: f([i.maxSeq, rot / 2], 'rope sin (local)'),
+          dao: f([N, C], 'dao'),
+        }
+      : null,
   };
   if (c.modelType === 'phi3') plan.fused = f([N, Math.max(qd + 2 * kvd, 2 * I)], 'fused projection');
   return plan;
@@ -282,8 +316,10 @@ export interface WeightPlan {
     postNorm: Spec;
     linear: Record<LinearModule, Spec>;
     bias: Partial<Record<'q_proj' | 'k_proj' | 'v_proj', Spec>>;
-    /** qkNorm (Qwen3): self_attn.q_norm / k_norm [hd] */
+    /** qkNorm (Qwen3, Gemma 3): self_attn.q_norm / k_norm [hd] */
     qkNorm?: { q: Spec; k: Spec };
+    /** Gemma 3's feed-forward norms [C]; null for the Llama block. */
+    gemma: { preFfNorm: Spec; postFfNorm: Spec } | null;
   }[];
   norm: Spec;
 }
@@ -355,7 +391,13 @@ export function weightPlan(
         }
       : undefined;
     const postNorm = whole(`${p}.post_attention_layernorm.weight`, [C]);
-    layers.push({ inputNorm, postNorm, linear, bias, ...(qkNorm ? { qkNorm } : {}) });
+    const gemma = config.gemma3
+      ? {
+          preFfNorm: whole(`${p}.pre_feedforward_layernorm.weight`, [C]),
+          postFfNorm: whole(`${p}.post_feedforward_layernorm.weight`, [C]),
+        }
+      : null;
+    layers.push({ inputNorm, postNorm, linear, bias, gemma, ...(qkNorm ? { qkNorm } : {}) });
   }
   const norm = whole('model.norm.weight', [C]);
   const lmHead = config.tieWordEmbeddings ? embed : vocabShards('lm_head.weight');

@@ -4,7 +4,7 @@
 // adapter, on a case with q/k/v bias and all seven LoRA targets (tiny-qwen2) and on one with
 // tied embeddings and llama3 RoPE scaling (tiny-llama3), on Qwen3's per-head q/k norms (tiny-qwen3),
 // on SmolLM3's layers without RoPE (tiny-smollm3) and on Phi-3's fused projections with partial
-// rotary and longrope (tiny-phi3). Then the batched prefill (the prompt fed
+// rotary and longrope (tiny-phi3), and on Gemma 3 (tiny-gemma3). Then the batched prefill (the prompt fed
 // in chunks of up to 128 tokens, one pass each) against the old token-by-token feed, on those two
 // and the demo model (all with grouped-query attention): the same next-token logits and the same
 // greedy continuation, for prompt lengths that are not multiples of any block (1, 7, 37) and one
@@ -26,7 +26,7 @@ import { expectClose } from '../testing/gpu';
 import { Rng } from '../../util/rng';
 import { argmax, logSoftmax } from './sampling';
 
-for (const name of ['tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smollm3', 'tiny-phi3']) {
+for (const name of ['tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smollm3', 'tiny-phi3', 'tiny-gemma3']) {
   describe(`generator with KV cache: ${name}`, () => {
     let ctx: GpuContext;
     let c: ReferenceCase;
@@ -155,7 +155,7 @@ for (const name of ['tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smollm3', '
   });
 }
 
-for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3', 'tiny-phi3']) {
+for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3', 'tiny-phi3', 'tiny-gemma3']) {
   describe(`batched prefill equals the token-by-token feed: ${name}`, () => {
     let ctx: GpuContext;
     let c: ReferenceCase;

@@ -43,6 +43,7 @@ for (const name of [
   'tiny-qwen3',
   'tiny-smollm3',
   'tiny-phi3',
+  'tiny-gemma3',
   'tiny-llama3-targeting',
   'tiny-qwen2-pissa',
   'tiny-llama3-dora',
@@ -236,6 +237,10 @@ for (const name of [
         if (l.qkNorm) {
           tensors.push([`model.layers.${i}.self_attn.q_norm.weight`, l.qkNorm.q, 0]);
           tensors.push([`model.layers.${i}.self_attn.k_norm.weight`, l.qkNorm.k, 0]);
+        }
+        if (l.gemma) {
+          tensors.push([`model.layers.${i}.pre_feedforward_layernorm.weight`, l.gemma.preFfNorm, 0]);
+          tensors.push([`model.layers.${i}.post_feedforward_layernorm.weight`, l.gemma.postFfNorm, 0]);
         }
       });
       tensors.push(['model.norm.weight', weights.norm, 0]);

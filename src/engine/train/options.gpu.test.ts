@@ -96,7 +96,15 @@ function plain(name: string): Promise<Run> {
 }
 
 describe('gradient checkpointing', () => {
-  for (const name of ['tiny-llama3', 'tiny-qwen2', 'tiny-qwen3', 'tiny-smollm3', 'tiny-phi3', 'tiny-phi3-dora']) {
+  for (const name of [
+    'tiny-llama3',
+    'tiny-qwen2',
+    'tiny-qwen3',
+    'tiny-smollm3',
+    'tiny-phi3',
+    'tiny-phi3-dora',
+    'tiny-gemma3',
+  ]) {
     it(`${name}: step-0 gradients bit-identical, 3 steps of identical losses, golden step-0 loss`, async () => {
       const ref = await plain(name);
       const ckpt = await run(ctx, name, 3, { checkpointing: true });
