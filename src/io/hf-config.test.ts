@@ -236,7 +236,7 @@ describe('parseHfConfig errors name the field and the value', () => {
   const bad = (cfg: object) => () => parseHfConfig(cfg);
   it('unsupported architectures', () => {
     expect(bad({ ...TINYLLAMA, model_type: 'gpt2', architectures: ['GPT2LMHeadModel'] })).toThrow(
-      'config.json: model_type "gpt2" is not supported (supported: llama, mistral, qwen2, qwen3, smollm3, gemma3_text)',
+      'config.json: model_type "gpt2" is not supported (supported: llama, mistral, qwen2, qwen3, smollm3, phi3, gemma3_text)',
     );
     expect(SUPPORTED_MODEL_TYPES).toEqual(
       expect.arrayContaining(['llama', 'mistral', 'qwen2', 'qwen3', 'smollm3', 'phi3', 'gemma3_text']),
