@@ -3,7 +3,8 @@
 
 Why it exists: the engine (TypeScript + WGSL) must give the numbers Hugging Face transformers + PEFT +
 the HF Trainer would give. This file re-implements that pipeline from those libraries' definitions
-(transformers modeling_llama.py / modeling_qwen2.py / modeling_qwen3.py / modeling_smollm3.py / modeling_rope_utils.py, peft/tuners/lora/layer.py,
+(transformers modeling_llama.py / modeling_qwen2.py / modeling_qwen3.py / modeling_smollm3.py / modeling_phi3.py /
+modeling_gemma3.py / modeling_rope_utils.py, peft/tuners/lora/layer.py,
 torch.optim.AdamW, torch.nn.utils.clip_grad_norm_, transformers.optimization.get_scheduler), without
 reading any engine code, and writes golden values the engine's tests compare against.
 
@@ -34,8 +35,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_io as st  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3", "smollm3")
+MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3", "smollm3", "phi3", "gemma3_text")
 LINEAR_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# Phi3Attention.qkv_proj (rows q, k, v) and Phi3MLP.gate_up_proj (rows gate, up) are single nn.Linear
+# layers, so PEFT targets (and names) them whole.
+PHI3_LINEAR_MODULES = ("qkv_proj", "o_proj", "gate_up_proj", "down_proj")
 IGNORE_INDEX = -100
 SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -72,26 +76,34 @@ class Config:
         self.model_type = c.get("model_type")
         if self.model_type not in MODEL_TYPES:
             raise ReferenceError(f"{path}: model_type {self.model_type!r} is not one of {', '.join(MODEL_TYPES)}")
+        self.linear_modules = PHI3_LINEAR_MODULES if self.model_type == "phi3" else LINEAR_MODULES
+        gemma = self.model_type == "gemma3_text"
         self.hidden_size = need_int("hidden_size")
         self.num_layers = need_int("num_hidden_layers")
         self.num_heads = need_int("num_attention_heads")
-        self.num_kv_heads = c.get("num_key_value_heads") or self.num_heads
-        # Qwen3Config's head_dim defaults to 128, not hidden_size / heads.
-        self.head_dim = c.get("head_dim") or (128 if self.model_type == "qwen3" else self.hidden_size // self.num_heads)
+        # Gemma3TextConfig's defaults: 4 kv heads, head_dim 256; Qwen3Config's head_dim defaults to 128,
+        # not hidden_size / heads.
+        self.num_kv_heads = c.get("num_key_value_heads", 4 if gemma else None) or self.num_heads
+        default_head_dim = {"gemma3_text": 256, "qwen3": 128}.get(self.model_type)
+        self.head_dim = c.get("head_dim", default_head_dim) or default_head_dim or self.hidden_size // self.num_heads
         self.intermediate_size = need_int("intermediate_size")
         self.vocab_size = need_int("vocab_size")
         if self.num_heads % self.num_kv_heads:
             raise ReferenceError(f"{path}: num_attention_heads {self.num_heads} is not a multiple of num_key_value_heads {self.num_kv_heads}")
         if self.head_dim % 2:
             raise ReferenceError(f"{path}: head_dim {self.head_dim} must be even for RoPE")
-        self.rms_norm_eps = float(c.get("rms_norm_eps", 1e-6))
-        # SmolLM3Config: rope_theta 2e6 and tie_word_embeddings True by default.
-        self.rope_theta = float(c.get("rope_theta", 2000000.0 if self.model_type == "smollm3" else 10000.0))
+        # Phi3Config defaults rms_norm_eps to 1e-5, the others to 1e-6
+        self.rms_norm_eps = float(c.get("rms_norm_eps", 1e-5 if self.model_type == "phi3" else 1e-6))
+        # SmolLM3Config: rope_theta 2e6 and tie_word_embeddings True by default; Gemma3TextConfig: rope_theta 1e6.
+        default_theta = {"smollm3": 2000000.0, "gemma3_text": 1000000.0}.get(self.model_type, 10000.0)
+        self.rope_theta = float(c.get("rope_theta", default_theta))
         act = c.get("hidden_act", "silu")
-        if act != "silu":
+        if act != "silu" and not gemma:
             raise ReferenceError(f"{path}: hidden_act {act!r} is not supported (only silu)")
-        # LlamaConfig, MistralConfig, Qwen2Config and Qwen3Config default tie_word_embeddings to False.
-        self.tie_word_embeddings = bool(c.get("tie_word_embeddings", self.model_type == "smollm3"))
+        # LlamaConfig, MistralConfig, Qwen2Config and Qwen3Config default tie_word_embeddings to False;
+        # SmolLM3Config and Gemma3TextConfig to True.
+        self.tie_word_embeddings = bool(c.get("tie_word_embeddings", self.model_type in ("smollm3", "gemma3_text")))
+        self.gemma = self._gemma3(c, path) if gemma else None
         # Qwen2 hard-codes bias=True on q/k/v; attention_bias (Llama, Qwen3, SmolLM3) puts one on q/k/v AND o_proj.
         if self.model_type == "qwen2":
             self.bias_modules = {"q_proj", "k_proj", "v_proj"}
@@ -101,8 +113,11 @@ class Config:
             self.bias_modules = set()
         if self.model_type in ("llama", "smollm3") and c.get("mlp_bias", False):
             self.bias_modules |= {"gate_proj", "up_proj", "down_proj"}
-        # Qwen3Attention: RMSNorm over each head of q and of k (weights [head_dim]) before RoPE.
-        self.qk_norm = self.model_type == "qwen3"
+        if gemma and c.get("attention_bias", False):
+            raise ReferenceError(f"{path}: attention_bias true is not supported for gemma3_text")
+        # Qwen3Attention and Gemma3Attention: RMSNorm over each head of q and of k (weights [head_dim])
+        # before RoPE (Gemma's as 1 + w, in gemma_forward).
+        self.qk_norm = self.model_type in ("qwen3", "gemma3_text")
         # SmolLM3Attention: use_rope = no_rope_layers[layer_idx] (1: RoPE, 0: none); absent, every
         # no_rope_layer_interval-th layer (default 4) has none.
         self.use_rope = [True] * self.num_layers
@@ -115,20 +130,59 @@ class Config:
                 raise ReferenceError(f"{path}: no_rope_layers must be a list of 0/1 with at least num_hidden_layers entries")
             self.use_rope = [bool(v) for v in nrl[: self.num_layers]]
         sw = c.get("sliding_window")
-        uses_window = self.model_type == "mistral" or (
+        uses_window = self.model_type in ("mistral", "phi3") or (
             self.model_type in ("qwen2", "qwen3", "smollm3") and c.get("use_sliding_window", False))
         self.sliding_window = sw if (uses_window and isinstance(sw, int)) else None
+        # partial rotary (Phi-3/4): the rotary dim is int(head_dim * partial_rotary_factor), as
+        # _compute_default_rope_parameters / _compute_longrope_parameters compute `dim`
+        prf = c.get("partial_rotary_factor", 1.0) if self.model_type == "phi3" else 1.0
+        self.rotary_dim = int(self.head_dim * prf)
+        if self.rotary_dim % 2 or self.rotary_dim < 2:
+            raise ReferenceError(f"{path}: partial_rotary_factor {prf} gives an odd or empty rotary dim {self.rotary_dim}")
+        self.max_position_embeddings = c.get("max_position_embeddings", 4096 if self.model_type == "phi3" else 2048)
+        self.original_max_position_embeddings = c.get("original_max_position_embeddings", 4096)
         rs = c.get("rope_scaling")
         self.rope_scaling = None
         if rs is not None:
             kind = rs.get("rope_type", rs.get("type"))
-            if kind == "llama3":
+            if self.model_type == "phi3" and kind in ("su", "yarn"):  # Phi3Config's legacy names
+                kind = "longrope"
+            if kind == "longrope" and self.model_type == "phi3":
+                for k in ("short_factor", "long_factor"):
+                    if not isinstance(rs.get(k), list) or len(rs[k]) != self.rotary_dim // 2:
+                        raise ReferenceError(f"{path}: rope_scaling.{k} must be a list of {self.rotary_dim // 2} numbers")
+                self.rope_scaling = dict(rs, rope_type="longrope")
+            elif kind == "llama3":
                 for k in ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"):
                     if not isinstance(rs.get(k), (int, float)):
                         raise ReferenceError(f"{path}: rope_scaling.{k} must be a number for rope_type llama3")
                 self.rope_scaling = dict(rs)
             elif kind != "default":
-                raise ReferenceError(f"{path}: rope_scaling type {kind!r} is not supported (only llama3)")
+                raise ReferenceError(f"{path}: rope_scaling type {kind!r} is not supported (only llama3; longrope for phi3)")
+
+    @staticmethod
+    def _gemma3(c, path):
+        """Gemma3TextConfig's fields (defaults as transformers): see gemma_forward."""
+        act = c.get("hidden_activation") or "gelu_pytorch_tanh"
+        if act != "gelu_pytorch_tanh":
+            raise ReferenceError(f"{path}: hidden_activation {act!r} is not supported (only gelu_pytorch_tanh)")
+        for k in ("attn_logit_softcapping", "final_logit_softcapping"):
+            if c.get(k) is not None:
+                raise ReferenceError(f"{path}: {k} {c[k]!r} is not supported (only null)")
+        if c.get("use_bidirectional_attention"):
+            raise ReferenceError(f"{path}: use_bidirectional_attention is not supported")
+        L = c["num_hidden_layers"]
+        pattern = c.get("_sliding_window_pattern", c.get("sliding_window_pattern", 6))
+        types = c.get("layer_types") or [
+            "sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(L)]
+        if len(types) != L or any(t not in ("sliding_attention", "full_attention") for t in types):
+            raise ReferenceError(f"{path}: layer_types must list sliding_attention/full_attention for each of {L} layers")
+        return {
+            "query_pre_attn_scalar": float(c.get("query_pre_attn_scalar", 256)),
+            "sliding_window": int(c.get("sliding_window") or 4096),
+            "layer_types": list(types),
+            "rope_local_base_freq": float(c.get("rope_local_base_freq", 10000.0)),
+        }
 
     def linear_shape(self, m):
         """[out_features, in_features] of a decoder linear module."""
@@ -137,11 +191,12 @@ class Config:
             "q_proj": (q, self.hidden_size), "k_proj": (kv, self.hidden_size), "v_proj": (kv, self.hidden_size),
             "o_proj": (self.hidden_size, q), "gate_proj": (self.intermediate_size, self.hidden_size),
             "up_proj": (self.intermediate_size, self.hidden_size), "down_proj": (self.hidden_size, self.intermediate_size),
+            "qkv_proj": (q + 2 * kv, self.hidden_size), "gate_up_proj": (2 * self.intermediate_size, self.hidden_size),
         }[m]
 
 
 def linear_prefix(m):
-    return "mlp" if m in ("gate_proj", "up_proj", "down_proj") else "self_attn"
+    return "mlp" if m in ("gate_proj", "up_proj", "down_proj", "gate_up_proj") else "self_attn"
 
 
 def load_config(model_dir):
@@ -159,7 +214,10 @@ def expected_weights(cfg):
         if cfg.qk_norm:
             out.append((f"{p}.self_attn.q_norm.weight", (cfg.head_dim,)))
             out.append((f"{p}.self_attn.k_norm.weight", (cfg.head_dim,)))
-        for m in LINEAR_MODULES:
+        if cfg.gemma:
+            out.append((f"{p}.pre_feedforward_layernorm.weight", (cfg.hidden_size,)))
+            out.append((f"{p}.post_feedforward_layernorm.weight", (cfg.hidden_size,)))
+        for m in cfg.linear_modules:
             out.append((f"{p}.{linear_prefix(m)}.{m}.weight", cfg.linear_shape(m)))
             if m in cfg.bias_modules:
                 out.append((f"{p}.{linear_prefix(m)}.{m}.bias", (cfg.linear_shape(m)[0],)))
@@ -204,12 +262,32 @@ def load_weights(model_dir, cfg, dtype):
 # RoPE, built in float32 exactly as transformers does (modeling_rope_utils + LlamaRotaryEmbedding)
 
 
-def rope_inv_freq(cfg):
-    """inv_freq (head_dim/2,) float32: _compute_default_rope_parameters, then _compute_llama3_parameters."""
-    dim = cfg.head_dim
-    inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
+def longrope_attention_factor(cfg):
+    """_compute_longrope_parameters' attention_factor: rope_scaling's, else sqrt(1 + ln(factor)/ln(original))
+    with factor = rope_scaling.factor or max_position_embeddings / original_max_position_embeddings."""
     rs = cfg.rope_scaling
-    if rs is None:
+    if rs.get("attention_factor") is not None:
+        return rs["attention_factor"]
+    orig = cfg.original_max_position_embeddings
+    factor = rs.get("factor") or cfg.max_position_embeddings / orig
+    return 1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(orig))
+
+
+def rope_inv_freq(cfg, seq_len=None, local=False):
+    """inv_freq (rotary_dim/2,) float32: _compute_default_rope_parameters, then _compute_llama3_parameters;
+    or _compute_longrope_parameters, whose factors dynamic_rope_update picks by the sequence length:
+    long once max(position_ids) + 1 > original_max_position_embeddings, short otherwise.
+    local: Gemma 3's sliding layers, base rope_local_base_freq and no scaling."""
+    dim = cfg.rotary_dim
+    base = cfg.gemma["rope_local_base_freq"] if local else cfg.rope_theta
+    rs = cfg.rope_scaling
+    if rs is not None and rs["rope_type"] == "longrope" and not local:
+        long = seq_len is not None and seq_len > cfg.original_max_position_embeddings
+        ext = torch.tensor(rs["long_factor"] if long else rs["short_factor"], dtype=torch.float32)
+        shape = torch.arange(0, dim, 2, dtype=torch.int64).float() / dim
+        return 1.0 / (ext * base ** shape)
+    inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
+    if rs is None or local:
         return inv_freq
     factor, low, high = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
     old_ctx = rs["original_max_position_embeddings"]
@@ -222,13 +300,18 @@ def rope_inv_freq(cfg):
     return torch.where(is_medium, smoothed, inv_freq_llama)
 
 
-def rope_cos_sin(cfg, T, dtype):
-    """cos, sin (T, head_dim) for positions 0..T-1: float32 angle inv_freq*pos, cos/sin in float32, widened."""
-    inv_freq = rope_inv_freq(cfg)
+def rope_cos_sin(cfg, T, dtype, local=False):
+    """cos, sin (T, rotary_dim) for positions 0..T-1: float32 angle inv_freq*pos, cos/sin in float32 (times
+    longrope's attention factor, in float32, as Phi3RotaryEmbedding), widened. local: Gemma 3's sliding layers."""
+    inv_freq = rope_inv_freq(cfg, seq_len=T, local=local)
     pos = torch.arange(T, dtype=torch.int64).float()
     freqs = pos[:, None] * inv_freq[None, :]  # (T, D/2); transformers' K=1 matmul rounds the same single product
     emb = torch.cat((freqs, freqs), dim=-1)
-    return emb.cos().to(dtype), emb.sin().to(dtype)
+    cos, sin = emb.cos(), emb.sin()
+    if cfg.rope_scaling is not None and cfg.rope_scaling["rope_type"] == "longrope" and not local:
+        att = longrope_attention_factor(cfg)
+        cos, sin = cos * att, sin * att
+    return cos.to(dtype), sin.to(dtype)
 
 
 def rotate_half(x):
@@ -237,8 +320,12 @@ def rotate_half(x):
 
 
 def apply_rope(x, cos, sin):
-    # x (B, nh, T, D), cos/sin (T, D)
-    return x * cos + rotate_half(x) * sin
+    # x (B, nh, T, D), cos/sin (T, R), R <= D: the first R dims rotate, the rest pass (Phi-3 partial rotary)
+    R = cos.shape[-1]
+    if R == x.shape[-1]:
+        return x * cos + rotate_half(x) * sin
+    x_rot, x_pass = x[..., :R], x[..., R:]
+    return torch.cat((x_rot * cos + rotate_half(x_rot) * sin, x_pass), dim=-1)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -390,9 +477,14 @@ def forward(cfg, W, lora, input_ids, rope):
     x = W["model.embed_tokens.weight"][input_ids]  # (B, T, C)
     for i in range(cfg.num_layers):
         h = rmsnorm(x, W[f"model.layers.{i}.input_layernorm.weight"], eps)
-        q = lin(h, i, "q_proj").view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
-        k = lin(h, i, "k_proj").view(B, T, KV, D).transpose(1, 2)  # (B, KV, T, D)
-        v = lin(h, i, "v_proj").view(B, T, KV, D).transpose(1, 2)
+        if cfg.model_type == "phi3":  # Phi3Attention: qkv = qkv_proj(h), sliced q | k | v
+            qkv = lin(h, i, "qkv_proj")
+            q_, k_, v_ = qkv[..., :H * D], qkv[..., H * D:(H + KV) * D], qkv[..., (H + KV) * D:]
+        else:
+            q_, k_, v_ = lin(h, i, "q_proj"), lin(h, i, "k_proj"), lin(h, i, "v_proj")
+        q = q_.reshape(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
+        k = k_.reshape(B, T, KV, D).transpose(1, 2)  # (B, KV, T, D)
+        v = v_.reshape(B, T, KV, D).transpose(1, 2)
         if cfg.qk_norm:  # per head, over head_dim
             q = rmsnorm(q, W[f"model.layers.{i}.self_attn.q_norm.weight"], eps)
             k = rmsnorm(k, W[f"model.layers.{i}.self_attn.k_norm.weight"], eps)
@@ -401,8 +493,81 @@ def forward(cfg, W, lora, input_ids, rope):
         a = causal_attention(q, k, v).transpose(1, 2).reshape(B, T, H * D)
         x = x + lin(a, i, "o_proj")
         h = rmsnorm(x, W[f"model.layers.{i}.post_attention_layernorm.weight"], eps)
-        x = x + lin(F.silu(lin(h, i, "gate_proj")) * lin(h, i, "up_proj"), i, "down_proj")
+        if cfg.model_type == "phi3":  # Phi3MLP: gate, up = gate_up_proj(h).chunk(2); down(up * silu(gate))
+            gate, up = lin(h, i, "gate_up_proj").chunk(2, dim=-1)
+            x = x + lin(up * F.silu(gate), i, "down_proj")
+        else:
+            x = x + lin(F.silu(lin(h, i, "gate_proj")) * lin(h, i, "up_proj"), i, "down_proj")
     x = rmsnorm(x, W["model.norm.weight"], eps)
+    return x @ W["lm_head.weight"].T  # (B, T, V)
+
+
+def gemma_rmsnorm(x, w, eps):
+    """Gemma3RMSNorm: x * rsqrt(mean(x^2) + eps) * (1 + w). transformers upcasts x to float32 first, a
+    no-op for the float32 model the engine matches; the float64 goldens keep float64."""
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * (1.0 + w)
+
+
+def gemma_attention(q, k, v, scale, window):
+    """Eager attention as Gemma3Attention: scale query_pre_attn_scalar**-0.5; causal mask, and on sliding
+    layers (window not None) key j is also hidden from query i when j <= i - window
+    (masking_utils.sliding_window_overlay: kv_idx > q_idx - sliding_window)."""
+    n_rep = q.shape[1] // k.shape[1]
+    k = k.repeat_interleave(n_rep, dim=1)
+    v = v.repeat_interleave(n_rep, dim=1)
+    T = q.shape[2]
+    scores = (q @ k.transpose(-1, -2)) * scale  # (B, nh, T, T)
+    i = torch.arange(T)[:, None]
+    j = torch.arange(T)[None, :]
+    hidden = j > i
+    if window is not None:
+        hidden = hidden | (j <= i - window)
+    scores = scores.masked_fill(hidden, float("-inf"))
+    return torch.softmax(scores, dim=-1) @ v
+
+
+def gemma_forward(cfg, W, lora, input_ids, rope):
+    """Gemma3ForCausalLM's logits (B, T, V): Gemma3TextScaledWordEmbedding (embed * sqrt(C), the factor a
+    float32 tensor cast to the model dtype), then per layer (Gemma3DecoderLayer):
+      h = input_layernorm(x); q, k, v = projections; q, k = q_norm(q), k_norm(k) per head; RoPE (local
+      base on sliding layers); attention; x = x + post_attention_layernorm(o_proj(attn))
+      h = pre_feedforward_layernorm(x); x = x + post_feedforward_layernorm(down(gelu_tanh(gate(h)) * up(h)))
+    then the final norm and the (tied) LM head; no logit soft-capping (refused in the config)."""
+    B, T = input_ids.shape
+    (cos, sin), (cos_l, sin_l) = rope
+    H, KV, D, eps, g = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.rms_norm_eps, cfg.gemma
+    scale = g["query_pre_attn_scalar"] ** -0.5
+
+    def lin(x, i, m):  # as forward's: each site's own scaling (rank/alpha patterns), DoRA when it has a magnitude
+        p = f"model.layers.{i}.{linear_prefix(m)}.{m}"
+        s = lora.scaling_of(i, m)
+        mag = lora.magnitude(i, m)
+        if mag is not None:
+            return dora_linear(x, W[p + ".weight"], W.get(p + ".bias"), lora.pair(i, m), s, mag)
+        return lora_linear(x, W[p + ".weight"], W.get(p + ".bias"), lora.pair(i, m), s)
+
+    def norm(x, name):
+        return gemma_rmsnorm(x, W[name], eps)
+
+    emb = W["model.embed_tokens.weight"]
+    x = emb[input_ids] * torch.tensor(cfg.hidden_size**0.5, dtype=torch.float32).to(emb.dtype)
+    for i in range(cfg.num_layers):
+        p = f"model.layers.{i}"
+        sliding = g["layer_types"][i] == "sliding_attention"
+        c, sn = (cos_l, sin_l) if sliding else (cos, sin)
+        h = norm(x, f"{p}.input_layernorm.weight")
+        q = lin(h, i, "q_proj").view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
+        k = lin(h, i, "k_proj").view(B, T, KV, D).transpose(1, 2)  # (B, KV, T, D)
+        v = lin(h, i, "v_proj").view(B, T, KV, D).transpose(1, 2)
+        q, k = norm(q, f"{p}.self_attn.q_norm.weight"), norm(k, f"{p}.self_attn.k_norm.weight")
+        q, k = apply_rope(q, c, sn), apply_rope(k, c, sn)
+        a = gemma_attention(q, k, v, scale, g["sliding_window"] if sliding else None)
+        a = a.transpose(1, 2).reshape(B, T, H * D)
+        x = x + norm(lin(a, i, "o_proj"), f"{p}.post_attention_layernorm.weight")
+        h = norm(x, f"{p}.pre_feedforward_layernorm.weight")
+        m = lin(F.gelu(lin(h, i, "gate_proj"), approximate="tanh") * lin(h, i, "up_proj"), i, "down_proj")
+        x = x + norm(m, f"{p}.post_feedforward_layernorm.weight")
+    x = norm(x, "model.norm.weight")
     return x @ W["lm_head.weight"].T  # (B, T, V)
 
 
@@ -540,7 +705,7 @@ def load_adapter(adapter_dir, cfg):
     if not isinstance(alpha, (int, float)) or alpha <= 0:
         raise ReferenceError(f"{cpath}: 'lora_alpha' must be a positive number, got {alpha!r}")
     tm = ac.get("target_modules")
-    tspec = {"r": r, "lora_alpha": alpha, "target_modules": tm if tm is not None else list(LINEAR_MODULES),
+    tspec = {"r": r, "lora_alpha": alpha, "target_modules": tm if tm is not None else list(cfg.linear_modules),
              "layers_to_transform": ac.get("layers_to_transform"),
              "rank_pattern": ac.get("rank_pattern") or {}, "alpha_pattern": ac.get("alpha_pattern") or {}}
     use_dora = bool(ac.get("use_dora", False))
@@ -555,7 +720,7 @@ def load_adapter(adapter_dir, cfg):
             layer, prefix, m = int(mm.group(1)), mm.group(2), mm.group(3)
             if not use_dora:
                 raise ReferenceError(f"{spath}: tensor '{key}' is a DoRA magnitude but use_dora is not true")
-            if m not in LINEAR_MODULES or prefix != linear_prefix(m) or layer >= cfg.num_layers:
+            if m not in cfg.linear_modules or prefix != linear_prefix(m) or layer >= cfg.num_layers:
                 raise ReferenceError(f"{spath}: tensor '{key}' names no linear module of this {cfg.num_layers}-layer model")
             if tuple(a.shape) != (cfg.linear_shape(m)[0],):
                 raise ReferenceError(f"{spath}: tensor '{key}' has shape {list(a.shape)}, expected [{cfg.linear_shape(m)[0]}]")
@@ -565,7 +730,7 @@ def load_adapter(adapter_dir, cfg):
         if not mt:
             raise ReferenceError(f"{spath}: tensor '{key}' is not a PEFT LoRA key of a causal LM")
         layer, prefix, m, ab = int(mt.group(1)), mt.group(2), mt.group(3), mt.group(4)
-        if m not in LINEAR_MODULES or prefix != linear_prefix(m) or layer >= cfg.num_layers:
+        if m not in cfg.linear_modules or prefix != linear_prefix(m) or layer >= cfg.num_layers:
             raise ReferenceError(f"{spath}: tensor '{key}' names no linear module of this {cfg.num_layers}-layer model")
         out_f, in_f = cfg.linear_shape(m)
         if not is_targeted(tspec, module_name(layer, m)):
@@ -585,11 +750,11 @@ def load_adapter(adapter_dir, cfg):
     if isinstance(tm, list):
         if not mods <= set(tm):
             raise ReferenceError(f"{cpath}: weights exist for {sorted(mods - set(tm))}, which target_modules does not list")
-        missing = [m for m in tm if m in LINEAR_MODULES and m not in mods]
+        missing = [m for m in tm if m in cfg.linear_modules and m not in mods]
         if missing:
             raise ReferenceError(f"{spath}: target_modules lists {missing} but the file has no weights for them")
     spec = {"r": r, "lora_alpha": alpha, "use_rslora": bool(ac.get("use_rslora", False)),
-            "target_modules": [m for m in LINEAR_MODULES if m in mods], "use_dora": use_dora}
+            "target_modules": [m for m in cfg.linear_modules if m in mods], "use_dora": use_dora}
     if isinstance(tm, str) or tspec["layers_to_transform"] is not None or tspec["rank_pattern"] or tspec["alpha_pattern"]:
         spec["targeting"] = tspec
     return spec, {k: v.astype(np.float64) for k, v in tensors.items()}
@@ -635,10 +800,10 @@ class Model:
         self.cfg = load_config(model_dir)
         self.W = load_weights(model_dir, self.cfg, dtype)
         # layers without keys have no adapter (PEFT's layers_to_transform); train_case demands all of them
-        keys = [peft_key(i, m, ab) for i in range(self.cfg.num_layers) for m in LINEAR_MODULES
+        keys = [peft_key(i, m, ab) for i in range(self.cfg.num_layers) for m in self.cfg.linear_modules
                 if m in lora_spec["target_modules"] for ab in ("A", "B") if peft_key(i, m, "A") in lora_tensors]
         # DoRA: the magnitude vectors are trained too (same optimizer group as A and B, as PEFT's)
-        keys += [peft_magnitude_key(i, m) for i in range(self.cfg.num_layers) for m in LINEAR_MODULES
+        keys += [peft_magnitude_key(i, m) for i in range(self.cfg.num_layers) for m in self.cfg.linear_modules
                  if peft_magnitude_key(i, m) in lora_tensors]
         params = {k: torch.tensor(np.asarray(lora_tensors[k], dtype=np.float64), dtype=dtype) for k in keys}
         self.lora = Lora(lora_spec["r"], lora_spec["lora_alpha"], lora_spec.get("use_rslora", False), params,
@@ -649,6 +814,10 @@ class Model:
         T = ids.shape[1]
         if T not in self._rope:
             self._rope[T] = rope_cos_sin(self.cfg, T, self.dtype)
+            if self.cfg.gemma:
+                self._rope[T] = (self._rope[T], rope_cos_sin(self.cfg, T, self.dtype, local=True))
+        if self.cfg.gemma:
+            return gemma_forward(self.cfg, self.W, self.lora, ids, self._rope[T])
         return forward(self.cfg, self.W, self.lora, ids, self._rope[T])
 
     @torch.no_grad()
@@ -701,7 +870,7 @@ def train_case(case_dir, dtype=torch.float64):
     elif init_kind is not True:
         pissa_init(model, init_kind, case_path)
     if targeting:
-        n_expected = (3 if spec.get("use_dora") else 2) * sum(is_targeted(targeting, module_name(i, m)) for i in range(cfg.num_layers) for m in LINEAR_MODULES)
+        n_expected = (3 if spec.get("use_dora") else 2) * sum(is_targeted(targeting, module_name(i, m)) for i in range(cfg.num_layers) for m in cfg.linear_modules)
     else:
         n_expected = (3 if spec.get("use_dora") else 2) * cfg.num_layers * len(spec["target_modules"])
     if len(lora.params) != n_expected:
@@ -783,7 +952,7 @@ def pissa_init(model, init, where):
         raise ReferenceError(f"{where}: lora.init_lora_weights {init!r}: the reference implements true and 'pissa'")
     lora = model.lora
     for i in range(model.cfg.num_layers):
-        for m in LINEAR_MODULES:
+        for m in model.cfg.linear_modules:
             ab = lora.pair(i, m)
             if ab is None:
                 continue

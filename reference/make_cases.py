@@ -4,10 +4,12 @@
 Why it exists: the engine's whole-model tests need small checkpoints that exercise every code path
 (Qwen2 q/k/v bias and a separate LM head in F16; Llama with a tied head, GQA with one kv head, llama3
 RoPE scaling, rsLoRA, BF16; Qwen3's per-head q/k norms and explicit head_dim; SmolLM3's layers without
-RoPE), micro-batches shaped like real SFT data (right padding, masked prompts,
-varying lengths), and a LoRA init with NONZERO B so every A and B gradient is exercised at step 0.
+RoPE; Phi-3 with fused qkv_proj / gate_up_proj, partial rotary, longrope, tied; Gemma 3 with sliding and full
+layers, a window shorter than the sequences, an explicit head_dim and a query_pre_attn_scalar that differ from
+hidden/heads), micro-batches shaped like real SFT data (right padding, masked prompts, varying lengths), and a
+LoRA init with NONZERO B so every A and B gradient is exercised at step 0.
 
-  make_cases.py                  writes reference/cases/{tiny-qwen2,tiny-llama3,tiny-qwen3,tiny-smollm3} and goldens
+  make_cases.py                  writes reference/cases/{tiny-qwen2,tiny-llama3,tiny-qwen3,tiny-smollm3,tiny-phi3,tiny-gemma3,...} and goldens
   make_cases.py --demo MODEL_DIR writes reference/cases/demo (against any Llama-family checkpoint folder)
   make_cases.py --only NAME      one of the tiny cases
   make_cases.py --standin DIR    writes a random checkpoint of the demo's shape into DIR (for testing --demo)
@@ -45,6 +47,8 @@ def random_checkpoint(model_dir, config, weight_dtype, seed):
     for name, shape in ref.expected_weights(cfg):
         if name.endswith("norm.weight"):
             w = 1.0 + 0.1 * rng.standard_normal(shape)
+            if cfg.gemma:
+                w = w - 1.0  # Gemma3RMSNorm applies (1 + w): its weights are centred on zero
         elif name.endswith(".bias"):
             w = 0.2 * rng.standard_normal(shape)
         elif name == "model.embed_tokens.weight":
@@ -53,7 +57,7 @@ def random_checkpoint(model_dir, config, weight_dtype, seed):
         elif name == "lm_head.weight":
             w = 1.0 / math.sqrt(C) * rng.standard_normal(shape)
         else:
-            gain = 1.5 if (".q_proj." in name or ".k_proj." in name) else 1.0
+            gain = 1.5 if (".q_proj." in name or ".k_proj." in name or ".qkv_proj." in name) else 1.0
             w = gain / math.sqrt(shape[1]) * rng.standard_normal(shape)
         tensors[name] = w.astype(np.float32)
     st.save(os.path.join(model_dir, "model.safetensors"), tensors, {k: weight_dtype for k in tensors},
@@ -70,7 +74,7 @@ def init_adapter(adapter_dir, cfg, r, lora_alpha, targets, use_rslora, seed, b_s
     rng = np.random.default_rng(seed)
     tensors = {}
     for i in range(cfg.num_layers):
-        for m in ref.LINEAR_MODULES:
+        for m in cfg.linear_modules:
             if targeting is not None:
                 name = ref.module_name(i, m)
                 if not ref.is_targeted(targeting, name):
@@ -90,7 +94,7 @@ def init_adapter(adapter_dir, cfg, r, lora_alpha, targets, use_rslora, seed, b_s
                 s = ref.lora_scaling(r, alpha_m, use_rslora)
                 tensors[ref.peft_magnitude_key(i, m)] = ref.dora_weight_norm(w, B @ A, s).numpy().astype(np.float32)
     spec = {"r": r, "lora_alpha": lora_alpha, "use_rslora": use_rslora,
-            "target_modules": [m for m in ref.LINEAR_MODULES if m in targets], "use_dora": dora_weights is not None}
+            "target_modules": [m for m in cfg.linear_modules if m in targets], "use_dora": dora_weights is not None}
     if targeting is not None:
         spec["r"] = targeting["r"]
         spec["targeting"] = targeting
@@ -253,7 +257,55 @@ def tiny_smollm3():
     return write_case("tiny-smollm3", model_dir, cfg, lora, training, seed=502, batch=2, len_range=(8, 21), pad_id=0,
                       subset=24)
 
+def tiny_phi3():
+    model_dir = os.path.join(CASES, "tiny-phi3", "model")
+    # Phi-4-mini's config.json fields at a tiny size: head_dim 16 (hidden / heads), partial_rotary_factor 0.75
+    # (12 of 16 dims rotate: 6 longrope factors), GQA 4/2, tied embeddings. max / original positions = 4,
+    # so the attention factor is sqrt(1 + ln 4 / ln 256); every sequence here is <= 256: the short factors.
+    config = {
+        "architectures": ["Phi3ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0, "bos_token_id": 1,
+        "embd_pdrop": 0.0, "eos_token_id": 2, "hidden_act": "silu", "hidden_size": 64, "initializer_range": 0.02,
+        "intermediate_size": 88, "max_position_embeddings": 1024, "model_type": "phi3", "num_attention_heads": 4,
+        "num_hidden_layers": 2, "num_key_value_heads": 2, "original_max_position_embeddings": 256,
+        "pad_token_id": 2, "partial_rotary_factor": 0.75, "resid_pdrop": 0.0, "rms_norm_eps": 1e-5,
+        "rope_scaling": {"long_factor": [1.0, 1.25, 2.5, 4.0, 9.0, 16.0],
+                         "short_factor": [1.0, 1.05, 1.5, 2.25, 3.0, 7.5], "type": "longrope"},
+        "rope_theta": 10000.0, "sliding_window": 262144, "tie_word_embeddings": True, "torch_dtype": "bfloat16",
+        "use_cache": True, "vocab_size": 257,
+    }
+    cfg = random_checkpoint(model_dir, config, "BF16", seed=401)
+    lora = {"r": 4, "lora_alpha": 8, "target_modules": list(ref.PHI3_LINEAR_MODULES), "use_rslora": False}
+    training = {"learning_rate": 1e-3, "lr_scheduler_type": "cosine", "warmup_steps": 2, "max_steps": 20,
+                "gradient_accumulation_steps": 2, "max_grad_norm": 1.0, "weight_decay": 0.01,
+                "adam_beta1": 0.9, "adam_beta2": 0.999, "adam_epsilon": 1e-8}
+    return write_case("tiny-phi3", model_dir, cfg, lora, training, seed=402, batch=2, len_range=(6, 19), pad_id=2,
+                      subset=24)
 
+
+def tiny_gemma3():
+    model_dir = os.path.join(CASES, "tiny-gemma3", "model")
+    # Gemma3TextConfig's config.json fields (as google/gemma-3-270m writes them), tiny. Sliding window 6
+    # against rows of 5..16 tokens; layers sliding, full, sliding (two RoPE bases); head_dim 12 and
+    # query_pre_attn_scalar 10, neither of which is hidden/heads = 8.
+    config = {
+        "architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text", "hidden_size": 32,
+        "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 12,
+        "intermediate_size": 56, "vocab_size": 190, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
+        "rope_local_base_freq": 10000.0, "rope_scaling": None, "query_pre_attn_scalar": 10,
+        "sliding_window": 6, "_sliding_window_pattern": 2,
+        "layer_types": ["sliding_attention", "full_attention", "sliding_attention"],
+        "hidden_activation": "gelu_pytorch_tanh", "attn_logit_softcapping": None, "final_logit_softcapping": None,
+        "attention_bias": False, "attention_dropout": 0.0, "use_bidirectional_attention": False,
+        "max_position_embeddings": 128, "tie_word_embeddings": True, "bos_token_id": 2, "eos_token_id": 1,
+        "pad_token_id": 0, "torch_dtype": "bfloat16",
+    }
+    cfg = random_checkpoint(model_dir, config, "BF16", seed=401)
+    lora = {"r": 4, "lora_alpha": 8, "target_modules": list(ref.LINEAR_MODULES), "use_rslora": False}
+    training = {"learning_rate": 1e-3, "lr_scheduler_type": "cosine", "warmup_steps": 2, "max_steps": 20,
+                "gradient_accumulation_steps": 2, "max_grad_norm": 1.0, "weight_decay": 0.01,
+                "adam_beta1": 0.9, "adam_beta2": 0.999, "adam_epsilon": 1e-8}
+    return write_case("tiny-gemma3", model_dir, cfg, lora, training, seed=402, batch=2, len_range=(5, 16), pad_id=0,
+                      subset=24)
 
 
 def tiny_llama3_targeting():
@@ -341,9 +393,30 @@ def tiny_qwen2_olora():
                       pad_id=0, subset=20)
 
 
+def tiny_phi3_dora():
+    """Phi-3's fused modules under PEFT's targeting and DoRA together, on tiny-phi3's checkpoint: a regex
+    target_modules (full match) picking qkv_proj of both layers, gate_up_proj of layer 0 and down_proj of layer 1,
+    rank_pattern on the fused gate_up_proj, alpha_pattern on one qkv_proj, and use_dora (magnitudes over the fused
+    out_features: 128 rows of qkv_proj, 176 of gate_up_proj)."""
+    model_dir = os.path.join(CASES, "tiny-phi3", "model")
+    if not os.path.exists(os.path.join(model_dir, "config.json")):
+        raise ref.ReferenceError(f"{model_dir} is missing: run make_cases.py --only tiny-phi3 first")
+    cfg = ref.load_config(model_dir)
+    lora = {"r": 4, "lora_alpha": 8,
+            "target_modules": r"model\.layers\.\d+\.self_attn\.qkv_proj|model\.layers\.0\.mlp\.gate_up_proj|model\.layers\.1\.mlp\.down_proj",
+            "rank_pattern": {"gate_up_proj": 6}, "alpha_pattern": {"model.layers.1.self_attn.qkv_proj": 3},
+            "use_rslora": False, "use_dora": True}
+    training = {"learning_rate": 1e-3, "lr_scheduler_type": "cosine", "warmup_steps": 2, "max_steps": 20,
+                "gradient_accumulation_steps": 2, "max_grad_norm": 1.0, "weight_decay": 0.01,
+                "adam_beta1": 0.9, "adam_beta2": 0.999, "adam_epsilon": 1e-8}
+    return write_case("tiny-phi3-dora", model_dir, cfg, lora, training, seed=602, batch=2, len_range=(6, 17),
+                      pad_id=2, subset=24)
+
+
 TINY_CASES = (("tiny-qwen2", tiny_qwen2), ("tiny-llama3", tiny_llama3), ("tiny-qwen3", tiny_qwen3),
-              ("tiny-smollm3", tiny_smollm3), ("tiny-llama3-targeting", tiny_llama3_targeting),
-              ("tiny-qwen2-pissa", tiny_qwen2_pissa), ("tiny-llama3-dora", tiny_llama3_dora),
+              ("tiny-smollm3", tiny_smollm3), ("tiny-phi3", tiny_phi3), ("tiny-gemma3", tiny_gemma3),
+              ("tiny-llama3-targeting", tiny_llama3_targeting), ("tiny-qwen2-pissa", tiny_qwen2_pissa),
+              ("tiny-llama3-dora", tiny_llama3_dora), ("tiny-phi3-dora", tiny_phi3_dora),
               ("tiny-qwen2-olora", tiny_qwen2_olora))
 
 

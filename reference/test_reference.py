@@ -31,7 +31,7 @@ import safetensors_io as st  # noqa: E402
 
 CASES = os.path.join(HERE, "cases")
 GOLDEN = os.path.join(HERE, "golden")
-TINY = ("tiny-qwen2", "tiny-llama3", "tiny-qwen3", "tiny-smollm3")
+TINY = ("tiny-qwen2", "tiny-llama3", "tiny-qwen3", "tiny-smollm3", "tiny-phi3", "tiny-gemma3")
 DORA = ("tiny-llama3-dora",)  # use_dora on tiny-llama3's checkpoint
 
 
@@ -72,16 +72,25 @@ def load_case(name, dtype=torch.float64):
 # an independent decoder: one token at a time, numpy float64, nothing shared with llama_lora.forward
 
 
-def naive_logits(cfg, W, lora, ids, cos, sin, raw):
+def naive_logits(cfg, W, lora, ids, cos, sin, raw, local=None):
     """ids (T,) -> logits (T, V). W: numpy f64 weights; LoRA is merged (W + scaling * B @ A) instead of run
     as a side branch, and DoRA as PEFT's merge_safe: each row of W + s B A times m / its norm;
-    RoPE rotates (x_j, x_{j+D/2}) as the complex number x_j + i x_{j+D/2}.
+    RoPE rotates (x_j, x_{j+R/2}) as the complex number x_j + i x_{j+R/2} for j < R/2, R the table width (the
+    rotary dim: all of D except with Phi-3's partial rotary, whose other dims pass through).
     raw: the config.json dict, read here for the family rules: Qwen3 normalizes each head of q and k (after
-    the projection, before RoPE); SmolLM3 layers whose no_rope_layers entry is 0 do not rotate."""
+    the projection, before RoPE); SmolLM3 layers whose no_rope_layers entry is 0 do not rotate; Phi-3's fused
+    qkv_proj / gate_up_proj are sliced row blocks of the merged weight.
+    Gemma 3 (cfg.gemma; local = the sliding layers' (cos, sin)): embedding times float32(sqrt(C)), norms
+    times (1 + w), q/k normalised per head before RoPE, sliding layers attend to the last `window` cached
+    positions, output norms before both residual adds, gelu with the tanh formula written out."""
     H, KV, D, eps = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.rms_norm_eps
-    half = D // 2
+    R = cos.shape[1]
+    half = R // 2
     qk_norm = raw["model_type"] == "qwen3"
     rotates = [raw.get("no_rope_layers", [1] * cfg.num_layers)[i] == 1 for i in range(cfg.num_layers)]
+    phi3 = raw["model_type"] == "phi3"
+    I = cfg.intermediate_size
+    gm = cfg.gemma
 
     def eff(i, m):
         p = f"model.layers.{i}.{ref.linear_prefix(m)}.{m}"
@@ -99,22 +108,35 @@ def naive_logits(cfg, W, lora, ids, cos, sin, raw):
         return w @ x + (b if b is not None else 0.0)
 
     def norm(x, g):
-        return x / math.sqrt(float(np.mean(x * x)) + eps) * g
+        return x / math.sqrt(float(np.mean(x * x)) + eps) * ((1.0 + g) if gm else g)
 
-    def rot(v, t):  # v (D,) at position t
-        z = (v[:half] + 1j * v[half:]) * (cos[t, :half] + 1j * sin[t, :half])
-        return np.concatenate([z.real, z.imag])
+    def rot(v, t, tables=(cos, sin)):  # v (D,) at position t
+        c, s_ = tables
+        z = (v[:half] + 1j * v[half:R]) * (c[t, :half] + 1j * s_[t, :half])
+        return np.concatenate([z.real, z.imag, v[R:]])
+
+    def gelu_tanh(x):
+        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
 
     k_cache = [[] for _ in range(cfg.num_layers)]
     v_cache = [[] for _ in range(cfg.num_layers)]
     out = []
     for t, tok in enumerate(ids):
         x = W["model.embed_tokens.weight"][tok].copy()
+        if gm:
+            x = naive_gemma_layers(cfg, W, x, t, k_cache, v_cache, mv, norm, rot, gelu_tanh, local)
+            out.append(W["lm_head.weight"] @ norm(x, W["model.norm.weight"]))
+            continue
         for i in range(cfg.num_layers):
             h = norm(x, W[f"model.layers.{i}.input_layernorm.weight"])
-            q = mv(i, "q_proj", h).reshape(H, D)
-            k = mv(i, "k_proj", h).reshape(KV, D)
-            v = mv(i, "v_proj", h).reshape(KV, D)
+            if phi3:
+                qkv = mv(i, "qkv_proj", h)
+                q, k, v = (qkv[:H * D].reshape(H, D), qkv[H * D:(H + KV) * D].reshape(KV, D),
+                           qkv[(H + KV) * D:].reshape(KV, D))
+            else:
+                q = mv(i, "q_proj", h).reshape(H, D)
+                k = mv(i, "k_proj", h).reshape(KV, D)
+                v = mv(i, "v_proj", h).reshape(KV, D)
             if qk_norm:
                 q = np.stack([norm(q[j], W[f"model.layers.{i}.self_attn.q_norm.weight"]) for j in range(H)])
                 k = np.stack([norm(k[g], W[f"model.layers.{i}.self_attn.k_norm.weight"]) for g in range(KV)])
@@ -131,11 +153,47 @@ def naive_logits(cfg, W, lora, ids, cos, sin, raw):
                 heads.append(sum(p[j] * v_cache[i][j][g] for j in range(t + 1)))
             x = x + mv(i, "o_proj", np.concatenate(heads))
             h = norm(x, W[f"model.layers.{i}.post_attention_layernorm.weight"])
-            gate = mv(i, "gate_proj", h)
-            x = x + mv(i, "down_proj", gate / (1.0 + np.exp(-gate)) * mv(i, "up_proj", h))
+            if phi3:
+                gu = mv(i, "gate_up_proj", h)
+                gate, up = gu[:I], gu[I:]
+            else:
+                gate, up = mv(i, "gate_proj", h), mv(i, "up_proj", h)
+            x = x + mv(i, "down_proj", gate / (1.0 + np.exp(-gate)) * up)
         x = norm(x, W["model.norm.weight"])
         out.append(W["lm_head.weight"] @ x)
     return np.stack(out)
+
+
+def naive_gemma_layers(cfg, W, x, t, k_cache, v_cache, mv, norm, rot, gelu_tanh, local):
+    """Token t through Gemma 3's layers (naive_logits' helpers); returns the last residual (C,)."""
+    H, KV, D, g = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.gemma
+    x = x * float(np.float32(math.sqrt(cfg.hidden_size)))
+    for i in range(cfg.num_layers):
+        p = f"model.layers.{i}"
+        sliding = g["layer_types"][i] == "sliding_attention"
+        tables = local if sliding else None
+        h = norm(x, W[f"{p}.input_layernorm.weight"])
+        q = mv(i, "q_proj", h).reshape(H, D)
+        k = mv(i, "k_proj", h).reshape(KV, D)
+        v = mv(i, "v_proj", h).reshape(KV, D)
+        qn = [norm(q[a], W[f"{p}.self_attn.q_norm.weight"]) for a in range(H)]
+        kn = [norm(k[a], W[f"{p}.self_attn.k_norm.weight"]) for a in range(KV)]
+        k_cache[i].append(np.stack([rot(kn[a], t, *([tables] if tables else [])) for a in range(KV)]))
+        v_cache[i].append(v)
+        first = max(0, t - g["sliding_window"] + 1) if sliding else 0  # the last `window` positions
+        heads = []
+        for a in range(H):
+            grp = a // (H // KV)
+            qh = rot(qn[a], t, *([tables] if tables else []))
+            s = np.array([qh @ k_cache[i][j][grp] for j in range(first, t + 1)]) / math.sqrt(g["query_pre_attn_scalar"])
+            e = np.exp(s - s.max())
+            pr = e / e.sum()
+            heads.append(sum(pr[j - first] * v_cache[i][j][grp] for j in range(first, t + 1)))
+        x = x + norm(mv(i, "o_proj", np.concatenate(heads)), W[f"{p}.post_attention_layernorm.weight"])
+        h = norm(x, W[f"{p}.pre_feedforward_layernorm.weight"])
+        m = mv(i, "down_proj", gelu_tanh(mv(i, "gate_proj", h)) * mv(i, "up_proj", h))
+        x = x + norm(m, W[f"{p}.post_feedforward_layernorm.weight"])
+    return x
 
 
 def naive_loss_sum(logits, labels):
@@ -187,7 +245,11 @@ class TestForward(unittest.TestCase):
             for ids, labels in batches[:2]:
                 got = model.logits(ids).detach().numpy()
                 cos, sin = (t.numpy() for t in ref.rope_cos_sin(cfg, ids.shape[1], torch.float64))
-                want = np.stack([naive_logits(cfg, W, lora, row.tolist(), cos, sin, raw) for row in ids])
+                local = None
+                if cfg.gemma:
+                    local = tuple(t.numpy() for t in ref.rope_cos_sin(cfg, ids.shape[1], torch.float64, local=True))
+                    self.assertGreater(ids.shape[1], cfg.gemma["sliding_window"])  # the window matters
+                want = np.stack([naive_logits(cfg, W, lora, row.tolist(), cos, sin, raw, local) for row in ids])
                 assert_close(self, got, want, 1e-11, 1e-11, f"{name} logits vs per-token decoder")
                 s, n = ref.loss_sum(torch.from_numpy(got), labels)
                 ws, wn = naive_loss_sum(want, labels.numpy())
@@ -233,6 +295,22 @@ class TestForward(unittest.TestCase):
         qcfg = ref.load_config(os.path.join(CASES, "tiny-qwen2", "model"))
         assert_close(self, ref.rope_inv_freq(qcfg).numpy(),
                      1.0 / qcfg.rope_theta ** (np.arange(0, qcfg.head_dim, 2) / qcfg.head_dim), 0, 2e-7, "default inv_freq")
+
+    def test_longrope_inv_freq_and_attention_factor(self):
+        # Phi-3 longrope (tiny-phi3): inv_freq = 1/(ext_j * theta^(j/dim)) over the rotary dim (12 of 16), with
+        # the short factors up to original_max_position_embeddings and the long ones past it; cos/sin carry
+        # sqrt(1 + ln(max/original) / ln(original))
+        cfg = ref.load_config(os.path.join(CASES, "tiny-phi3", "model"))
+        rs, dim = cfg.rope_scaling, cfg.rotary_dim
+        self.assertEqual((dim, cfg.head_dim), (12, 16))
+        base = cfg.rope_theta ** (np.arange(0, dim, 2) / dim)
+        assert_close(self, ref.rope_inv_freq(cfg, 256).numpy(), 1 / (np.array(rs["short_factor"]) * base), 0, 2e-7, "short")
+        assert_close(self, ref.rope_inv_freq(cfg, 257).numpy(), 1 / (np.array(rs["long_factor"]) * base), 0, 2e-7, "long")
+        att = math.sqrt(1 + math.log(1024 / 256) / math.log(256))
+        self.assertAlmostEqual(ref.longrope_attention_factor(cfg), att, places=15)
+        cos, sin = (t.numpy() for t in ref.rope_cos_sin(cfg, 20, torch.float64))
+        self.assertEqual(cos.shape, (20, 12))
+        assert_close(self, cos ** 2 + sin ** 2, np.full((20, 12), att * att), 0, 1e-6, "scaled unit circle")
 
     def test_rope_table(self):
         cfg = ref.load_config(os.path.join(CASES, "tiny-llama3", "model"))

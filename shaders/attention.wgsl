@@ -1,5 +1,7 @@
 // attention.wgsl: causal grouped-query self-attention, forward, flash-attention style.
-// Query head h reads kv head h / (nH / nKV) (Hugging Face repeat_kv); scale 1/sqrt(HD).
+// Query head h reads kv head h / (nH / nKV) (Hugging Face repeat_kv); scale P.scale (1/sqrt(HD),
+// or Gemma's query_pre_attn_scalar^-0.5). P.window > 0: sliding-window attention (Gemma's local
+// layers), key j is also hidden from query t when j <= t - window (transformers' sliding mask).
 //
 //   @1 out: f32 [B*T, nH*HD]   (row-major [B, T, nH, HD])
 //   @2 lse: f32 [B*nH*T]       logsumexp of each query's scaled scores, index (b*nH + h)*T + t;
@@ -9,7 +11,8 @@
 //   @5 v:   f32 [B*T, nKV*HD]
 //   @6 seg: u32 [B*T]          packed rows: the row position where token t's example starts.
 //                              Key j is visible to query t iff seg[t] <= j <= t (block-diagonal
-//                              causal); all zeros for ordinary rows (plain causal).
+//                              causal); all zeros for ordinary rows (plain causal). With a
+//                              window the lower bound is max(seg[t], t + 1 - window).
 //
 // Grid (ceil(T/WG), nH, B): one workgroup owns WG consecutive query rows of one (batch, head);
 // invocation r owns row r, keeps q and the output accumulator in registers (2 HD floats) and runs
@@ -21,16 +24,17 @@
 // Two barriers per key tile. With STAGE = false (CPU drivers) the tiles are read straight from
 // global memory and there are no barriers: SwiftShader compiles that variant in a fraction of the
 // time and runs the forward as fast.
-// HD is a multiple of 4 (vec4 arithmetic) and at most MAX_HD = 128; the launcher checks.
+// HD is a multiple of 4 (vec4 arithmetic) and at most MAX_HD = 256 (Gemma 3; KT 8); the launcher checks.
 
 struct Params {
   T: u32,
   nH: u32,
   nKV: u32,
   scale: f32,
+  window: u32, // 0: none
 }
 
-const MAX_H4 = 32u; // MAX_HD / 4
+// MAX_H4 (the register bound, MAX_HD / 4): head_dim_128.wgsl or head_dim_256.wgsl, prepended.
 const MAX_KT = 32u;
 
 override HD: u32 = 64u;
@@ -78,7 +82,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let kbase = (b * T * P.nKV + g) * HD;
   // First key this query sees: its example's start (0 unless rows are packed).
   var s0 = 0u;
-  if (live) { s0 = seg[b * T + t]; }
+  if (live) {
+    s0 = seg[b * T + t];
+    if (P.window > 0u && t + 1u > P.window) { s0 = max(s0, t + 1u - P.window); }
+  }
 
   var qr: array<vec4<f32>, MAX_H4>;
   var acc: array<vec4<f32>, MAX_H4>;

@@ -29,16 +29,18 @@
 // Workgroup memory: dq stages K and V tiles, dkv stages Q and dO tiles; both 2 * KT * HD * 4 bytes,
 // KT = min(32, 2048/HD): 16 KiB for HD = 64 and 128 (the WebGPU minimum limit), 4 KiB for HD = 16.
 // Two barriers per tile; none with STAGE = false (CPU drivers: tiles read from global memory).
-// Registers: dq holds 3 HD floats per invocation, dkv 4 HD. HD: a multiple of 4, at most 128.
+// Registers: dq holds 3 HD floats per invocation, dkv 4 HD. HD: a multiple of 4, at most 256.
+// P.window > 0: sliding window as attention.wgsl (query t sees keys j > t - window).
 
 struct Params {
   T: u32,
   nH: u32,
   nKV: u32,
   scale: f32,
+  window: u32, // 0: none
 }
 
-const MAX_H4 = 32u; // MAX_HD / 4
+// MAX_H4 (the register bound, MAX_HD / 4): head_dim_128.wgsl or head_dim_256.wgsl, prepended.
 
 override HD: u32 = 64u;
 override KT: u32 = 32u;
@@ -99,6 +101,7 @@ fn attention_backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_i
   var s0 = 0u;
   if (live) {
     s0 = seg[b * T + t];
+    if (P.window > 0u && t + 1u > P.window) { s0 = max(s0, t + 1u - P.window); }
     var d4 = vec4<f32>(0.0);
     for (var d = 0u; d < H4; d++) {
       let i = qrow + 4u * d;
@@ -237,6 +240,8 @@ fn attention_backward_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
           // Rows of a packed row's next example (their start is past this key), and all rows
           // after them, do not see this key.
           if (seg[b * T + row] > key) { break; }
+          // Past the window: this and every later row no longer see the key.
+          if (P.window > 0u && row >= key + P.window) { break; }
           var s4 = vec4<f32>(0.0);
           var dp4 = vec4<f32>(0.0);
           for (var d = 0u; d < H4; d++) {

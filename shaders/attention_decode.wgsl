@@ -9,6 +9,8 @@
 // limited to MAX_LEN = 2048; positions past maxLen (padding) are clamped to the last one. Three
 // barriers per workgroup. Used for one generated token on a GPU; attention_decode_rows.wgsl
 // computes the same without barriers for the prompt's blocks and on CPU drivers.
+// Gemma 3: P.scale replaces 1/sqrt(hd) (query_pre_attn_scalar^-0.5), and P.window > 0 (a sliding
+// layer) limits row p to the keys p - window + 1 ..= p.
 
 struct Params {
   n: u32,
@@ -16,6 +18,8 @@ struct Params {
   nKV: u32,
   hd: u32,
   maxLen: u32,
+  scale: f32,
+  window: u32, // 0: none
 }
 
 const WG: u32 = 128u;
@@ -40,10 +44,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let width = P.nKV * P.hd;
   let qo = (row * P.nH + h) * P.hd;
   let n = min(pos[0] + row, min(P.maxLen, MAX_LEN) - 1u) + 1u; // keys 0..p
-  let scale = 1.0 / sqrt(f32(P.hd));
+  let j0 = select(0u, n - P.window, P.window > 0u && n > P.window); // sliding: keys > p - window
+  let scale = P.scale;
   // 1. scores and the local maximum
   var m = -3.4e38;
-  for (var j = tid; j < n; j += WG) {
+  for (var j = j0 + tid; j < n; j += WG) {
     var s = 0.0;
     for (var d = 0u; d < P.hd; d++) {
       s += q[qo + d] * kc[j * width + kvh * P.hd + d];
@@ -62,7 +67,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   workgroupBarrier();
   // 2. exponentials and their sum
   var l = 0.0;
-  for (var j = tid; j < n; j += WG) {
+  for (var j = j0 + tid; j < n; j += WG) {
     let e = exp(scores[j] - mx);
     scores[j] = e;
     l += e;
@@ -77,7 +82,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   // 3. the weighted sum of values, one output dimension per invocation
   for (var d = tid; d < P.hd; d += WG) {
     var acc = 0.0;
-    for (var j = 0u; j < n; j++) {
+    for (var j = j0; j < n; j++) {
       acc += scores[j] * vc[j * width + kvh * P.hd + d];
     }
     out[qo + d] = acc * inv;

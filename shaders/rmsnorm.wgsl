@@ -1,5 +1,7 @@
 // rmsnorm.wgsl: RMSNorm as Hugging Face's LlamaRMSNorm (and Qwen2RMSNorm), computed in f32:
 //   y = (x * rstd) * weight,  rstd = 1 / sqrt(mean(x^2) + eps)
+// With W_OFFSET = 1 the weight is applied as (1 + weight), added in f32: Gemma3RMSNorm, whose
+// weights are stored centred on zero (output * (1.0 + weight.float())).
 //
 // rmsnorm_forward   out  f32 [N, C]   rstd f32 [N] (cached for the backward)
 //                   inp  f32 [N, C]   weight W_DTYPE [C] (frozen; dtype.wgsl)
@@ -19,6 +21,8 @@ struct Params {
   eps: f32,
 }
 
+override W_OFFSET: f32 = 0.0;
+
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> f_out: array<f32>;
 @group(0) @binding(2) var<storage, read_write> f_rstd: array<f32>;
@@ -31,7 +35,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> b_rstd: array<f32>;
 
 fn w(c: u32) -> f32 {
-  return w_widen(weight[w_word(c)], c);
+  return W_OFFSET + w_widen(weight[w_word(c)], c);
 }
 
 @compute @workgroup_size(WG)

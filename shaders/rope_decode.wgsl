@@ -2,7 +2,8 @@
 // cache, as HF's rotate_half. Row r of the block sits at position pos[0] + r; the start position is
 // read from a storage buffer, not the uniform, so one recorded program serves every block (n = 1:
 // one generated token; n > 1: a chunk of the prompt).
-//   x [n, nH, hd] rotated in place; cos/sin [maxLen, hd/2]; pos [1] u32
+//   x [n, nH, hd] rotated in place; cos/sin [maxLen, rot/2]; pos [1] u32
+// Only the first rot dims of each head rotate (Phi-3/4 partial rotary); rot = hd for Llama.
 // Rows at positions >= maxLen (padding past the cache's end) read the last table row; their
 // values are never used.
 
@@ -11,6 +12,7 @@ struct Params {
   nH: u32,
   hd: u32,
   maxLen: u32,
+  rot: u32, // rotated leading dims of each head (even, <= hd)
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -21,7 +23,7 @@ struct Params {
 
 @compute @workgroup_size(64)
 fn rope_decode(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let half = P.hd / 2u;
+  let half = P.rot / 2u;
   let i = gid.x; // over n * nH * half
   if (i >= P.n * P.nH * half) { return; }
   let head = i / half; // row * nH + h

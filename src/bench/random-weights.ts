@@ -1,7 +1,7 @@
 // A WeightSource of random weights with a model's exact tensor names and shapes, generated in
 // memory (seeded, per tensor, on demand), so the benchmark needs no checkpoint download: BF16
 // (or F16/F32) values ~ U(-a, a) with std 0.02 like transformers' initializer_range, norm
-// weights 1 and biases 0, as a freshly initialized model has.
+// weights 1 (Gemma 3: 0, its norms scale by 1 + w) and biases 0, as a freshly initialized model has.
 
 import { type ModelConfig, expectedWeights } from '../engine/model/config';
 import type { WeightDType, WeightInfo, WeightSource } from '../engine/model/weights';
@@ -36,7 +36,8 @@ export class RandomWeightSource implements WeightSource {
     const n = info.shape.reduce((a, b) => a * b, 1);
     const kind = name.endsWith('norm.weight') ? 'one' : name.endsWith('.bias') ? 'zero' : 'random';
     const values = new Float32Array(n);
-    if (kind === 'one') values.fill(1);
+    if (kind === 'one')
+      values.fill(this.config.gemma3 ? 0 : 1); // Gemma3RMSNorm is (1 + w), initialised at 0
     else if (kind === 'random') {
       // xorshift32: fast enough for 500M values, and the same bytes on every run.
       let s = hash(name, this.seed) || 1;

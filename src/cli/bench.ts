@@ -93,7 +93,7 @@ function targetsOf(v: string | true | undefined): LinearModule[] {
   if (v === 'all-linear') return [...LINEAR_MODULES];
   const list = v.split(',').map((s) => s.trim());
   for (const m of list) {
-    if (!LINEAR_MODULES.includes(m as LinearModule)) {
+    if (!(LINEAR_MODULES as readonly string[]).includes(m)) {
       throw new UsageError(`--targets: "${m}" is not one of ${LINEAR_MODULES.join(', ')} (or all-linear)`);
     }
   }

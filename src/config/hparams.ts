@@ -5,7 +5,7 @@
 // form shows.
 
 import { z } from 'zod';
-import { LINEAR_MODULES, type LinearModule, linearPrefix } from '../engine/model/config';
+import { ALL_LINEAR_MODULES, LINEAR_MODULES, type LinearModule, linearPrefix } from '../engine/model/config';
 
 export const SCHEDULERS = ['constant', 'constant_with_warmup', 'linear', 'cosine'] as const;
 export type SchedulerType = (typeof SCHEDULERS)[number];
@@ -13,11 +13,11 @@ export type SchedulerType = (typeof SCHEDULERS)[number];
 const targetModules = z
   .union([
     z.literal('all-linear'),
-    z.array(z.enum(LINEAR_MODULES)).min(1, 'choose at least one target module'),
+    z.array(z.enum(ALL_LINEAR_MODULES)).min(1, 'choose at least one target module'),
     z.string().min(1, 'a regular expression cannot be empty'),
   ])
   .describe(
-    'which linear layers get a LoRA adapter; "all-linear" means all seven; any other string is a regular expression that must match the whole module name, e.g. model\\.layers\\.(0|1)\\.self_attn\\.(q|v)_proj',
+    'which linear layers get a LoRA adapter; "all-linear" means all of the model\'s linear modules (Llama: seven; Phi-3: four); any other string is a regular expression that must match the whole module name, e.g. model\\.layers\\.(0|1)\\.self_attn\\.(q|v)_proj',
   );
 
 /** PEFT's init_lora_weights values the engine trains with. */
@@ -238,10 +238,17 @@ export function targetRegex(t: LoraHparams['target_modules']): string | null {
   return typeof t === 'string' && t !== 'all-linear' ? t : null;
 }
 
-/** The concrete module list ("all-linear" expanded; a regex: the module kinds whose name it can match). */
-export function resolveTargets(t: LoraHparams['target_modules']): LinearModule[] {
+/**
+ * The concrete module list: "all-linear" expanded to the family's modules (config.ts
+ * linearModules; Llama's seven by default), a regex to the module kinds whose name it can match,
+ * a list in canonical order. A name the family lacks stays, for LoraLayout to refuse by name.
+ */
+export function resolveTargets(
+  t: LoraHparams['target_modules'],
+  family: readonly LinearModule[] = LINEAR_MODULES,
+): LinearModule[] {
   if (typeof t === 'string') {
-    if (t === 'all-linear') return [...LINEAR_MODULES];
+    if (t === 'all-linear') return [...family];
     let re: RegExp;
     try {
       re = new RegExp(`^(?:${t})$`);
@@ -250,9 +257,9 @@ export function resolveTargets(t: LoraHparams['target_modules']): LinearModule[]
     }
     const names = (m: LinearModule) =>
       Array.from({ length: 256 }, (_, i) => `model.layers.${i}.${linearPrefix(m)}.${m}`);
-    return LINEAR_MODULES.filter((m) => names(m).some((n) => re.test(n)));
+    return family.filter((m) => names(m).some((n) => re.test(n)));
   }
-  return LINEAR_MODULES.filter((m) => t.includes(m));
+  return [...family, ...ALL_LINEAR_MODULES.filter((m) => !family.includes(m))].filter((m) => t.includes(m));
 }
 
 /** One line of help per field, from the schema. */

@@ -236,11 +236,13 @@ describe('parseHfConfig errors name the field and the value', () => {
   const bad = (cfg: object) => () => parseHfConfig(cfg);
   it('unsupported architectures', () => {
     expect(bad({ ...TINYLLAMA, model_type: 'gpt2', architectures: ['GPT2LMHeadModel'] })).toThrow(
-      `config.json: model_type "gpt2" is not supported (supported: ${SUPPORTED_MODEL_TYPES.join(', ')})`,
+      'config.json: model_type "gpt2" is not supported (supported: llama, mistral, qwen2, qwen3, smollm3, phi3, gemma3_text)',
     );
-    expect(SUPPORTED_MODEL_TYPES).toEqual(expect.arrayContaining(['llama', 'mistral', 'qwen2', 'qwen3', 'smollm3']));
+    expect(SUPPORTED_MODEL_TYPES).toEqual(
+      expect.arrayContaining(['llama', 'mistral', 'qwen2', 'qwen3', 'smollm3', 'phi3', 'gemma3_text']),
+    );
     expect(bad({ ...TINYLLAMA, architectures: ['LlamaForSequenceClassification'] })).toThrow(
-      /architectures \["LlamaForSequenceClassification"\] is not supported \(supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, SmolLM3ForCausalLM/,
+      /architectures \["LlamaForSequenceClassification"\] is not supported \(supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, SmolLM3ForCausalLM, Phi3ForCausalLM, Gemma3ForCausalLM\)/,
     );
     expect(bad({ ...TINYLLAMA, architectures: ['MistralForCausalLM'] })).toThrow(
       /model_type "llama" disagrees with architectures \["MistralForCausalLM"\]/,

@@ -18,9 +18,23 @@
 //     num_key_value_heads to 4; no_rope_layers[l] = 1 means layer l uses RoPE, 0 that it has none
 //     (absent: every no_rope_layer_interval-th layer, default 4, has none); sliding window only
 //     with use_sliding_window (treated as a global window, as Qwen2's).
+//   - phi3 (Phi3Config): fused qkv_proj / gate_up_proj, rms_norm_eps 1e-5, bos 1, eos 32000,
+//     max_position_embeddings 4096; partial_rotary_factor (rotary dim = int(head_dim * factor));
+//     rope_scaling "longrope" (legacy "su", "yarn") as _compute_longrope_parameters reads it:
+//     short/long factors of length rotary_dim/2, original_max_position_embeddings (top level,
+//     default 4096), factor = max_position_embeddings / original when rope_scaling has none,
+//     attention_factor default sqrt(1 + ln(factor) / ln(original)) (1 when factor <= 1).
+//     sliding_window as written (null: full attention).
+//   - gemma3_text (Gemma3TextConfig): head_dim defaults to 256, num_key_value_heads to 4,
+//     tie_word_embeddings to true, rope_theta to 1e6; q_norm/k_norm on every layer (as Qwen3's, weights as 1 + w);
+//     the activation is hidden_activation (gelu_pytorch_tanh);
+//     layer_types absent -> every _sliding_window_pattern-th layer (default 6) is full attention;
+//     sliding layers use rope_local_base_freq (default 10000), or v5's
+//     rope_parameters.sliding_attention. Soft-capping, bidirectional attention and biases are refused.
 
 import { z } from 'zod';
 import {
+  type Gemma3Options,
   MODEL_FAMILIES,
   type ModelConfig,
   type ModelType,
@@ -51,6 +65,8 @@ const DEFAULTS: Record<ModelType, FamilyDefaults> = {
   qwen2: { numKvHeads: 32, maxPos: 32768, bos: null, eos: null },
   qwen3: { numKvHeads: 32, maxPos: 32768, bos: null, eos: null, headDim: 128 },
   smollm3: { numKvHeads: 4, maxPos: 32768, bos: 128000, eos: 128001, tie: true, ropeTheta: 2000000 },
+  phi3: { numKvHeads: 'heads', maxPos: 4096, bos: 1, eos: 32000 },
+  gemma3_text: { numKvHeads: 4, maxPos: 131072, bos: 2, eos: 1, headDim: 256, tie: true, ropeTheta: 1000000 },
 };
 
 const POS_INT = 'a positive integer';
@@ -95,7 +111,18 @@ const hfConfigSchema = z.looseObject({
     })
     .nullish(),
   no_rope_layer_interval: posInt.optional(),
+  original_max_position_embeddings: posInt.optional(),
   _name_or_path: z.string({ error: 'a string' }).optional(),
+  // gemma3_text
+  hidden_activation: z.string({ error: 'a string' }).nullish(),
+  query_pre_attn_scalar: posNum.optional(),
+  rope_local_base_freq: posNum.optional(),
+  layer_types: z.array(z.string({ error: 'a string' }), { error: 'a list of layer types' }).nullish(),
+  _sliding_window_pattern: posInt.optional(),
+  sliding_window_pattern: posInt.optional(),
+  attn_logit_softcapping: z.number({ error: 'a number or null' }).nullish(),
+  final_logit_softcapping: z.number({ error: 'a number or null' }).nullish(),
+  use_bidirectional_attention: bool.nullish(),
 });
 
 export interface HfConfig {
@@ -138,7 +165,8 @@ export function parseHfConfig(input: string | unknown, file = 'config.json'): Hf
   const c = parsed.data;
   const d = DEFAULTS[modelType];
 
-  if (c.hidden_act !== undefined && c.hidden_act !== 'silu') {
+  const gemma = modelType === 'gemma3_text';
+  if (!gemma && c.hidden_act !== undefined && c.hidden_act !== 'silu') {
     throw fail(`hidden_act "${c.hidden_act}" is not supported (the engine implements SwiGLU with "silu")`);
   }
   if (c.mlp_bias) throw fail('mlp_bias true is not supported (the MLP projections must have no bias)');
@@ -162,7 +190,16 @@ export function parseHfConfig(input: string | unknown, file = 'config.json'): Hf
   }
   if (headDim % 2 !== 0) throw fail(`head_dim ${headDim} must be even for rotary embeddings`);
 
-  const { ropeTheta, ropeScaling } = parseRope(c, fail, d.ropeTheta);
+  const { ropeTheta, ropeScaling, partial } = parseRope(c, fail, modelType, headDim, d.ropeTheta);
+  let ropeDim: number | undefined;
+  if (partial !== 1) {
+    ropeDim = Math.trunc(headDim * partial);
+    if (!(ropeDim >= 2 && ropeDim <= headDim && ropeDim % 2 === 0)) {
+      throw fail(
+        `partial_rotary_factor ${partial} gives a rotary dimension of ${ropeDim} for head_dim ${headDim} (it must be even, 2 to head_dim)`,
+      );
+    }
+  }
 
   let attentionBias = false;
   if (modelType === 'llama') attentionBias = c.attention_bias ?? false;
@@ -187,6 +224,9 @@ export function parseHfConfig(input: string | unknown, file = 'config.json'): Hf
     const interval = c.no_rope_layer_interval ?? 4;
     ropeLayers = Array.from({ length: L }, (_, l) => (given ? given[l] === 1 : (l + 1) % interval !== 0));
   }
+  if (modelType === 'phi3') slidingWindow = c.sliding_window ?? null;
+
+  const gemma3 = gemma ? parseGemma3(c, obj, fail) : null;
 
   const eos = c.eos_token_id === undefined ? d.eos : c.eos_token_id;
   const model: ModelConfig = {
@@ -198,7 +238,7 @@ export function parseHfConfig(input: string | unknown, file = 'config.json'): Hf
     headDim,
     intermediateSize: c.intermediate_size,
     vocabSize: c.vocab_size,
-    rmsNormEps: c.rms_norm_eps ?? 1e-6,
+    rmsNormEps: c.rms_norm_eps ?? (modelType === 'phi3' ? 1e-5 : 1e-6),
     ropeTheta,
     ropeScaling,
     tieWordEmbeddings: c.tie_word_embeddings ?? d.tie ?? false,
@@ -207,8 +247,10 @@ export function parseHfConfig(input: string | unknown, file = 'config.json'): Hf
     bosTokenId: c.bos_token_id === undefined ? d.bos : c.bos_token_id,
     eosTokenIds: eos === null ? [] : Array.isArray(eos) ? eos : [eos],
     slidingWindow,
+    ...(ropeDim !== undefined ? { ropeDim } : {}),
+    ...(gemma3 ? { gemma3 } : {}),
   };
-  if (modelType === 'qwen3') model.qkNorm = true;
+  if (modelType === 'qwen3' || gemma) model.qkNorm = true;
   if (ropeLayers) model.ropeLayers = ropeLayers;
   return { model, torchDtype: c.dtype ?? c.torch_dtype ?? null, nameOrPath: c._name_or_path ?? null };
 }
@@ -242,8 +284,10 @@ function resolveModelType(obj: Record<string, unknown>, fail: (m: string) => Err
 function parseRope(
   c: z.infer<typeof hfConfigSchema>,
   fail: (m: string) => Error,
+  modelType: ModelType,
+  headDim: number,
   defaultTheta = 10000,
-): { ropeTheta: number; ropeScaling: RopeScaling | null } {
+): { ropeTheta: number; ropeScaling: RopeScaling | null; partial: number } {
   // v5 keeps everything in rope_parameters; v4 splits rope_theta and rope_scaling.
   const field = c.rope_parameters ? 'rope_parameters' : 'rope_scaling';
   let p = (c.rope_parameters ?? c.rope_scaling ?? {}) as Record<string, unknown>;
@@ -254,11 +298,22 @@ function parseRope(
   if (typeof thetaRaw !== 'number' || !(thetaRaw > 0))
     throw fail(`${field}.rope_theta must be a positive number (got ${show(thetaRaw)})`);
   const partial = p.partial_rotary_factor ?? c.partial_rotary_factor ?? 1;
-  if (partial !== 1)
+  if (partial !== 1 && modelType !== 'phi3')
     throw fail(`partial_rotary_factor ${show(partial)} is not supported (rotary embeddings cover the whole head)`);
-  const type = p.rope_type ?? p.type ?? 'default';
-  if (type === 'default') return { ropeTheta: thetaRaw, ropeScaling: null };
-  if (type !== 'llama3') throw fail(`${field}.rope_type ${show(type)} is not supported (supported: default, llama3)`);
+  if (typeof partial !== 'number' || !(partial > 0 && partial <= 1))
+    throw fail(`partial_rotary_factor must be a number in (0, 1] (got ${show(partial)})`);
+  let type = p.rope_type ?? p.type ?? 'default';
+  // Phi3Config renames the legacy "su" and "yarn" to longrope.
+  if (modelType === 'phi3' && (type === 'su' || type === 'yarn')) type = 'longrope';
+  if (type === 'default') return { ropeTheta: thetaRaw, ropeScaling: null, partial };
+  if (type === 'longrope' && modelType === 'phi3') {
+    const ropeScaling = parseLongRope(p, c, field, Math.trunc(headDim * partial), fail);
+    return { ropeTheta: thetaRaw, ropeScaling, partial };
+  }
+  if (type !== 'llama3') {
+    const supported = modelType === 'phi3' ? 'default, longrope' : 'default, llama3';
+    throw fail(`${field}.rope_type ${show(type)} is not supported (supported: ${supported})`);
+  }
   const num = (k: string, int = false) => {
     const v = p[k];
     if (typeof v !== 'number' || !(v > 0) || (int && !Number.isInteger(v))) {
@@ -280,7 +335,91 @@ function parseRope(
       `${field}.high_freq_factor (${ropeScaling.highFreqFactor}) must be larger than low_freq_factor (${ropeScaling.lowFreqFactor})`,
     );
   }
-  return { ropeTheta: thetaRaw, ropeScaling };
+  return { ropeTheta: thetaRaw, ropeScaling, partial };
+}
+
+/** Phi-3's longrope parameters, as transformers' _compute_longrope_parameters reads them. */
+function parseLongRope(
+  p: Record<string, unknown>,
+  c: z.infer<typeof hfConfigSchema>,
+  field: string,
+  rotDim: number,
+  fail: (m: string) => Error,
+): RopeScaling {
+  const factors = (k: string) => {
+    const v = p[k];
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'number' || !(x > 0)))
+      throw fail(`${field}.${k} must be a list of positive numbers for longrope scaling (got ${show(v)})`);
+    if (v.length !== rotDim / 2)
+      throw fail(`${field}.${k} has ${v.length} entries, but the rotary dimension ${rotDim} needs ${rotDim / 2}`);
+    return v as number[];
+  };
+  const shortFactor = factors('short_factor');
+  const longFactor = factors('long_factor');
+  const origRaw = p.original_max_position_embeddings ?? c.original_max_position_embeddings ?? 4096;
+  if (typeof origRaw !== 'number' || !Number.isInteger(origRaw) || origRaw < 1)
+    throw fail(`original_max_position_embeddings must be a positive integer (got ${show(origRaw)})`);
+  const maxPos = c.max_position_embeddings ?? 4096;
+  const factorRaw = p.factor ?? maxPos / origRaw;
+  if (typeof factorRaw !== 'number' || !(factorRaw > 0))
+    throw fail(`${field}.factor must be a positive number (got ${show(factorRaw)})`);
+  const attRaw = p.attention_factor ?? (factorRaw <= 1 ? 1 : Math.sqrt(1 + Math.log(factorRaw) / Math.log(origRaw)));
+  if (typeof attRaw !== 'number' || !(attRaw > 0))
+    throw fail(`${field}.attention_factor must be a positive number (got ${show(attRaw)})`);
+  return {
+    ropeType: 'longrope',
+    factor: factorRaw,
+    shortFactor,
+    longFactor,
+    originalMaxPositionEmbeddings: origRaw,
+    attentionFactor: attRaw,
+  };
+}
+
+/** The Gemma 3 fields of a gemma3_text config.json (transformers' Gemma3TextConfig defaults). */
+function parseGemma3(
+  c: z.infer<typeof hfConfigSchema>,
+  obj: Record<string, unknown>,
+  fail: (m: string) => Error,
+): Gemma3Options {
+  const act = c.hidden_activation ?? 'gelu_pytorch_tanh';
+  if (act !== 'gelu_pytorch_tanh') {
+    throw fail(`hidden_activation "${act}" is not supported (the engine implements gelu_pytorch_tanh)`);
+  }
+  for (const k of ['attn_logit_softcapping', 'final_logit_softcapping'] as const) {
+    if (c[k] !== undefined && c[k] !== null) throw fail(`${k} ${show(c[k])} is not supported (only null)`);
+  }
+  if (c.use_bidirectional_attention) throw fail('use_bidirectional_attention true is not supported');
+  if (c.attention_bias) throw fail('attention_bias true is not supported for gemma3_text');
+  const L = c.num_hidden_layers;
+  const pattern = c._sliding_window_pattern ?? c.sliding_window_pattern ?? 6;
+  const types =
+    c.layer_types ?? Array.from({ length: L }, (_, i) => ((i + 1) % pattern ? 'sliding_attention' : 'full_attention'));
+  if (types.length !== L) throw fail(`layer_types has ${types.length} entries, but num_hidden_layers is ${L}`);
+  types.forEach((t, i) => {
+    if (t !== 'sliding_attention' && t !== 'full_attention') {
+      throw fail(`layer_types[${i}] ${show(t)} is not supported (sliding_attention or full_attention)`);
+    }
+  });
+  // v5 keys RoPE by layer type; the full-attention entry was read by parseRope.
+  const rp = obj.rope_parameters as Record<string, unknown> | null | undefined;
+  const local = (rp && typeof rp.sliding_attention === 'object' ? rp.sliding_attention : null) as Record<
+    string,
+    unknown
+  > | null;
+  if (local && (local.rope_type ?? 'default') !== 'default') {
+    throw fail(`rope_parameters.sliding_attention.rope_type ${show(local.rope_type)} is not supported (default)`);
+  }
+  const localTheta = local?.rope_theta ?? c.rope_local_base_freq ?? 10000;
+  if (typeof localTheta !== 'number' || !(localTheta > 0)) {
+    throw fail(`rope_parameters.sliding_attention.rope_theta must be a positive number (got ${show(localTheta)})`);
+  }
+  return {
+    queryPreAttnScalar: c.query_pre_attn_scalar ?? 256,
+    slidingWindow: c.sliding_window ?? 4096,
+    slidingLayers: types.map((t) => t === 'sliding_attention'),
+    ropeLocalTheta: localTheta,
+  };
 }
 
 function show(v: unknown): string {

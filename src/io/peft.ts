@@ -19,7 +19,7 @@
 // the unchanged base model, as save_pretrained(path_initial_model_for_weight_conversion=...) does.
 
 import { z } from 'zod';
-import { LINEAR_MODULES, type LinearModule, type ModelConfig, linearPrefix, linearShape } from '../engine/model/config';
+import { type LinearModule, type ModelConfig, linearModules, linearPrefix, linearShape } from '../engine/model/config';
 import { LoraLayout, type LoraSpec, peftKey, peftMagnitudeKey, slotRankAlpha } from '../engine/model/lora';
 import { mutatesBase, pissaToLora } from '../engine/model/pissa';
 import { type TensorToWrite, openSafetensors, writeSafetensors } from './safetensors';
@@ -235,20 +235,21 @@ export async function readAdapter(files: FileSet, model: ModelConfig): Promise<A
   const r = c.r;
   // target_modules: a list (entries may be dotted paths; PEFT matches their last component), the
   // string "all-linear", or a regex string (then the tensors tell).
+  const familyModules = linearModules(model); // the family's modules (Phi-3: fused qkv_proj, gate_up_proj)
   let targets: Set<LinearModule> | null = null;
   if (Array.isArray(c.target_modules)) {
     targets = new Set();
     for (const t of c.target_modules) {
       const m = t.split('.').at(-1)!;
-      if (!(LINEAR_MODULES as readonly string[]).includes(m)) {
+      if (!(familyModules as readonly string[]).includes(m)) {
         throw cfgFail(
-          `target_modules lists "${t}", which a ${model.modelType} model does not have (its linear modules: ${LINEAR_MODULES.join(', ')})`,
+          `target_modules lists "${t}", which a ${model.modelType} model does not have (its linear modules: ${familyModules.join(', ')})`,
         );
       }
       targets.add(m as LinearModule);
     }
   } else if (c.target_modules === 'all-linear') {
-    targets = new Set(LINEAR_MODULES);
+    targets = new Set(familyModules);
   }
   const regex = typeof c.target_modules === 'string' && c.target_modules !== 'all-linear' ? c.target_modules : null;
 
@@ -262,7 +263,7 @@ export async function readAdapter(files: FileSet, model: ModelConfig): Promise<A
     if (mag) {
       if (!dora) throw fail(`tensor ${key} is a DoRA magnitude, but ${ADAPTER_CONFIG} does not set use_dora: true`);
       const [layer, module] = [Number(mag[1]), mag[3] as LinearModule];
-      if (!(LINEAR_MODULES as readonly string[]).includes(module) || linearPrefix(module) !== mag[2])
+      if (!(familyModules as readonly string[]).includes(module) || linearPrefix(module) !== mag[2])
         throw fail(`tensor ${key} adapts "${mag[2]}.${module}", which a ${model.modelType} model does not have`);
       if (layer >= model.numLayers)
         throw fail(`tensor ${key} is for layer ${layer}, but the model has ${model.numLayers} layers`);
@@ -281,15 +282,15 @@ export async function readAdapter(files: FileSet, model: ModelConfig): Promise<A
       if (/lora_embedding_|embed_tokens|lm_head/.test(key))
         throw fail(`tensor ${key} adapts the embeddings or LM head, which is not supported`);
       throw fail(
-        `tensor ${key} is not a LoRA weight of a decoder layer (expected ${peftKey(0, 'q_proj', 'A')} and the like)`,
+        `tensor ${key} is not a LoRA weight of a decoder layer (expected ${peftKey(0, familyModules[0], 'A')} and the like)`,
       );
     }
     const layer = Number(m[1]);
     const module = m[3] as LinearModule;
     const ab = m[4] as 'A' | 'B';
-    if (!(LINEAR_MODULES as readonly string[]).includes(module) || linearPrefix(module) !== m[2]) {
+    if (!(familyModules as readonly string[]).includes(module) || linearPrefix(module) !== m[2]) {
       throw fail(
-        `tensor ${key} adapts "${m[2]}.${module}", which a ${model.modelType} model does not have (its linear modules: ${LINEAR_MODULES.join(', ')})`,
+        `tensor ${key} adapts "${m[2]}.${module}", which a ${model.modelType} model does not have (its linear modules: ${familyModules.join(', ')})`,
       );
     }
     if (layer >= model.numLayers) {
@@ -328,7 +329,7 @@ export async function readAdapter(files: FileSet, model: ModelConfig): Promise<A
     found.add(module);
   }
   if (found.size === 0 && !targets) throw fail('holds no LoRA weights');
-  const modules = LINEAR_MODULES.filter((m) => (targets ?? found).has(m));
+  const modules = familyModules.filter((m) => (targets ?? found).has(m));
   const init = c.init_lora_weights;
   const spec: LoraSpec = {
     r,

@@ -17,6 +17,7 @@ import { BatchSampler } from '../data/batches';
 import { warmupSteps } from '../engine/train/schedule';
 import type { PreparedData } from '../run/data';
 import type { RunConfig } from '../run/run';
+import type { LinearModule } from '../engine/model/config';
 import trainPy from './templates/train.py?raw';
 import comparePy from './templates/compare_curves.py?raw';
 import readmeTemplate from './templates/README.md?raw';
@@ -50,6 +51,8 @@ export const RECIPE_PATHS = [
 export interface RecipeInput {
   /** The studio's run: hyperparameters and the base model id adapters will name. */
   run: RunConfig;
+  /** The model family's linear modules ("all-linear"; config.ts linearModules); Llama's when absent. */
+  linearModules?: readonly LinearModule[];
   /** The model's tokenizer and prompt format the data was encoded with (LoadedModel's). */
   tokenizer: ModelTokenizer;
   format: PromptFormat;
@@ -244,7 +247,7 @@ export function buildRecipe(input: RecipeInput): RecipeFiles {
     // One key order whichever door built the hyperparameters, so both write the same bytes.
     hparams: withDefaults(h),
     peft: {
-      target_modules: targetRegex(h.lora.target_modules) ?? resolveTargets(h.lora.target_modules),
+      target_modules: targetRegex(h.lora.target_modules) ?? resolveTargets(h.lora.target_modules, input.linearModules),
       bias: 'none',
       task_type: 'CAUSAL_LM',
     },

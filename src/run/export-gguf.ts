@@ -20,8 +20,13 @@
 //   - Llama 3 rope_scaling is a rope_freqs.weight tensor of head_dim/2 factors, not metadata.
 //   - a LoRA GGUF's scale is adapter.lora.alpha / r (r from the tensors), so rsLoRA, whose scale
 //     is alpha / sqrt(r), is written with alpha · sqrt(r).
+//   - phi3 architecture (Phi3MiniModel): the fused qkv_proj is attn_qkv and gate_up_proj is ffn_up
+//     (gate rows first, as llama.cpp's fused SwiGLU splits it), no q/k permutation (NEOX rope);
+//     rope.dimension_count is the rotary dim, sliding_window 0 when absent, and longrope becomes
+//     rope_factors_long / rope_factors_short tensors plus rope.scaling.attn_factor and
+//     rope.scaling.original_context_length.
 
-import { type ModelConfig, expectedWeights, linearPrefix } from '../engine/model/config';
+import { type ModelConfig, expectedWeights, linearPrefix, rotaryDim } from '../engine/model/config';
 import type { LoraSlot } from '../engine/model/lora';
 import {
   type GgmlType,
@@ -60,11 +65,24 @@ const TYPE_OF: Record<GgufOutType, GgmlType> = { f32: 'F32', f16: 'F16', bf16: '
 /** llama_ftype (general.file_type) per outtype. */
 const FILE_TYPE: Record<GgufOutType, number> = { f32: 0, f16: 1, q8_0: 7, bf16: 32 };
 
-export type GgufArch = 'llama' | 'qwen2' | 'qwen3' | 'smollm3';
+export type GgufArch = 'llama' | 'qwen2' | 'qwen3' | 'smollm3' | 'phi3';
 
-/** llama.cpp's architecture name: Mistral runs as llama (MistralForCausalLM -> LlamaModel). */
+/**
+ * llama.cpp's architecture name: Mistral runs as llama (MistralForCausalLM -> LlamaModel).
+ * gemma3_text is refused: llama.cpp's `gemma3` needs a SentencePiece vocabulary
+ * (tokenizer.ggml.model "llama" with scores), which this exporter does not write, and its own
+ * tensor names and (1 + w) norm weights, which are not implemented here either.
+ */
 export function ggufArch(c: ModelConfig): GgufArch {
-  if (c.modelType === 'qwen2' || c.modelType === 'qwen3' || c.modelType === 'smollm3') return c.modelType;
+  if (c.modelType === 'gemma3_text') {
+    throw new Error(
+      "GGUF export does not support gemma3_text yet (llama.cpp's gemma3 architecture needs a SentencePiece " +
+        "vocabulary and Gemma's norm and tensor conventions); export the merged safetensors folder or the PEFT " +
+        "adapter instead, and convert with llama.cpp's convert_hf_to_gguf.py",
+    );
+  }
+  if (c.modelType === 'qwen2' || c.modelType === 'qwen3' || c.modelType === 'smollm3' || c.modelType === 'phi3')
+    return c.modelType;
   return 'llama';
 }
 
@@ -73,9 +91,10 @@ function permutesQk(arch: GgufArch): boolean {
   return arch === 'llama' || arch === 'smollm3';
 }
 
-/** Refuses what llama.cpp would load but run differently from transformers. */
+/** Refuses what llama.cpp would load but run differently from transformers (and gemma3_text). */
 export function checkGgufSupport(c: ModelConfig): void {
-  if (c.ropeScaling && c.ropeScaling.ropeType !== 'llama3')
+  ggufArch(c); // throws for the families without a GGUF architecture here
+  if (c.ropeScaling && c.ropeScaling.ropeType !== (c.modelType === 'phi3' ? 'longrope' : 'llama3'))
     throw new Error(`rope_scaling type ${c.ropeScaling.ropeType} cannot be exported to GGUF here`);
   if (c.modelType === 'smollm3' && c.ropeLayers) {
     const l = c.ropeLayers.findIndex((rope, i) => rope !== ((i + 1) % 4 !== 0));
@@ -102,6 +121,8 @@ export function ggufTensorName(hf: string): string | null {
     'self_attn.o_proj': 'attn_output',
     'self_attn.q_norm': 'attn_q_norm',
     'self_attn.k_norm': 'attn_k_norm',
+    'self_attn.qkv_proj': 'attn_qkv',
+    'mlp.gate_up_proj': 'ffn_up',
     post_attention_layernorm: 'ffn_norm',
     'mlp.gate_proj': 'ffn_gate',
     'mlp.up_proj': 'ffn_up',
@@ -132,6 +153,7 @@ export function permuteRows(x: Float32Array, rows: number, cols: number, nHead: 
 /** LlamaModel.generate_extra_tensors: the Llama 3 rope_scaling factors per frequency. */
 export function llama3RopeFreqs(c: ModelConfig): Float32Array {
   const rs = c.ropeScaling!;
+  if (rs.ropeType !== 'llama3') throw new Error(`llama3RopeFreqs: rope_scaling is ${rs.ropeType}, not llama3`);
   const dim = c.headDim;
   const lowWavelen = rs.originalMaxPositionEmbeddings / rs.lowFreqFactor;
   const highWavelen = rs.originalMaxPositionEmbeddings / rs.highFreqFactor;
@@ -179,6 +201,8 @@ async function tokenizerFiles(files: FileSet): Promise<TokenizerFiles> {
 /** llama.cpp's pre-tokenizer name from tokenizer.json's pre_tokenizer (the split regex). */
 export function ggufPreTokenizer(tokenizerJson: Record<string, unknown>): string {
   const pre = JSON.stringify(tokenizerJson.pre_tokenizer ?? null);
+  // GPT-4o's split (Phi-4-mini): case-aware letter runs before the digit groups Llama 3 also has
+  if (pre.includes('[\\\\p{Lu}\\\\p{Lt}\\\\p{Lm}\\\\p{Lo}\\\\p{M}]')) return 'gpt-4o';
   if (pre.includes('\\\\p{N}{1,3}')) return 'llama-bpe';
   if (pre.includes('\\\\p{N}')) return 'qwen2';
   const p = tokenizerJson.pre_tokenizer as { type?: string; use_regex?: boolean } | null;
@@ -236,6 +260,7 @@ export function ggufTokenizerMetadata(c: ModelConfig, t: TokenizerFiles): Map<st
 /** general.* and <arch>.* hyperparameters (TextModel / LlamaModel / Qwen2Model set_gguf_parameters). */
 export function ggufModelMetadata(c: ModelConfig, name: string, fileType: number): Map<string, GgufValue> {
   const a = ggufArch(c);
+  if (a === 'phi3') return phi3Metadata(c, name, fileType);
   return new Map<string, GgufValue>([
     ['general.architecture', str(a)],
     ['general.type', str('model')],
@@ -254,6 +279,36 @@ export function ggufModelMetadata(c: ModelConfig, name: string, fileType: number
     [`${a}.rope.freq_base`, f32(c.ropeTheta)],
     [`${a}.attention.layer_norm_rms_epsilon`, f32(c.rmsNormEps)],
   ]);
+}
+
+/** Phi3MiniModel.set_gguf_parameters (+ the attention factor of generate_extra_tensors). */
+function phi3Metadata(c: ModelConfig, name: string, fileType: number): Map<string, GgufValue> {
+  const rs = c.ropeScaling;
+  const orig = rs?.ropeType === 'longrope' ? rs.originalMaxPositionEmbeddings : c.maxPositionEmbeddings;
+  const meta = new Map<string, GgufValue>([
+    ['general.architecture', str('phi3')],
+    ['general.type', str('model')],
+    ['general.name', str(name)],
+    ['general.file_type', u32(fileType)],
+    ['phi3.context_length', u32(c.maxPositionEmbeddings)],
+    ['phi3.rope.scaling.original_context_length', u32(orig)],
+    ['phi3.embedding_length', u32(c.hiddenSize)],
+    ['phi3.feed_forward_length', u32(c.intermediateSize)],
+    ['phi3.block_count', u32(c.numLayers)],
+    ['phi3.attention.head_count', u32(c.numHeads)],
+    ['phi3.attention.head_count_kv', u32(c.numKvHeads)],
+    ['phi3.attention.layer_norm_rms_epsilon', f32(c.rmsNormEps)],
+    ['phi3.rope.dimension_count', u32(rotaryDim(c))],
+    ['phi3.rope.freq_base', f32(c.ropeTheta)],
+    ['phi3.attention.sliding_window', u32(c.slidingWindow ?? 0)],
+  ]);
+  if (rs?.ropeType === 'longrope') {
+    // the converter's own formula (it ignores rope_scaling.attention_factor)
+    const scale = c.maxPositionEmbeddings / orig;
+    const att = scale > 1 ? Math.sqrt(1 + Math.log(scale) / Math.log(orig)) : 1;
+    meta.set('phi3.rope.scaling.attn_factor', f32(att));
+  }
+  return meta;
 }
 
 export interface GgufExportOptions {
@@ -281,6 +336,20 @@ export async function exportGguf(
   const byName = new Map(all.map((t) => [t.entry.name, t]));
   const arch = ggufArch(c);
   const tensors: GgufTensor[] = [];
+  if (c.ropeScaling?.ropeType === 'longrope') {
+    for (const [kind, factors] of [
+      ['long', c.ropeScaling.longFactor],
+      ['short', c.ropeScaling.shortFactor],
+    ] as const) {
+      const v = Float32Array.from(factors);
+      tensors.push({
+        name: `rope_factors_${kind}.weight`,
+        type: 'F32',
+        shape: [v.length],
+        data: async () => encodeTensor(v, 'F32'),
+      });
+    }
+  }
   if (c.ropeScaling?.ropeType === 'llama3') {
     const freqs = llama3RopeFreqs(c);
     tensors.push({

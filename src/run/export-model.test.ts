@@ -19,6 +19,7 @@ import {
   checkGgufSupport,
   ggufArch,
   ggufLoraAlpha,
+  ggufModelMetadata,
   ggufTensorName,
   ggufTokenizerMetadata,
   llama3RopeFreqs,
@@ -324,6 +325,16 @@ describe('GGUF', () => {
     const want = await merged.readAsF32(name);
     expect(await g.readF32('blk.0.ffn_down.weight')).toEqual(want);
     expect(want).not.toEqual(await base.readAsF32(name));
+  });
+
+  it('refuses gemma3_text (Gemma 3) with what to do instead', () => {
+    const gemma = parseHfConfig(
+      tinyHfConfig({ model_type: 'gemma3_text', architectures: ['Gemma3ForCausalLM'], head_dim: 4 }),
+    ).model;
+    expect(() => ggufModelMetadata(gemma, 'g', 0)).toThrow(
+      /GGUF export does not support gemma3_text yet .*export the merged safetensors folder or the PEFT adapter instead/,
+    );
+    expect(() => checkGgufSupport(gemma)).toThrow(/GGUF export does not support gemma3_text yet/);
   });
 
   it('names a tokenizer it cannot export', () => {

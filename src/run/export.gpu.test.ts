@@ -62,13 +62,13 @@ async function folderBytes(fs: FileSet): Promise<Map<string, Uint8Array>> {
   return m;
 }
 
-/** The same checkpoint with every weight widened to F32 (exact: the values do not change). */
-async function asF32(files: Map<string, Uint8Array>): Promise<Map<string, Uint8Array>> {
+/** The same checkpoint with every weight as F32 (exact), or F16 (exact for BF16 weights of moderate size). */
+async function asF32(files: Map<string, Uint8Array>, dtype: 'F32' | 'F16' = 'F32'): Promise<Map<string, Uint8Array>> {
   const st = await openSafetensors(bytesSource(files.get('model.safetensors')!, 'model.safetensors'));
   const tensors = await Promise.all(
     [...st.tensors.values()].map(async (e) => ({
       name: e.name,
-      dtype: 'F32' as const,
+      dtype,
       shape: e.shape,
       data: await st.readAsF32(e.name),
     })),
@@ -88,10 +88,14 @@ interface Case {
 
 async function loadExportCase(name: string): Promise<Case> {
   const demo = name.startsWith('demo');
-  // tiny-llama3-dora: the DoRA golden case's adapter on tiny-llama3's checkpoint
+  // tiny-llama3-dora, tiny-phi3-dora: the DoRA golden cases' adapters on tiny-llama3's / tiny-phi3's checkpoints
   const modelCase = name.replace(/-dora$/, '');
   const dir = demo ? join(REPO_ROOT, 'public/demo/model') : join(REPO_ROOT, 'reference/cases', modelCase, 'model');
-  const files = await folderBytes(await fileSetFromDir(dir));
+  let files = await folderBytes(await fileSetFromDir(dir));
+  // tiny-phi3 adapts every weight: rounding all of them to BF16 after the merge moves its
+  // log-probs by up to 0.038 even in float64 (reference/llama_lora.py, teacher-forced), past the
+  // stated 2e-2; as F16 (exact for these BF16 values) its merged rounding is 8x finer.
+  if (modelCase === 'tiny-phi3') files = await asF32(files, 'F16');
   if (!demo) {
     const cfg = JSON.parse(new TextDecoder().decode(files.get('config.json')));
     const t = tinyBpeTokenizer(name.startsWith('tiny-qwen') ? 'qwen2' : 'llama3', cfg.vocab_size);
@@ -164,11 +168,12 @@ function maxDiff(a: number[], b: number[]): number {
   return Math.max(...a.map((x, i) => Math.abs(x - b[i])));
 }
 
-const cases = ['demo', 'demo-all-linear', 'tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smollm3'];
+const cases = ['demo', 'demo-all-linear', 'tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smollm3', 'tiny-phi3'];
 
 describe('merged checkpoint on our engine', () => {
-  // DoRA merges (m / ||W + sBA||) (W + sBA) per row; it has no LoRA GGUF, so only this half sees it
-  for (const name of [...cases, 'tiny-llama3-dora']) {
+  // DoRA merges (m / ||W + sBA||) (W + sBA) per row; it has no LoRA GGUF, so only this half sees it.
+  // Gemma 3 merges as any other family (its extra norms are copied); GGUF refuses it (export-gguf.ts).
+  for (const name of [...cases, 'tiny-llama3-dora', 'tiny-phi3-dora', 'tiny-gemma3']) {
     it(`${name}: merged without the adapter = base with it (f32 within ${TOL.mergedF32}; the base's own dtype within ${TOL.mergedHalf}); untouched tensors byte-identical`, async () => {
       const c = await loadExportCase(name);
       const withAdapter = await ours(c.files, c.adapter, c.prompt);

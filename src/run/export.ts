@@ -9,6 +9,7 @@ import type { Adapter } from '../io/peft';
 import { buildRecipe, type RecipeFiles } from '../recipe/recipe';
 import type { PreparedData } from './data';
 import type { LoadedModel } from './model';
+import { linearModules } from '../engine/model/config';
 
 export interface DatasetSource {
   name: string;
@@ -20,6 +21,7 @@ export interface DatasetSource {
 export function recipeFor(model: LoadedModel, dataset: DatasetSource, data: PreparedData, h: Hparams): RecipeFiles {
   return buildRecipe({
     run: { hparams: h, baseModelNameOrPath: model.info.baseModelNameOrPath },
+    linearModules: linearModules(model.checkpoint.config),
     tokenizer: model.tokenizer,
     format: model.format,
     dataset,

@@ -19,6 +19,7 @@ import {
   memorySuggestions,
 } from '../engine/model/memory';
 import type { CheckpointDType } from '../engine/model/plan';
+import { type ModelConfig, linearModules } from '../engine/model/config';
 import { warmupSteps } from '../engine/train/schedule';
 import { BatchSampler, type SamplerOptions } from '../data/batches';
 import { type Hparams, resolveTargets, targetRegex } from '../config/hparams';
@@ -26,14 +27,17 @@ import type { LoadedModel } from './model';
 import { paddedSeqLength, type PreparedData } from './data';
 import { quantOptions } from './quant';
 
-/** The one place hyperparameters become the engine's LoRA spec. */
-export function loraSpec(h: Hparams): LoraSpec {
+/**
+ * The one place hyperparameters become the engine's LoRA spec ("all-linear" is the family's
+ * modules: `config`'s, Llama's when absent).
+ */
+export function loraSpec(h: Hparams, config?: ModelConfig): LoraSpec {
   const l = h.lora;
   const spec: LoraSpec = {
     r: l.r,
     lora_alpha: l.lora_alpha,
     lora_dropout: l.lora_dropout,
-    target_modules: resolveTargets(l.target_modules),
+    target_modules: resolveTargets(l.target_modules, config ? linearModules(config) : undefined),
     use_rslora: l.use_rslora,
     use_dora: l.use_dora,
   };
@@ -99,7 +103,7 @@ export function memoryInput(
     config: model.checkpoint.config,
     weightDtype: dtype,
     nf4: q.nf4,
-    lora: loraSpec(h),
+    lora: loraSpec(h, model.checkpoint.config),
     maxBatch: h.training.per_device_train_batch_size,
     maxSeq,
     checkpointing: q.gradientCheckpointing,
@@ -145,7 +149,7 @@ export function estimateRun(
   weights?: GpuWeights,
 ): RunEstimate {
   const t = h.training;
-  const spec = loraSpec(h);
+  const spec = loraSpec(h, model.checkpoint.config);
   const layout = new LoraLayout(model.checkpoint.config, spec);
   const trainable = layout.paramCount;
   let totalSteps: number | null = null;

@@ -75,6 +75,13 @@ export class TrainingRun {
         `max_seq_length ${t.max_seq_length} exceeds this model's sliding window (${c.slidingWindow}); lower it`,
       );
     }
+    const rs = c.ropeScaling;
+    if (rs?.ropeType === 'longrope' && t.max_seq_length > rs.originalMaxPositionEmbeddings) {
+      throw new Error(
+        `max_seq_length ${t.max_seq_length} exceeds this model's original_max_position_embeddings (${rs.originalMaxPositionEmbeddings}), ` +
+          `past which its longrope scaling switches to the long factors (not implemented here); lower it`,
+      );
+    }
     if (data.train.length === 0) throw new Error('the training split is empty');
     assertWeightsMatch(weights, hparams);
     this.sampler = new BatchSampler(data.train, samplerOptions(model, hparams));

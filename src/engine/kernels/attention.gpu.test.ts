@@ -5,7 +5,7 @@ import { nodeGpu } from '../node/webgpu';
 import { attentionBackwardRef, attentionForwardRef } from '../reference/attention';
 import { expectClose, testContext } from '../testing/gpu';
 import { Rng } from '../../util/rng';
-import { attentionBackward, attentionForward } from './attention';
+import { type AttentionOptions, attentionBackward, attentionForward } from './attention';
 
 // Workgroups own 32 rows and tiles hold 32 (hd <= 64) or 16 (hd = 128) rows: T = 1, 7, 37, 70 are
 // not multiples of either, and 70 spans three workgroups. The workgroup-memory variant runs on
@@ -50,6 +50,7 @@ async function check(
   nKV: number,
   hd: number,
   packed: number[][] | null = null,
+  o: AttentionOptions = {},
 ) {
   const rng = new Rng(((B * 131 + T) * 17 + nH * 5 + nKV) * 257 + hd);
   const nq = B * T * nH * hd;
@@ -73,17 +74,17 @@ async function check(
   const seg = packed ? segStarts(packed, T) : null;
   const S = ctx.tensor([B * T], 'u32', 'seg', seg ?? new Uint32Array(B * T));
   const p = new Program(ctx, 'attention test');
-  attentionForward(p, O, L, Q, K, V, S, B, T, nH, nKV, hd);
-  attentionBackward(p, dQ, dK, dV, dO, Q, K, V, O, L, D, S, B, T, nH, nKV, hd);
+  attentionForward(p, O, L, Q, K, V, S, B, T, nH, nKV, hd, o);
+  attentionBackward(p, dQ, dK, dV, dO, Q, K, V, O, L, D, S, B, T, nH, nKV, hd, o);
   await p.run();
 
   const out = new Float64Array(nq);
   const lse = new Float64Array(B * nH * T);
-  attentionForwardRef(out, lse, q, k, v, B, T, nH, nKV, hd, seg);
+  attentionForwardRef(out, lse, q, k, v, B, T, nH, nKV, hd, seg, o);
   const dq = new Float64Array(nq);
   const dk = new Float64Array(nkv);
   const dv = new Float64Array(nkv);
-  attentionBackwardRef(dq, dk, dv, dout, q, k, v, out, lse, B, T, nH, nKV, hd, seg);
+  attentionBackwardRef(dq, dk, dv, dout, q, k, v, out, lse, B, T, nH, nKV, hd, seg, o);
   const errs = {
     out: expectClose(await ctx.readF32(O), out, TOL_FWD, 'out').maxAbs,
     lse: expectClose(await ctx.readF32(L), lse, TOL_FWD, 'lse').maxAbs,
@@ -155,14 +156,32 @@ describe('attention (GPU) against the float64 CPU reference', () => {
     await check(cpu, 1, 37, 2, 1, 128);
   });
 
+  // Gemma 3: head_dim 256 (tiles of 8 rows), sliding windows that end inside tiles and
+  // workgroups (window 20 over T = 70; window 5 with packed rows), scale other than 1/sqrt(hd).
+  it('head_dim 256 (Gemma 3), scale 1/16, both variants', async () => {
+    await check(cpu, 1, 37, 2, 1, 256, null, { scale: 1 / 16 });
+    await check(staged, 1, 19, 2, 1, 256);
+  });
+  it('sliding window 20, T=70, scale 0.3: barrier-free and workgroup-memory variants', async () => {
+    await check(cpu, 1, 70, 4, 2, 16, null, { window: 20, scale: 0.3 });
+    await check(staged, 1, 70, 2, 1, 16, null, { window: 20 });
+  });
+  it('sliding window 5 with packed rows 3+30+4 | 37: the tighter of the two bounds applies', async () => {
+    await check(cpu, 2, 37, 3, 1, 16, [[3, 30, 4], [37]], { window: 5 });
+  });
+  it('a window of T or more is plain causal attention', async () => {
+    await check(cpu, 2, 7, 2, 2, 16, null, { window: 7 });
+  });
+
   it('rejects unsupported shapes at record time', () => {
     const p = new Program(cpu, 'bad');
-    const x = cpu.tensor([4 * 132], 'f32', 'x');
+    const x = cpu.tensor([4 * 260], 'f32', 'x');
     const sg = cpu.tensor([8], 'u32', 'seg');
-    expect(() => attentionForward(p, x, x, x, x, x, sg, 1, 1, 4, 1, 132)).toThrow(/head_dim 132 is not supported/);
+    expect(() => attentionForward(p, x, x, x, x, x, sg, 1, 1, 4, 1, 260)).toThrow(/head_dim 260 is not supported/);
+    expect(() => attentionForward(p, x, x, x, x, x, sg, 1, 1, 4, 1, 16, { window: -1 })).toThrow(/window -1/);
     expect(() => attentionForward(p, x, x, x, x, x, sg, 1, 1, 4, 1, 18)).toThrow(/head_dim 18 is not supported/);
     expect(() => attentionForward(p, x, x, x, x, x, sg, 1, 1, 3, 2, 16)).toThrow(/num_heads 3 is not a multiple/);
-    expect(() => attentionForward(p, x, x, x, x, x, sg, 1, 5, 4, 1, 64)).toThrow(/x has 528 elements, needs 1280/);
+    expect(() => attentionForward(p, x, x, x, x, x, sg, 1, 5, 4, 1, 64)).toThrow(/x has 1040 elements, needs 1280/);
     expect(() => attentionForward(p, x, x, x, x, x, x, 1, 1, 4, 1, 16)).toThrow(/x must be u32/);
     expect(() => attentionForward(p, x, x, x, x, x, sg, 1, 9, 1, 1, 16)).toThrow(/seg has 8 elements, needs 9/);
     cpu.release(x.buffer);

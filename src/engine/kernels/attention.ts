@@ -4,12 +4,14 @@
 
 import attentionWgsl from '../../../shaders/attention.wgsl?raw';
 import attentionBackwardWgsl from '../../../shaders/attention_backward.wgsl?raw';
+import headDim128Wgsl from '../../../shaders/head_dim_128.wgsl?raw';
+import headDim256Wgsl from '../../../shaders/head_dim_256.wgsl?raw';
 import type { GpuContext } from '../gpu/context';
 import { Params, type Program } from '../gpu/program';
 import { type Tensor, numel } from '../gpu/tensor';
 
-/** The largest head dimension the kernels hold in registers (Llama and Qwen use 64 or 128). */
-export const ATTENTION_MAX_HD = 128;
+/** The largest head dimension the kernels hold in registers (Llama and Qwen use 64 or 128, Gemma 3 256). */
+export const ATTENTION_MAX_HD = 256;
 /** Invocations per workgroup: query rows (forward, dq) or keys (dkv) owned by one workgroup. */
 const WG = 32;
 /** Workgroup memory the kernels stay within: the WebGPU minimum maxComputeWorkgroupStorageSize. */
@@ -27,6 +29,11 @@ function variant(ctx: GpuContext, hd: number, what: string): Variant {
     throw new Error(`${what}: this GPU has ${ctx.caps.maxComputeWorkgroupStorageSize} bytes of workgroup memory`);
   }
   return { HD: hd, KT, WG, STAGE: ctx.caps.isCpu ? 0 : 1 };
+}
+
+/** The register bound prepended to a kernel holding a head in registers (head_dim_*.wgsl). */
+export function headDimBound(hd: number): string {
+  return hd <= 128 ? headDim128Wgsl : headDim256Wgsl;
 }
 
 function checkDims(
@@ -54,8 +61,20 @@ function checkSeg(what: string, seg: Tensor, n: number): void {
   if (numel(seg.shape) < n) throw new Error(`${what}: ${seg.label} has ${numel(seg.shape)} elements, needs ${n}`);
 }
 
-function params(T: number, nH: number, nKV: number, hd: number): Params {
-  return new Params().u32(T, nH, nKV).f32(1 / Math.sqrt(hd));
+/** Gemma's variations: a score scale other than 1/sqrt(hd), and sliding-window attention. */
+export interface AttentionOptions {
+  /** Multiplies q k^T (default 1/sqrt(hd)). */
+  scale?: number;
+  /** > 0: query t sees only keys j > t - window (default 0: full causal). */
+  window?: number;
+}
+
+function params(T: number, nH: number, nKV: number, hd: number, o: AttentionOptions, what: string): Params {
+  const scale = o.scale ?? 1 / Math.sqrt(hd);
+  const window = o.window ?? 0;
+  if (!(scale > 0 && Number.isFinite(scale))) throw new Error(`${what}: scale ${scale} must be a positive number`);
+  if (!Number.isInteger(window) || window < 0) throw new Error(`${what}: window ${window} must be an integer >= 0`);
+  return new Params().u32(T, nH, nKV).f32(scale).u32(window);
 }
 
 /**
@@ -78,6 +97,7 @@ export function attentionForward(
   nH: number,
   nKV: number,
   hd: number,
+  o: AttentionOptions = {},
 ): void {
   const what = 'attentionForward';
   const nq = B * T * nH * hd;
@@ -90,8 +110,14 @@ export function attentionForward(
     [v, nkv],
   ]);
   checkSeg(what, seg, B * T);
-  const kernel = p.ctx.kernel([attentionWgsl], 'main', variant(p.ctx, hd, what));
-  p.dispatch(kernel, [out, lse, q, k, v, seg], params(T, nH, nKV, hd), [Math.ceil(T / WG), nH, B], 'attention');
+  const kernel = p.ctx.kernel([headDimBound(hd), attentionWgsl], 'main', variant(p.ctx, hd, what));
+  p.dispatch(
+    kernel,
+    [out, lse, q, k, v, seg],
+    params(T, nH, nKV, hd, o, what),
+    [Math.ceil(T / WG), nH, B],
+    'attention',
+  );
 }
 
 /**
@@ -117,6 +143,7 @@ export function attentionBackward(
   nH: number,
   nKV: number,
   hd: number,
+  o: AttentionOptions = {},
 ): void {
   const what = 'attentionBackward';
   const nq = B * T * nH * hd;
@@ -134,11 +161,11 @@ export function attentionBackward(
     [delta, B * nH * T],
   ]);
   checkSeg(what, seg, B * T);
-  const o = variant(p.ctx, hd, what);
-  const prm = params(T, nH, nKV, hd);
-  const kdq = p.ctx.kernel([attentionBackwardWgsl], 'attention_backward_dq', o);
+  const vr = variant(p.ctx, hd, what);
+  const prm = params(T, nH, nKV, hd, o, what);
+  const kdq = p.ctx.kernel([headDimBound(hd), attentionBackwardWgsl], 'attention_backward_dq', vr);
   p.dispatch(kdq, [dq, delta, dout, q, k, v, out, lse, seg], prm, [Math.ceil(T / WG), nH, B], 'attention_backward_dq');
-  const kdkv = p.ctx.kernel([attentionBackwardWgsl], 'attention_backward_dkv', o);
+  const kdkv = p.ctx.kernel([headDimBound(hd), attentionBackwardWgsl], 'attention_backward_dkv', vr);
   p.dispatch(
     kdkv,
     [dk, dv, dout, q, k, v, delta, lse, seg],

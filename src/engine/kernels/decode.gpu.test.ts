@@ -23,18 +23,19 @@ function randn(rng: Rng, n: number, s: number): Float32Array {
 }
 
 describe('rope_decode', () => {
-  for (const [n, start, maxLen, nH, hd] of [
+  for (const [n, start, maxLen, nH, hd, rot = hd] of [
     [1, 0, 16, 3, 12],
     [7, 5, 64, 2, 10],
     [37, 130, 400, 5, 16],
     [7, 35, 40, 2, 8], // rows 5 and 6 fall past maxLen: they read the last table row
+    [7, 5, 64, 3, 16, 12], // partial rotary (Phi-3/4): 12 of 16 dims rotate, 4 pass through
   ]) {
-    it(`n=${n} from position ${start} (maxLen ${maxLen}, ${nH} heads of ${hd})`, async () => {
+    it(`n=${n} from position ${start} (maxLen ${maxLen}, ${nH} heads of ${hd}, ${rot} rotary)`, async () => {
       const ctx = await testContext();
       const rng = new Rng(n * 1000 + start);
       const x = randn(rng, n * nH * hd, 1);
-      const { cos, sin } = ropeTables(maxLen, hd, 10000, null);
-      const half = hd / 2;
+      const { cos, sin } = ropeTables(maxLen, rot, 10000, null);
+      const half = rot / 2;
       // The reference rotates row r with table row min(start + r, maxLen - 1).
       const rows = Array.from({ length: n }, (_, r) => Math.min(start + r, maxLen - 1));
       const cosB = new Float32Array(n * half);
@@ -46,14 +47,14 @@ describe('rope_decode', () => {
       const ref = Float64Array.from(x);
       for (let r = 0; r < n; r++) {
         const one = ref.subarray(r * nH * hd, (r + 1) * nH * hd);
-        ropeForwardRef(one, cosB.subarray(r * half), sinB.subarray(r * half), 1, 1, nH, hd);
+        ropeForwardRef(one, cosB.subarray(r * half), sinB.subarray(r * half), 1, 1, nH, hd, null, rot);
       }
       const X = ctx.tensor([n * nH * hd], 'f32', 'x', x);
       const Cos = ctx.tensor([maxLen * half], 'f32', 'cos', cos);
       const Sin = ctx.tensor([maxLen * half], 'f32', 'sin', sin);
       const Pos = ctx.tensor([1], 'u32', 'pos', new Uint32Array([start]));
       const p = new Program(ctx, 'rope decode test');
-      ropeDecode(p, X, Cos, Sin, Pos, n, nH, hd, maxLen);
+      ropeDecode(p, X, Cos, Sin, Pos, n, nH, hd, maxLen, rot);
       await p.run();
       expectClose(await ctx.readF32(X), ref, TOL, 'rotated block');
       p.destroy();
@@ -63,7 +64,7 @@ describe('rope_decode', () => {
 });
 
 describe('kv_write + attention_decode', () => {
-  for (const [n, start, nH, nKV, hd, rows] of [
+  for (const [n, start, nH, nKV, hd, rows, window = 0] of [
     [1, 0, 4, 2, 16, 0],
     [1, 0, 4, 2, 16, 1],
     [1, 130, 6, 2, 12, 0],
@@ -74,9 +75,18 @@ describe('kv_write + attention_decode', () => {
     [37, 130, 6, 2, 12, 0],
     [37, 130, 6, 2, 12, 1],
     [3, 40, 2, 1, 128, 1],
+    // Gemma 3: sliding windows (with scale 0.2) and head_dim 256
+    [7, 5, 4, 2, 16, 0, 4],
+    [7, 5, 4, 2, 16, 1, 4],
+    [1, 130, 6, 2, 12, 0, 20],
+    [1, 130, 6, 2, 12, 1, 20],
+    [3, 40, 2, 1, 256, 1, 9],
+    [3, 40, 2, 1, 256, 0, 9],
   ]) {
     const kind = rows ? 'attention_decode_rows' : 'attention_decode';
-    it(`${kind}: a block of ${n} from position ${start} (${nH}/${nKV} heads of ${hd}) equals causal attention`, async () => {
+    const o = window ? { window, scale: 0.2 } : {};
+    const tag = window ? `, window ${window}, scale 0.2` : '';
+    it(`${kind}: a block of ${n} from position ${start} (${nH}/${nKV} heads of ${hd}${tag}) equals causal attention`, async () => {
       const ctx = await testContext();
       const rng = new Rng(n * 7919 + start * 31 + hd);
       const T = start + n;
@@ -99,10 +109,10 @@ describe('kv_write + attention_decode', () => {
       const Pos = ctx.tensor([1], 'u32', 'pos', new Uint32Array([start]));
       const p = new Program(ctx, 'attention decode test');
       kvWrite(p, kc, vc, K, V, Pos, n, kvd, maxLen);
-      attentionDecode(p, O, Q, kc, vc, Pos, n, nH, nKV, hd, maxLen, rows === 1);
+      attentionDecode(p, O, Q, kc, vc, Pos, n, nH, nKV, hd, maxLen, rows === 1, o);
       await p.run();
       const out = new Float64Array(T * qd);
-      attentionForwardRef(out, new Float64Array(nH * T), qAll, kAll, vAll, 1, T, nH, nKV, hd);
+      attentionForwardRef(out, new Float64Array(nH * T), qAll, kAll, vAll, 1, T, nH, nKV, hd, null, o);
       expectClose(await ctx.readF32(O), out.subarray(start * qd), TOL, 'block attention');
       const kcOut = await ctx.readF32(kc);
       expect(Array.from(kcOut.subarray(0, T * kvd))).toEqual(Array.from(kAll));

@@ -10,6 +10,7 @@ import attnRowsWgsl from '../../../shaders/attention_decode_rows.wgsl?raw';
 import { Params, type Program } from '../gpu/program';
 import { type Tensor, numel } from '../gpu/tensor';
 import { dims } from './launch';
+import { headDimBound } from './attention';
 
 export const DECODE_MAX_LEN = 2048;
 
@@ -25,7 +26,7 @@ function groups(what: string, count: number, wg: number, max: number): number {
 
 /**
  * Rotates a block x [n, nH, hd] in place, row r at position pos[0] + r (clamped to maxLen - 1);
- * cos/sin [maxLen, hd/2].
+ * cos/sin [maxLen, rot/2]; only the first rot (default hd) dims of each head rotate.
  */
 export function ropeDecode(
   p: Program,
@@ -37,14 +38,16 @@ export function ropeDecode(
   nH: number,
   hd: number,
   maxLen: number,
+  rot = hd,
 ): void {
-  dims('ropeDecode', { n, nH, hd, maxLen }, 1);
+  dims('ropeDecode', { n, nH, hd, maxLen, rot }, 1);
+  if (rot % 2 || rot > hd) throw new Error(`ropeDecode: rotary dim ${rot} must be even and at most head_dim ${hd}`);
   check(x, n * nH * hd, 'ropeDecode');
-  check(cos, (maxLen * hd) / 2, 'ropeDecode');
-  check(sin, (maxLen * hd) / 2, 'ropeDecode');
+  check(cos, (maxLen * rot) / 2, 'ropeDecode');
+  check(sin, (maxLen * rot) / 2, 'ropeDecode');
   const k = p.ctx.kernel([ropeDecodeWgsl], 'rope_decode');
-  const g = groups('ropeDecode', (n * nH * hd) / 2, 64, p.ctx.caps.maxComputeWorkgroupsPerDimension);
-  p.dispatch(k, [x, cos, sin, pos], new Params().u32(n, nH, hd, maxLen), [g], 'rope decode');
+  const g = groups('ropeDecode', (n * nH * rot) / 2, 64, p.ctx.caps.maxComputeWorkgroupsPerDimension);
+  p.dispatch(k, [x, cos, sin, pos], new Params().u32(n, nH, hd, maxLen, rot), [g], 'rope decode');
 }
 
 /** kc[pos + r] = k[r], vc[pos + r] = v[r] for the block's n rows below maxLen; caches [maxLen, width]. */
@@ -69,8 +72,15 @@ export function kvWrite(
   p.dispatch(kern, [kc, vc, k, v, pos], new Params().u32(n, width, maxLen), [g], 'kv write');
 }
 
-/** The largest head dimension attention_decode_rows.wgsl holds in registers. */
-const ROWS_MAX_HD = 128;
+/** The largest head dimension attention_decode_rows.wgsl holds in registers (Gemma 3: 256). */
+const ROWS_MAX_HD = 256;
+
+/** Gemma's variations, as attentionForward's: score scale (default 1/sqrt(hd)) and sliding window. */
+export interface DecodeAttentionOptions {
+  scale?: number;
+  /** > 0: row p sees only the keys p - window + 1 ..= p. */
+  window?: number;
+}
 
 /**
  * out [n, nH*hd]: row r (position pos[0] + r) attends causally over cache rows 0..pos[0] + r;
@@ -91,6 +101,7 @@ export function attentionDecode(
   hd: number,
   maxLen: number,
   rows = (n > 1 || p.ctx.caps.isCpu) && hd % 4 === 0 && hd <= ROWS_MAX_HD,
+  o: DecodeAttentionOptions = {},
 ): void {
   dims('attentionDecode', { n, nH, nKV, hd, maxLen }, 1);
   if (maxLen > DECODE_MAX_LEN) throw new Error(`attentionDecode: maxLen ${maxLen} > ${DECODE_MAX_LEN}`);
@@ -99,12 +110,18 @@ export function attentionDecode(
   check(q, n * nH * hd, 'attentionDecode');
   check(kc, maxLen * nKV * hd, 'attentionDecode');
   check(vc, maxLen * nKV * hd, 'attentionDecode');
-  const params = new Params().u32(n, nH, nKV, hd, maxLen);
+  const window = o.window ?? 0;
+  if (!Number.isInteger(window) || window < 0)
+    throw new Error(`attentionDecode: window ${window} must be an integer >= 0`);
+  const params = new Params()
+    .u32(n, nH, nKV, hd, maxLen)
+    .f32(o.scale ?? 1 / Math.sqrt(hd))
+    .u32(window);
   if (rows) {
     if (hd > ROWS_MAX_HD || hd % 4 !== 0) {
       throw new Error(`attentionDecode: head_dim ${hd} is not supported (a multiple of 4 up to ${ROWS_MAX_HD})`);
     }
-    const k = p.ctx.kernel([attnRowsWgsl], 'main', { H4: hd / 4 });
+    const k = p.ctx.kernel([headDimBound(hd), attnRowsWgsl], 'main', { H4: hd / 4 });
     const g = groups('attentionDecode', n * nH, 64, p.ctx.caps.maxComputeWorkgroupsPerDimension);
     p.dispatch(k, [out, q, kc, vc, pos], params, [g], 'attention decode');
   } else {

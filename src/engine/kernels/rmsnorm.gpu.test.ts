@@ -35,10 +35,11 @@ async function check(
   dtype: 'f32' | 'f16' | 'bf16',
   limit?: number,
   ctx = defaultCtx,
+  offset = 0,
 ): Promise<void> {
   const rng = new Rng(N * 1000 + C);
   const x = rng.uniformArray(N * C, -2, 2);
-  const w32 = rng.uniformArray(C, 0.5, 1.5);
+  const w32 = rng.uniformArray(C, 0.5 - offset, 1.5 - offset);
   const wq = dtype === 'f32' ? w32 : packHalf(w32, dtype);
   const w = dtype === 'f32' ? w32 : unpackHalf(wq as Uint16Array, dtype, C);
   const dout = rng.uniformArray(N * C);
@@ -52,16 +53,16 @@ async function check(
   const DI = ctx.tensor([N, C], 'f32', 'dinp', prior);
   const p = new Program(ctx, 'rmsnorm');
   const record = async () => {
-    rmsnormForward(p, O, R, X, W, N, C, eps);
-    rmsnormBackward(p, DI, DO, X, W, R, N, C);
+    rmsnormForward(p, O, R, X, W, N, C, eps, offset);
+    rmsnormBackward(p, DI, DO, X, W, R, N, C, offset);
     await p.run();
   };
   await (limit ? withWorkgroupLimit(ctx, limit, record) : record());
   const out = new Float64Array(N * C);
   const rstd = new Float64Array(N);
-  rmsnormForwardRef(out, rstd, x, w, N, C, eps);
+  rmsnormForwardRef(out, rstd, x, w, N, C, eps, offset);
   const dinp = Float64Array.from(prior);
-  rmsnormBackwardRef(dinp, dout, x, w, rstd, N, C);
+  rmsnormBackwardRef(dinp, dout, x, w, rstd, N, C, offset);
   expectClose(await ctx.readF32(R), rstd, FWD, 'rstd');
   expectClose(await ctx.readF32(O), out, FWD, 'out');
   expectClose(await ctx.readF32(DI), dinp, BWD, 'dinp (accumulated)');
@@ -69,6 +70,10 @@ async function check(
 
 describe('rmsnorm (GPU) against the float64 CPU reference', () => {
   for (const [N, C, dtype] of SHAPES) it(`N=${N} C=${C} weight ${dtype}`, () => check(N, C, dtype));
+  it('Gemma3RMSNorm: weight applied as (1 + w), f32 and bf16 weights, C=300 and C=37', async () => {
+    await check(5, 300, 'f32', undefined, defaultCtx, 1);
+    await check(4, 37, 'bf16', undefined, defaultCtx, 1);
+  });
   it('folds rows into y (N=7 under a limit of 3 workgroups per dimension)', () => check(7, 45, 'f32', 3));
   it("the other device kind's workgroup size (4 on CPU drivers, 256 on GPUs), C=300 and C=7", async () => {
     const other = await otherVariantContext();

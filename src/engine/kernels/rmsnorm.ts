@@ -7,7 +7,10 @@ import { Params, type Program } from '../gpu/program';
 import { DTYPE_CODE, type Tensor } from '../gpu/tensor';
 import { dims, disjoint, dispatchFlat, need, needWeight, reduceSum, weightApart } from './launch';
 
-/** out (N,C) = inp * rstd * weight, rstd (N) = 1/sqrt(mean(inp^2) + eps); weight (C) f32/f16/bf16. */
+/**
+ * out (N,C) = inp * rstd * (offset + weight), rstd (N) = 1/sqrt(mean(inp^2) + eps); weight (C)
+ * f32/f16/bf16. offset 0: LlamaRMSNorm; offset 1: Gemma3RMSNorm's (1 + weight).
+ */
 export function rmsnormForward(
   p: Program,
   out: Tensor,
@@ -17,6 +20,7 @@ export function rmsnormForward(
   N: number,
   C: number,
   eps: number,
+  offset = 0,
 ): void {
   const what = 'rmsnormForward';
   dims(what, { N, C });
@@ -32,11 +36,15 @@ export function rmsnormForward(
   const kernel = p.ctx.kernel([r.source, dtypeWgsl, rmsnormWgsl], 'rmsnorm_forward', {
     ...r.overrides,
     W_DTYPE: DTYPE_CODE[weight.dtype],
+    W_OFFSET: offset,
   });
   dispatchFlat(p, kernel, [out, rstd, inp, weight], new Params().u32(N, C).f32(eps), N, what, 1);
 }
 
-/** dinp (N,C) += d rmsnorm / d inp · dout (the residual stream's gradient); the weight is frozen. */
+/**
+ * dinp (N,C) += d rmsnorm / d inp · dout (the residual stream's gradient); the weight is frozen.
+ * offset as rmsnormForward's.
+ */
 export function rmsnormBackward(
   p: Program,
   dinp: Tensor,
@@ -46,6 +54,7 @@ export function rmsnormBackward(
   rstd: Tensor,
   N: number,
   C: number,
+  offset = 0,
 ): void {
   const what = 'rmsnormBackward';
   dims(what, { N, C });
@@ -61,6 +70,7 @@ export function rmsnormBackward(
   const kernel = p.ctx.kernel([r.source, dtypeWgsl, rmsnormWgsl], 'rmsnorm_backward', {
     ...r.overrides,
     W_DTYPE: DTYPE_CODE[weight.dtype],
+    W_OFFSET: offset,
   });
   dispatchFlat(p, kernel, [dinp, dout, inp, weight, rstd], new Params().u32(N, C).f32(0), N, what, 1);
 }

@@ -22,28 +22,36 @@ async function check(
   hd: number,
   limit?: number,
   seg: Uint32Array | null = null,
+  rot = hd,
 ): Promise<void> {
   const n = B * T * nH * hd;
   const rng = new Rng(B * 1000 + T * 100 + nH * 10 + hd);
   const x = rng.uniformArray(n);
   const dy = rng.uniformArray(n);
-  const { cos, sin } = ropeTables(T, hd, 10000, null);
+  const { cos, sin } = ropeTables(T, rot, 10000, null);
   const X = ctx.tensor([B * T, nH, hd], 'f32', 'x', x);
   const DX = ctx.tensor([B * T, nH, hd], 'f32', 'dx', dy);
-  const COS = ctx.tensor([T, hd / 2], 'f32', 'cos', cos);
-  const SIN = ctx.tensor([T, hd / 2], 'f32', 'sin', sin);
+  const COS = ctx.tensor([T, rot / 2], 'f32', 'cos', cos);
+  const SIN = ctx.tensor([T, rot / 2], 'f32', 'sin', sin);
   const SEG = ctx.tensor([B * T], 'u32', 'seg', seg ?? new Uint32Array(B * T));
   const p = new Program(ctx, 'rope');
   const record = async () => {
-    ropeForward(p, X, COS, SIN, SEG, B, T, nH, hd);
-    ropeBackward(p, DX, COS, SIN, SEG, B, T, nH, hd);
+    ropeForward(p, X, COS, SIN, SEG, B, T, nH, hd, rot);
+    ropeBackward(p, DX, COS, SIN, SEG, B, T, nH, hd, rot);
     await p.run();
   };
   await (limit ? withWorkgroupLimit(ctx, limit, record) : record());
   const y = Float64Array.from(x);
-  ropeForwardRef(y, cos, sin, B, T, nH, hd, seg);
+  ropeForwardRef(y, cos, sin, B, T, nH, hd, seg, rot);
   const dx = Float64Array.from(dy);
-  ropeBackwardRef(dx, cos, sin, B, T, nH, hd, seg);
+  ropeBackwardRef(dx, cos, sin, B, T, nH, hd, seg, rot);
+  if (rot < hd) {
+    // the pass-through dimensions are bit-identical to the input
+    const yGpu = await ctx.readF32(X);
+    for (let h = 0; h < B * T * nH; h++) {
+      for (let d = rot; d < hd; d++) expect(yGpu[h * hd + d]).toBe(x[h * hd + d]);
+    }
+  }
   expectClose(await ctx.readF32(X), y, TOL, 'y');
   expectClose(await ctx.readF32(DX), dx, TOL, 'dx');
 }
@@ -55,6 +63,10 @@ describe('rope (GPU) against the float64 CPU reference', () => {
   it('folds the grid into y (B=3 T=7 nH=3 hd=64 under a limit of 3)', () => check(3, 7, 3, 64, 3));
   it('packed rows: positions restart at 0 for each example (B=2 T=7 nH=3 hd=8)', () =>
     check(2, 7, 3, 8, undefined, Uint32Array.from([0, 0, 0, 3, 3, 5, 6, 0, 1, 1, 1, 1, 1, 1])));
+  it('partial rotary: the first 6 of 10 dims rotate (B=2 T=5 nH=3 hd=10 rot=6)', () =>
+    check(2, 5, 3, 10, undefined, null, 6));
+  it('partial rotary, packed rows, 96 of 128 as Phi-4-mini (B=1 T=7 nH=3 hd=128 rot=96)', () =>
+    check(1, 7, 3, 128, undefined, Uint32Array.from([0, 0, 0, 3, 3, 3, 3]), 96));
   it('backward after forward restores x (rotation by -theta)', async () => {
     const [B, T, nH, hd] = [2, 5, 3, 8];
     const x = new Rng(3).uniformArray(B * T * nH * hd);

@@ -128,6 +128,56 @@ describe('ropeTables (transformers float32 semantics)', () => {
     }
   });
 
+  it('Phi-3 "longrope" (rotary dim 12, short factors, attention factor of 131072 / 4096 positions)', () => {
+    // torch 1.13 float32, _compute_longrope_parameters + Phi3RotaryEmbedding.forward:
+    //   inv_freq = 1.0 / (ext_factors * base ** (arange(0, dim, 2).float() / dim))
+    //   cos = emb.cos() * attention_factor, attention_factor = sqrt(1 + ln(32) / ln(4096))
+    const scaling = {
+      ropeType: 'longrope' as const,
+      factor: 32,
+      shortFactor: [1, 1.05, 1.5, 2.25, 3, 7.5],
+      longFactor: [1, 2, 4, 8, 16, 32],
+      originalMaxPositionEmbeddings: 4096,
+      attentionFactor: Math.sqrt(1 + Math.log(32) / Math.log(4096)),
+    };
+    expect(bits(ropeInvFreq(12, 10000, scaling))).toEqual([
+      0x3f800000, 0x3e521bd3, 0x3cfd7e1b, 0x3b91a2b4, 0x3a3c41e1, 0x3881c9cb,
+    ]);
+    const { cos, sin } = ropeTables(4096, 12, 10000, scaling);
+    const rows: Record<number, [number[], number[]]> = {
+      1: [
+        [
+          0.6430884599685669, 1.1652710437774658, 1.1896682977676392, 1.1902263164520264, 1.1902378797531128,
+          1.190238118171692,
+        ],
+        [
+          1.0015507936477661, 0.24250812828540802, 0.03682475537061691, 0.005289929918944836, 0.0008547632023692131,
+          7.366129284491763e-5,
+        ],
+      ],
+      4000: [
+        [
+          -0.8688107132911682, -0.8450021147727966, -0.37127724289894104, 0.5696056485176086, -1.1474294662475586,
+          1.1539541482925415,
+        ],
+        [
+          -0.813532292842865, -0.8382351994514465, -1.1308492422103882, -1.0450915098190308, 0.31634220480918884,
+          0.29164496064186096,
+        ],
+      ],
+    };
+    // one ulp of cos/sin, then the product with the factor rounded: two ulps of values below 2
+    const tol = { atol: 2.5e-7, rtol: 0 };
+    for (const [t, [c, s]] of Object.entries(rows)) {
+      expectClose(cos.subarray(+t * 6, +t * 6 + 6), c, tol, `cos[${t}]`);
+      expectClose(sin.subarray(+t * 6, +t * 6 + 6), s, tol, `sin[${t}]`);
+    }
+    // past original_max_position_embeddings transformers switches to the long factors: refused
+    expect(() => ropeTables(4097, 12, 10000, scaling)).toThrow(
+      /longrope: sequences of 4097 tokens pass original_max_position_embeddings \(4096\)/,
+    );
+  });
+
   it('rejects an odd head_dim and a bad scaling', () => {
     expect(() => ropeTables(4, 7, 10000, null)).toThrow(/head_dim 7/);
     expect(() => ropeTables(4, 8, 10000, { ...LLAMA32, highFreqFactor: 1 })).toThrow(/llama3/);

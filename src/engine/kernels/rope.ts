@@ -1,5 +1,7 @@
 // Rotary position embedding: the tables (pure TS, bit-for-bit what transformers computes in
-// float32) and the launchers for shaders/rope.wgsl.
+// float32) and the launchers for shaders/rope.wgsl. `hd` of the tables is the rotary dimension
+// (head_dim, or Phi-3/4's int(head_dim * partial_rotary_factor)); the launchers take the head_dim
+// and, for partial rotary, the rotary dimension `rot`.
 
 import ropeWgsl from '../../../shaders/rope.wgsl?raw';
 import { Params, type Program } from '../gpu/program';
@@ -22,6 +24,17 @@ export function ropeInvFreq(hd: number, theta: number, scaling: RopeScaling | nu
   const inv = new Float32Array(hd / 2);
   for (let i = 0; i < hd / 2; i++) inv[i] = f32(1 / f32(Math.pow(f32(theta), f32((2 * i) / hd))));
   if (!scaling) return inv;
+  if (scaling.ropeType === 'longrope') {
+    // _compute_longrope_parameters: 1.0 / (ext_factors * base ** (arange(0, dim, 2) / dim)), the
+    // short factors (ropeTables refuses sequences past original_max_position_embeddings).
+    const ext = scaling.shortFactor;
+    if (ext.length !== hd / 2)
+      throw new Error(`rope_scaling: longrope needs ${hd / 2} short factors, got ${ext.length}`);
+    for (let i = 0; i < hd / 2; i++) {
+      inv[i] = f32(1 / f32(f32(ext[i]) * f32(Math.pow(f32(theta), f32((2 * i) / hd)))));
+    }
+    return inv;
+  }
   const { factor, lowFreqFactor: low, highFreqFactor: high, originalMaxPositionEmbeddings: old } = scaling;
   if (!(factor > 0) || !(high > low) || !(old > 0)) {
     throw new Error(`rope_scaling: llama3 needs factor > 0, high_freq_factor > low_freq_factor, original_max > 0`);
@@ -45,6 +58,9 @@ export function ropeInvFreq(hd: number, theta: number, scaling: RopeScaling | nu
 /**
  * cos, sin (T, hd/2) of freqs = t * inv_freq in float32, as LlamaRotaryEmbedding.forward
  * (its emb = cat(freqs, freqs) repeats these halves; the kernel reads both halves from them).
+ * LongRoPE multiplies both by its attention factor (Phi3RotaryEmbedding's attention_scaling);
+ * transformers switches to the long factors once a sequence passes
+ * original_max_position_embeddings, which the engine does not implement: it refuses such T.
  */
 export function ropeTables(
   T: number,
@@ -52,15 +68,22 @@ export function ropeTables(
   theta: number,
   scaling: RopeScaling | null,
 ): { cos: Float32Array; sin: Float32Array } {
+  if (scaling?.ropeType === 'longrope' && T > scaling.originalMaxPositionEmbeddings) {
+    throw new Error(
+      `longrope: sequences of ${T} tokens pass original_max_position_embeddings (${scaling.originalMaxPositionEmbeddings}), ` +
+        `where transformers switches to the long factors; the engine supports up to ${scaling.originalMaxPositionEmbeddings}`,
+    );
+  }
   const inv = ropeInvFreq(hd, theta, scaling);
   const half = hd / 2;
+  const att = scaling?.ropeType === 'longrope' ? f32(scaling.attentionFactor) : 1;
   const cos = new Float32Array(T * half);
   const sin = new Float32Array(T * half);
   for (let t = 0; t < T; t++) {
     for (let d = 0; d < half; d++) {
       const a = f32(t * inv[d]);
-      cos[t * half + d] = Math.cos(a);
-      sin[t * half + d] = Math.sin(a);
+      cos[t * half + d] = att === 1 ? Math.cos(a) : f32(f32(Math.cos(a)) * att);
+      sin[t * half + d] = att === 1 ? Math.sin(a) : f32(f32(Math.sin(a)) * att);
     }
   }
   return { cos, sin };
@@ -76,13 +99,15 @@ function check(
   T: number,
   nH: number,
   hd: number,
+  rot: number,
 ) {
-  dims(what, { B, T, nH, hd });
+  dims(what, { B, T, nH, hd, rot });
   if (hd % 2) throw new Error(`${what}: head_dim ${hd} is odd`);
-  const shape = `B=${B} T=${T} nH=${nH} hd=${hd}`;
+  if (rot % 2 || rot < 2 || rot > hd) throw new Error(`${what}: rotary dim ${rot} must be even, 2 to head_dim ${hd}`);
+  const shape = `B=${B} T=${T} nH=${nH} hd=${hd} rot=${rot}`;
   need(what, x, 'f32', B * T * nH * hd, shape);
-  need(what, cos, 'f32', (T * hd) / 2, shape);
-  need(what, sin, 'f32', (T * hd) / 2, shape);
+  need(what, cos, 'f32', (T * rot) / 2, shape);
+  need(what, sin, 'f32', (T * rot) / 2, shape);
   need(what, seg, 'u32', B * T, shape);
   disjoint(what, x, cos, sin, seg);
 }
@@ -98,14 +123,16 @@ function launch(
   T: number,
   nH: number,
   hd: number,
+  rot: number,
 ) {
-  const pairs = (B * T * nH * hd) / 2;
+  const pairs = (B * T * nH * rot) / 2;
   const kernel = p.ctx.kernel([ropeWgsl], entry, { WG: FLAT_WG });
-  dispatchFlat(p, kernel, [x, cos, sin, seg], new Params().u32(pairs, T, nH, hd), pairs, entry);
+  dispatchFlat(p, kernel, [x, cos, sin, seg], new Params().u32(pairs, T, nH, hd, rot), pairs, entry);
 }
 
 /**
- * x (B*T, nH, hd) rotated in place by position t = row % T - seg[row]; cos, sin (T, hd/2).
+ * x (B*T, nH, hd) rotated in place by position t = row % T - seg[row]; cos, sin (T, rot/2); only
+ * the first rot (default hd) dimensions of each head rotate.
  * seg u32 (B*T): where each token's example starts in its row (zeros unless rows are packed).
  */
 export function ropeForward(
@@ -118,9 +145,10 @@ export function ropeForward(
   T: number,
   nH: number,
   hd: number,
+  rot = hd,
 ): void {
-  check('ropeForward', x, cos, sin, seg, B, T, nH, hd);
-  launch(p, 'rope_forward', x, cos, sin, seg, B, T, nH, hd);
+  check('ropeForward', x, cos, sin, seg, B, T, nH, hd, rot);
+  launch(p, 'rope_forward', x, cos, sin, seg, B, T, nH, hd, rot);
 }
 
 /** dx (B*T, nH, hd) rotated back in place (the transpose of ropeForward). */
@@ -134,7 +162,8 @@ export function ropeBackward(
   T: number,
   nH: number,
   hd: number,
+  rot = hd,
 ): void {
-  check('ropeBackward', dx, cos, sin, seg, B, T, nH, hd);
-  launch(p, 'rope_backward', dx, cos, sin, seg, B, T, nH, hd);
+  check('ropeBackward', dx, cos, sin, seg, B, T, nH, hd, rot);
+  launch(p, 'rope_backward', dx, cos, sin, seg, B, T, nH, hd, rot);
 }

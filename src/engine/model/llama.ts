@@ -10,13 +10,22 @@
 // same inputs (dropout masks are hashes of the micro-batch's seed), so gradients are bit-identical.
 // Which tensors exist is model/plan.ts's activationPlan, which the memory estimate reads too.
 //
-// Family differences (model/config.ts): Qwen3's per-head RMSNorm of q and k (qkNorm) sits between
-// the projection and RoPE, so the projection writes q/k raw, the norm writes q/k, and the backward
-// runs the norm's backward (dx only: the norm weights are frozen) before the projection's;
-// SmolLM3's NoPE layers (ropeLayers[l] false) skip RoPE forward and backward.
+// Family differences (model/config.ts): the per-head RMSNorm of q and k (qkNorm: Qwen3, Gemma 3)
+// sits between the projection and RoPE, so the projection writes q/k raw, the norm writes q/k,
+// and the backward runs the norm's backward (dx only: the norm weights are frozen) before the
+// projection's (qkNormForward / qkProjBackward, shared by both blocks); SmolLM3's NoPE layers
+// (ropeLayers[l] false) skip RoPE forward and backward.
+// Phi-3 (config.modelType 'phi3') runs its fused qkv_proj and gate_up_proj as one Linear each
+// into the `fused` scratch, whose columns are then copied out into q, k, v (gate, up); the
+// backward gathers dq, dk, dv (dgate, dup) side by side into `fused` and runs the fused Linear's
+// backward. So a LoRA adapter on a fused module is PEFT's: one A, one B over the fused output.
+// Gemma 3 (config.gemma3) runs its own block, gemmaLayerForward / gemmaLayerBackward, on the same
+// kernels: every norm with (1 + w) (normOffset), embeddings times sqrt(C), norms on the attention
+// and MLP outputs before their residual adds, a GELU-tanh gate, and sliding-window attention with
+// its own RoPE tables on the layers layer_types marks sliding.
 //
-// Dims: B batch, T sequence, N = B*T tokens, C hidden, nH/nKV heads, hd head_dim, I intermediate,
-// V vocabulary, L layers, r LoRA rank.
+// Dims: B batch, T sequence, N = B*T tokens, C hidden, nH/nKV heads, hd head_dim, rot the rotary
+// dims of a head (hd unless partial rotary), I intermediate, V vocabulary, L layers, r LoRA rank.
 
 import type { GpuContext } from '../gpu/context';
 import { Arena } from '../gpu/arena';
@@ -27,9 +36,20 @@ import { rmsnormBackward, rmsnormForward } from '../kernels/rmsnorm';
 import { ropeBackward, ropeForward, ropeTables } from '../kernels/rope';
 import { attentionBackward, attentionForward } from '../kernels/attention';
 import { swigluBackward, swigluForward } from '../kernels/swiglu';
+import { copyColumns } from '../kernels/columns';
+import { add, scale } from '../kernels/elementwise';
+import type { AttentionOptions } from '../kernels/attention';
 import { LmHeadLoss, checkTargets } from '../kernels/lm_head';
 import { IGNORE_INDEX } from '../../data/types';
-import { type ModelConfig, LINEAR_MODULES, type LinearModule, linearShape, usesRope } from './config';
+import {
+  type ModelConfig,
+  type LinearModule,
+  linearModules,
+  linearShape,
+  normOffset,
+  rotaryDim,
+  usesRope,
+} from './config';
 import { type ActivationPlan, type Materialized, activationPlan, lmHeadChunk, materialize } from './plan';
 import type { GpuWeights } from './gpu-weights';
 import { Linear, type LinearScratch } from './linear';
@@ -80,7 +100,7 @@ export class LlamaModel {
   ) {
     this.layers = weights.layers.map((lw, i) => {
       const out = {} as Record<LinearModule, Linear>;
-      LINEAR_MODULES.forEach((m, mi) => {
+      linearModules(config).forEach((m, mi) => {
         const [outF, inF] = linearShape(config, m);
         const slot = lora?.layout.slot(i, m);
         const branch =
@@ -114,7 +134,7 @@ export class LlamaModel {
 
   /** Records DoRA's magnitude initialisation m = ||W + s B A||_row of every DoRA site. */
   initDoraMagnitudes(p: Program): void {
-    for (const lin of this.layers) for (const m of LINEAR_MODULES) lin[m].initDoraMagnitude(p);
+    for (const lin of this.layers) for (const m of linearModules(this.config)) lin[m].initDoraMagnitude(p);
   }
 
   /** Tokens of the largest micro-batch. */
@@ -130,7 +150,13 @@ export class LlamaModel {
       maxBatch: this.maxBatch,
       maxSeq: this.maxSeq,
       lora: layout
-        ? { r: layout.maxR, targets: layout.modules, dropout: this.dropout, slots: layout.slots, dora: !!layout.spec.use_dora }
+        ? {
+            r: layout.maxR,
+            targets: layout.modules,
+            dropout: this.dropout,
+            slots: layout.slots,
+            dora: !!layout.spec.use_dora,
+          }
         : null,
       checkpointing: !!this.options.checkpointing,
     });
@@ -145,7 +171,7 @@ export class LlamaModel {
     const acts = materialize(this.activationPlan(), (s) => a.add(s.shape, s.dtype, s.label));
     a.allocate();
     this.layers.forEach((lin, l) => {
-      for (const m of LINEAR_MODULES) {
+      for (const m of linearModules(c)) {
         const br = lin[m].lora;
         if (br) br.t = acts.layers[l].t[m]!;
         if (br?.dora) br.dora.norm = acts.layers[l].norm![m]!;
@@ -160,9 +186,14 @@ export class LlamaModel {
       doraGdy: acts.doraGdy,
     };
     this.acts = { ...acts, arena: a, linear };
-    const { cos, sin } = ropeTables(this.maxSeq, c.headDim, c.ropeTheta, c.ropeScaling);
+    const { cos, sin } = ropeTables(this.maxSeq, rotaryDim(c), c.ropeTheta, c.ropeScaling);
     this.ctx.upload(acts.cos, cos);
     this.ctx.upload(acts.sin, sin);
+    if (c.gemma3 && acts.gemma) {
+      const local = ropeTables(this.maxSeq, c.headDim, c.gemma3.ropeLocalTheta, null);
+      this.ctx.upload(acts.gemma.cosLocal, local.cos);
+      this.ctx.upload(acts.gemma.sinLocal, local.sin);
+    }
     this.head = new LmHeadLoss(this.ctx, {
       N,
       C: c.hiddenSize,
@@ -253,9 +284,14 @@ export class LlamaModel {
     const C = c.hiddenSize;
     const r = (t: Tensor, cols: number) => view(t, 0, [N, cols], ALIGN);
     for (const s of this.weights.embed) embeddingForward(p, r(a.res[0], C), a.ids, s.weight, N, C, s.rowStart, s.rows);
-    for (let l = 0; l < c.numLayers; l++) this.layerForward(p, l, B, T, train, false);
+    // Gemma: embeddings times sqrt(C) rounded to f32 (transformers' embed_scale of a float32 model)
+    if (c.gemma3) scale(p, r(a.res[0], C), r(a.res[0], C), Math.fround(Math.sqrt(C)), N * C);
+    for (let l = 0; l < c.numLayers; l++) {
+      if (c.gemma3) this.gemmaLayerForward(p, l, B, T, train);
+      else this.layerForward(p, l, B, T, train, false);
+    }
     const xL = r(a.res[c.numLayers], C);
-    rmsnormForward(p, r(a.xnF, C), a.rstdF, xL, this.weights.norm, N, C, c.rmsNormEps);
+    rmsnormForward(p, r(a.xnF, C), a.rstdF, xL, this.weights.norm, N, C, c.rmsNormEps, this.normOffset);
     this.head!.forward(p, a.rowLoss, a.lseF, r(a.xnF, C), a.targets, this.step.lossScale, N);
     this.head!.lossSum(p, this.step.lossAcc, a.rowLoss, N);
   }
@@ -271,9 +307,10 @@ export class LlamaModel {
     const N = B * T;
     const C = c.hiddenSize;
     const { numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = c;
+    const rot = rotaryDim(c);
     const r = (t: Tensor, cols: number) => view(t, 0, [N, cols], ALIGN);
-    const cos = view(a.cos, 0, [T, hd / 2], ALIGN);
-    const sin = view(a.sin, 0, [T, hd / 2], ALIGN);
+    const cos = view(a.cos, 0, [T, rot / 2], ALIGN);
+    const sin = view(a.sin, 0, [T, rot / 2], ALIGN);
     const w = this.weights.layers[l];
     const x = r(a.res[l], C);
     const L = a.layers[l];
@@ -281,20 +318,21 @@ export class LlamaModel {
     // attention block: mid = x + o_proj(attn(rope(q), rope(k), v)), the add in o_proj's epilogue
     rmsnormForward(p, r(L.xn1, C), L.rstd1, x, w.inputNorm, N, C, c.rmsNormEps);
     // qkNorm: the projections write q/k raw, and the per-head norm (rows of hd) writes q/k
-    const qk = L.qk && w.qkNorm ? { ...L.qk, w: w.qkNorm } : null;
-    lin.q_proj.forward(p, r(qk ? qk.qRaw : L.q, nH * hd), r(L.xn1, C), N, a.linear, train);
-    lin.k_proj.forward(p, r(qk ? qk.kRaw : L.k, nKV * hd), r(L.xn1, C), N, a.linear, train);
-    lin.v_proj.forward(p, r(L.v, nKV * hd), r(L.xn1, C), N, a.linear, train);
-    if (qk) {
-      const rq = view(qk.rstdQ, 0, [N * nH], ALIGN);
-      const rk = view(qk.rstdK, 0, [N * nKV], ALIGN);
-      rmsnormForward(p, r(L.q, nH * hd), rq, r(qk.qRaw, nH * hd), qk.w.q, N * nH, hd, c.rmsNormEps);
-      rmsnormForward(p, r(L.k, nKV * hd), rk, r(qk.kRaw, nKV * hd), qk.w.k, N * nKV, hd, c.rmsNormEps);
+    const qk = L.qk && w.qkNorm ? L.qk : null;
+    if (c.modelType === 'phi3') {
+      const qkv = [qk ? qk.qRaw : L.q, qk ? qk.kRaw : L.k, L.v];
+      lin.qkv_proj.forward(p, r(a.fused!, (nH + 2 * nKV) * hd), r(L.xn1, C), N, a.linear, train);
+      this.split(p, a.fused!, qkv, [nH * hd, nKV * hd, nKV * hd], N);
+    } else {
+      lin.q_proj.forward(p, r(qk ? qk.qRaw : L.q, nH * hd), r(L.xn1, C), N, a.linear, train);
+      lin.k_proj.forward(p, r(qk ? qk.kRaw : L.k, nKV * hd), r(L.xn1, C), N, a.linear, train);
+      lin.v_proj.forward(p, r(L.v, nKV * hd), r(L.xn1, C), N, a.linear, train);
     }
+    this.qkNormForward(p, l, N);
     const seg = view(a.seg, 0, [N], ALIGN);
     if (usesRope(c, l)) {
-      ropeForward(p, r(L.q, nH * hd), cos, sin, seg, B, T, nH, hd);
-      ropeForward(p, r(L.k, nKV * hd), cos, sin, seg, B, T, nKV, hd);
+      ropeForward(p, r(L.q, nH * hd), cos, sin, seg, B, T, nH, hd, rot);
+      ropeForward(p, r(L.k, nKV * hd), cos, sin, seg, B, T, nKV, hd, rot);
     }
     attentionForward(
       p,
@@ -313,8 +351,13 @@ export class LlamaModel {
     lin.o_proj.forward(p, r(L.mid, C), r(L.att, nH * hd), N, a.linear, train, x);
     // MLP block: out = mid + down(silu(gate(xn2)) * up(xn2)), the add in down_proj's epilogue
     rmsnormForward(p, r(L.xn2, C), L.rstd2, r(L.mid, C), w.postNorm, N, C, c.rmsNormEps);
-    lin.gate_proj.forward(p, r(L.gate, I), r(L.xn2, C), N, a.linear, train);
-    lin.up_proj.forward(p, r(L.up, I), r(L.xn2, C), N, a.linear, train);
+    if (c.modelType === 'phi3') {
+      lin.gate_up_proj.forward(p, r(a.fused!, 2 * I), r(L.xn2, C), N, a.linear, train);
+      this.split(p, a.fused!, [L.gate, L.up], [I, I], N);
+    } else {
+      lin.gate_proj.forward(p, r(L.gate, I), r(L.xn2, C), N, a.linear, train);
+      lin.up_proj.forward(p, r(L.up, I), r(L.xn2, C), N, a.linear, train);
+    }
     swigluForward(p, r(L.h, I), r(L.gate, I), r(L.up, I), N * I);
     if (recompute) lin.down_proj.saveForBackward(p, r(L.h, I), N, a.linear, train);
     else lin.down_proj.forward(p, r(a.res[l + 1], C), r(L.h, I), N, a.linear, train, r(L.mid, C));
@@ -326,17 +369,24 @@ export class LlamaModel {
     const N = B * T;
     const C = c.hiddenSize;
     const { numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = c;
+    const rot = rotaryDim(c);
     const r = (t: Tensor, cols: number) => view(t, 0, [N, cols], ALIGN);
-    const cos = view(a.cos, 0, [T, hd / 2], ALIGN);
-    const sin = view(a.sin, 0, [T, hd / 2], ALIGN);
+    const cos = view(a.cos, 0, [T, rot / 2], ALIGN);
+    const sin = view(a.sin, 0, [T, rot / 2], ALIGN);
     const dres = r(a.dres, C);
     const dxn = r(a.dxn, C);
     const seg = view(a.seg, 0, [N], ALIGN);
     // LM head + final norm: dres = d(final norm input)
     this.head!.backward(p, dxn, r(a.xnF, C), a.targets, a.lseF, this.step.lossScale, N);
     p.clear(dres);
-    rmsnormBackward(p, dres, dxn, r(a.res[c.numLayers], C), this.weights.norm, a.rstdF, N, C);
+    rmsnormBackward(p, dres, dxn, r(a.res[c.numLayers], C), this.weights.norm, a.rstdF, N, C, this.normOffset);
     for (let l = c.numLayers - 1; l >= 0; l--) {
+      if (c.gemma3) {
+        // Checkpointing: the layer's forward again (it rewrites res[l+1] with the same values)
+        if (this.options.checkpointing) this.gemmaLayerForward(p, l, B, T, true);
+        this.gemmaLayerBackward(p, l, B, T);
+        continue;
+      }
       if (this.options.checkpointing) this.layerForward(p, l, B, T, true, true);
       const w = this.weights.layers[l];
       const L = a.layers[l];
@@ -344,8 +394,13 @@ export class LlamaModel {
       // MLP block (dres is d out = d mid through the residual)
       lin.down_proj.backward(p, r(a.dh, I), dres, r(L.h, I), N, a.linear, false);
       swigluBackward(p, r(a.dgate, I), r(a.dup, I), r(a.dh, I), r(L.gate, I), r(L.up, I), N * I);
-      lin.gate_proj.backward(p, dxn, r(a.dgate, I), r(L.xn2, C), N, a.linear, false);
-      lin.up_proj.backward(p, dxn, r(a.dup, I), r(L.xn2, C), N, a.linear, true);
+      if (c.modelType === 'phi3') {
+        this.gather(p, a.fused!, [a.dgate, a.dup], [I, I], N);
+        lin.gate_up_proj.backward(p, dxn, r(a.fused!, 2 * I), r(L.xn2, C), N, a.linear, false);
+      } else {
+        lin.gate_proj.backward(p, dxn, r(a.dgate, I), r(L.xn2, C), N, a.linear, false);
+        lin.up_proj.backward(p, dxn, r(a.dup, I), r(L.xn2, C), N, a.linear, true);
+      }
       rmsnormBackward(p, dres, dxn, r(L.mid, C), w.postNorm, L.rstd2, N, C);
       // attention block (dres is now d mid = d x through the residual)
       lin.o_proj.backward(p, r(a.datt, nH * hd), dres, r(L.att, nH * hd), N, a.linear, false);
@@ -369,29 +424,229 @@ export class LlamaModel {
         hd,
       );
       if (usesRope(c, l)) {
-        ropeBackward(p, r(a.dq, nH * hd), cos, sin, seg, B, T, nH, hd);
-        ropeBackward(p, r(a.dk, nKV * hd), cos, sin, seg, B, T, nKV, hd);
+        ropeBackward(p, r(a.dq, nH * hd), cos, sin, seg, B, T, nH, hd, rot);
+        ropeBackward(p, r(a.dk, nKV * hd), cos, sin, seg, B, T, nKV, hd, rot);
       }
-      if (L.qk && w.qkNorm) {
-        // per-head norms: d raw = rmsnorm backward of d q (datt is free now; the kernel adds)
-        const dqRaw = r(a.datt, nH * hd);
-        p.clear(dqRaw);
-        const rq = view(L.qk.rstdQ, 0, [N * nH], ALIGN);
-        rmsnormBackward(p, dqRaw, r(a.dq, nH * hd), r(L.qk.qRaw, nH * hd), w.qkNorm.q, rq, N * nH, hd);
-        lin.q_proj.backward(p, dxn, dqRaw, r(L.xn1, C), N, a.linear, false);
-        const dkRaw = r(a.datt, nKV * hd);
-        p.clear(dkRaw);
-        const rk = view(L.qk.rstdK, 0, [N * nKV], ALIGN);
-        rmsnormBackward(p, dkRaw, r(a.dk, nKV * hd), r(L.qk.kRaw, nKV * hd), w.qkNorm.k, rk, N * nKV, hd);
-        lin.k_proj.backward(p, dxn, dkRaw, r(L.xn1, C), N, a.linear, true);
+      if (c.modelType === 'phi3') {
+        // (no Phi-3 checkpoint has q/k norms: the fused backward takes dq, dk as they are)
+        this.gather(p, a.fused!, [a.dq, a.dk, a.dv], [nH * hd, nKV * hd, nKV * hd], N);
+        lin.qkv_proj.backward(p, dxn, r(a.fused!, (nH + 2 * nKV) * hd), r(L.xn1, C), N, a.linear, false);
       } else {
-        lin.q_proj.backward(p, dxn, r(a.dq, nH * hd), r(L.xn1, C), N, a.linear, false);
-        lin.k_proj.backward(p, dxn, r(a.dk, nKV * hd), r(L.xn1, C), N, a.linear, true);
+        this.qkProjBackward(p, l, N);
+        lin.v_proj.backward(p, dxn, r(a.dv, nKV * hd), r(L.xn1, C), N, a.linear, true);
       }
-      lin.v_proj.backward(p, dxn, r(a.dv, nKV * hd), r(L.xn1, C), N, a.linear, true);
       rmsnormBackward(p, dres, dxn, r(a.res[l], C), w.inputNorm, L.rstd1, N, C);
     }
     // The embedding is frozen and token ids have no gradient: the backward ends here.
+  }
+
+  /** parts[i] [N, widths[i]] = the i-th column block of fused [N, sum(widths)] (Phi-3's split). */
+  private split(p: Program, fused: Tensor, parts: Tensor[], widths: number[], N: number): void {
+    const F = widths.reduce((s, w) => s + w, 0);
+    const src = view(fused, 0, [N, F], ALIGN);
+    let off = 0;
+    parts.forEach((t, i) => {
+      copyColumns(p, view(t, 0, [N, widths[i]], ALIGN), widths[i], 0, src, F, off, N, widths[i]);
+      off += widths[i];
+    });
+  }
+
+  /** fused [N, sum(widths)] = the parts side by side (the split's backward). */
+  private gather(p: Program, fused: Tensor, parts: Tensor[], widths: number[], N: number): void {
+    const F = widths.reduce((s, w) => s + w, 0);
+    const dst = view(fused, 0, [N, F], ALIGN);
+    let off = 0;
+    parts.forEach((t, i) => {
+      copyColumns(p, dst, F, off, view(t, 0, [N, widths[i]], ALIGN), widths[i], 0, N, widths[i]);
+      off += widths[i];
+    });
+  }
+
+  /** Gemma3RMSNorm applies its weight as (1 + w); LlamaRMSNorm as w. */
+  private get normOffset(): number {
+    return normOffset(this.config);
+  }
+
+  /**
+   * qkNorm (Qwen3, Gemma 3): q_proj / k_proj wrote qRaw / kRaw; the per-head RMSNorm (rows of
+   * [N*heads, hd], weight as normOffset + w) writes q / k, which RoPE then rotates. No-op without.
+   */
+  private qkNormForward(p: Program, l: number, N: number): void {
+    const a = this.requireActs();
+    const c = this.config;
+    const L = a.layers[l];
+    const w = this.weights.layers[l];
+    if (!L.qk || !w.qkNorm) return;
+    const { numHeads: nH, numKvHeads: nKV, headDim: hd } = c;
+    const heads = (t: Tensor, n: number) => view(t, 0, [N * n, hd], ALIGN);
+    const rq = view(L.qk.rstdQ, 0, [N * nH], ALIGN);
+    const rk = view(L.qk.rstdK, 0, [N * nKV], ALIGN);
+    const off = this.normOffset;
+    rmsnormForward(p, heads(L.q, nH), rq, heads(L.qk.qRaw, nH), w.qkNorm.q, N * nH, hd, c.rmsNormEps, off);
+    rmsnormForward(p, heads(L.k, nKV), rk, heads(L.qk.kRaw, nKV), w.qkNorm.k, N * nKV, hd, c.rmsNormEps, off);
+  }
+
+  /**
+   * q_proj's and k_proj's backward from d q / d k (after RoPE's backward), through the per-head
+   * norms when qkNorm: d raw = the norm's backward (datt is free by now and holds d q raw, then
+   * d k raw; the kernel adds, so it is cleared first). dxn is assigned by q_proj, added by k_proj.
+   */
+  private qkProjBackward(p: Program, l: number, N: number): void {
+    const a = this.requireActs();
+    const c = this.config;
+    const C = c.hiddenSize;
+    const { numHeads: nH, numKvHeads: nKV, headDim: hd } = c;
+    const r = (t: Tensor, cols: number) => view(t, 0, [N, cols], ALIGN);
+    const heads = (t: Tensor, n: number) => view(t, 0, [N * n, hd], ALIGN);
+    const L = a.layers[l];
+    const w = this.weights.layers[l];
+    const lin = this.layers[l];
+    const dxn = r(a.dxn, C);
+    if (!L.qk || !w.qkNorm) {
+      lin.q_proj.backward(p, dxn, r(a.dq, nH * hd), r(L.xn1, C), N, a.linear, false);
+      lin.k_proj.backward(p, dxn, r(a.dk, nKV * hd), r(L.xn1, C), N, a.linear, true);
+      return;
+    }
+    const off = this.normOffset;
+    const rq = view(L.qk.rstdQ, 0, [N * nH], ALIGN);
+    p.clear(r(a.datt, nH * hd));
+    rmsnormBackward(p, heads(a.datt, nH), heads(a.dq, nH), heads(L.qk.qRaw, nH), w.qkNorm.q, rq, N * nH, hd, off);
+    lin.q_proj.backward(p, dxn, r(a.datt, nH * hd), r(L.xn1, C), N, a.linear, false);
+    const rk = view(L.qk.rstdK, 0, [N * nKV], ALIGN);
+    p.clear(r(a.datt, nKV * hd));
+    rmsnormBackward(p, heads(a.datt, nKV), heads(a.dk, nKV), heads(L.qk.kRaw, nKV), w.qkNorm.k, rk, N * nKV, hd, off);
+    lin.k_proj.backward(p, dxn, r(a.datt, nKV * hd), r(L.xn1, C), N, a.linear, true);
+  }
+
+  /** Gemma 3 layer l's attention options and RoPE tables (sliding or full attention). */
+  private gemmaAttention(l: number, T: number): { o: AttentionOptions; cos: Tensor; sin: Tensor } {
+    const a = this.requireActs();
+    const c = this.config;
+    const g = c.gemma3!;
+    const sliding = g.slidingLayers[l];
+    const hd = c.headDim;
+    return {
+      o: { scale: g.queryPreAttnScalar ** -0.5, window: sliding ? g.slidingWindow : 0 },
+      cos: view(sliding ? a.gemma!.cosLocal : a.cos, 0, [T, hd / 2], ALIGN),
+      sin: view(sliding ? a.gemma!.sinLocal : a.sin, 0, [T, hd / 2], ALIGN),
+    };
+  }
+
+  /**
+   * Gemma 3 layer l (transformers' Gemma3DecoderLayer), every norm applied as (1 + w):
+   *   q, k = q_norm(q_proj(xn1)), k_norm(k_proj(xn1)) per head, then RoPE
+   *   mid = x + post_attention_layernorm(o_proj(attn))
+   *   res[l+1] = mid + post_feedforward_layernorm(down(gelu_tanh(gate(xn2)) * up(xn2))),
+   *   xn2 = pre_feedforward_layernorm(mid)
+   */
+  private gemmaLayerForward(p: Program, l: number, B: number, T: number, train: boolean): void {
+    const a = this.requireActs();
+    const c = this.config;
+    const N = B * T;
+    const C = c.hiddenSize;
+    const eps = c.rmsNormEps;
+    const { numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = c;
+    const r = (t: Tensor, cols: number) => view(t, 0, [N, cols], ALIGN);
+    const w = this.weights.layers[l];
+    const wg = w.gemma!;
+    const x = r(a.res[l], C);
+    const L = a.layers[l];
+    const G = L.gemma!;
+    const lin = this.layers[l];
+    const seg = view(a.seg, 0, [N], ALIGN);
+    const { o, cos, sin } = this.gemmaAttention(l, T);
+    rmsnormForward(p, r(L.xn1, C), L.rstd1, x, w.inputNorm, N, C, eps, 1);
+    const qk = L.qk!; // Gemma 3 configs always have qkNorm
+    lin.q_proj.forward(p, r(qk.qRaw, nH * hd), r(L.xn1, C), N, a.linear, train);
+    lin.k_proj.forward(p, r(qk.kRaw, nKV * hd), r(L.xn1, C), N, a.linear, train);
+    lin.v_proj.forward(p, r(L.v, nKV * hd), r(L.xn1, C), N, a.linear, train);
+    this.qkNormForward(p, l, N);
+    ropeForward(p, r(L.q, nH * hd), cos, sin, seg, B, T, nH, hd);
+    ropeForward(p, r(L.k, nKV * hd), cos, sin, seg, B, T, nKV, hd);
+    attentionForward(
+      p,
+      r(L.att, nH * hd),
+      L.lse,
+      r(L.q, nH * hd),
+      r(L.k, nKV * hd),
+      r(L.v, nKV * hd),
+      seg,
+      B,
+      T,
+      nH,
+      nKV,
+      hd,
+      o,
+    );
+    lin.o_proj.forward(p, r(G.ao, C), r(L.att, nH * hd), N, a.linear, train);
+    rmsnormForward(p, r(L.mid, C), G.rstdA, r(G.ao, C), w.postNorm, N, C, eps, 1);
+    add(p, r(L.mid, C), r(L.mid, C), x, N * C);
+    rmsnormForward(p, r(L.xn2, C), L.rstd2, r(L.mid, C), wg.preFfNorm, N, C, eps, 1);
+    lin.gate_proj.forward(p, r(L.gate, I), r(L.xn2, C), N, a.linear, train);
+    lin.up_proj.forward(p, r(L.up, I), r(L.xn2, C), N, a.linear, train);
+    swigluForward(p, r(L.h, I), r(L.gate, I), r(L.up, I), N * I, 'gelu_tanh');
+    lin.down_proj.forward(p, r(G.mo, C), r(L.h, I), N, a.linear, train);
+    const out = r(a.res[l + 1], C);
+    rmsnormForward(p, out, G.rstdM, r(G.mo, C), wg.postFfNorm, N, C, eps, 1);
+    add(p, out, out, r(L.mid, C), N * C);
+  }
+
+  /** gemmaLayerForward read in reverse; dres holds d res[l+1] on entry and d res[l] on exit. */
+  private gemmaLayerBackward(p: Program, l: number, B: number, T: number): void {
+    const a = this.requireActs();
+    const c = this.config;
+    const N = B * T;
+    const C = c.hiddenSize;
+    const { numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = c;
+    const r = (t: Tensor, cols: number) => view(t, 0, [N, cols], ALIGN);
+    const w = this.weights.layers[l];
+    const wg = w.gemma!;
+    const L = a.layers[l];
+    const G = L.gemma!;
+    const lin = this.layers[l];
+    const seg = view(a.seg, 0, [N], ALIGN);
+    const { o, cos, sin } = this.gemmaAttention(l, T);
+    const dres = r(a.dres, C);
+    const dxn = r(a.dxn, C);
+    const dao = r(a.gemma!.dao, C);
+    // MLP block: d mo = post_feedforward_layernorm'(dres); the residual passes dres to mid
+    p.clear(dao);
+    rmsnormBackward(p, dao, dres, r(G.mo, C), wg.postFfNorm, G.rstdM, N, C, 1);
+    lin.down_proj.backward(p, r(a.dh, I), dao, r(L.h, I), N, a.linear, false);
+    swigluBackward(p, r(a.dgate, I), r(a.dup, I), r(a.dh, I), r(L.gate, I), r(L.up, I), N * I, 'gelu_tanh');
+    lin.gate_proj.backward(p, dxn, r(a.dgate, I), r(L.xn2, C), N, a.linear, false);
+    lin.up_proj.backward(p, dxn, r(a.dup, I), r(L.xn2, C), N, a.linear, true);
+    rmsnormBackward(p, dres, dxn, r(L.mid, C), wg.preFfNorm, L.rstd2, N, C, 1);
+    // attention block (dres is now d mid): d ao = post_attention_layernorm'(dres)
+    p.clear(dao);
+    rmsnormBackward(p, dao, dres, r(G.ao, C), w.postNorm, G.rstdA, N, C, 1);
+    lin.o_proj.backward(p, r(a.datt, nH * hd), dao, r(L.att, nH * hd), N, a.linear, false);
+    attentionBackward(
+      p,
+      r(a.dq, nH * hd),
+      r(a.dk, nKV * hd),
+      r(a.dv, nKV * hd),
+      r(a.datt, nH * hd),
+      r(L.q, nH * hd),
+      r(L.k, nKV * hd),
+      r(L.v, nKV * hd),
+      r(L.att, nH * hd),
+      L.lse,
+      a.delta,
+      seg,
+      B,
+      T,
+      nH,
+      nKV,
+      hd,
+      o,
+    );
+    ropeBackward(p, r(a.dq, nH * hd), cos, sin, seg, B, T, nH, hd);
+    ropeBackward(p, r(a.dk, nKV * hd), cos, sin, seg, B, T, nKV, hd);
+    // q_norm / k_norm and q_proj / k_proj (shared with the Llama block's qkNorm)
+    this.qkProjBackward(p, l, N);
+    lin.v_proj.backward(p, dxn, r(a.dv, nKV * hd), r(L.xn1, C), N, a.linear, true);
+    rmsnormBackward(p, dres, dxn, r(a.res[l], C), w.inputNorm, L.rstd1, N, C, 1);
   }
 
   destroy(): void {

@@ -22,8 +22,10 @@
 // ...{m}.lora_magnitude_vector (no ".weight": LoraModel._get_adapter_state_dict strips it). Its
 // initial value is ||W + s B A||_row, which needs the frozen weights: the trainer computes it on
 // the GPU (Linear.initDoraMagnitude); init() leaves it 0.
+// The modules are the family's (config.ts linearModules): Phi-3's fused qkv_proj and gate_up_proj
+// carry one A [r, C] and one B [fused out, r] each, as PEFT wraps those nn.Linear layers.
 
-import { LINEAR_MODULES, type LinearModule, type ModelConfig, linearPrefix, linearShape } from './config';
+import { type LinearModule, type ModelConfig, linearModules, linearPrefix, linearShape } from './config';
 import { Rng } from '../../util/rng';
 
 /** PEFT's init_lora_weights values the engine implements (pissa_niter_N: N subspace iterations). */
@@ -143,9 +145,12 @@ export class LoraLayout {
   ) {
     if (!Number.isInteger(spec.r) || spec.r < 1)
       throw new Error(`LoRA rank r must be a positive integer (got ${spec.r})`);
+    const modules = linearModules(config);
     for (const m of spec.target_modules) {
-      if (!LINEAR_MODULES.includes(m))
-        throw new Error(`target_modules: "${m}" is not one of ${LINEAR_MODULES.join(', ')}`);
+      if (!modules.includes(m))
+        throw new Error(
+          `target_modules: "${m}" is not one of ${config.modelType}'s linear modules ${modules.join(', ')}`,
+        );
     }
     for (const [field, pat] of [
       ['rank_pattern', spec.rank_pattern],
@@ -168,7 +173,7 @@ export class LoraLayout {
       return o;
     };
     for (let layer = 0; layer < config.numLayers; layer++) {
-      for (const module of LINEAR_MODULES) {
+      for (const module of modules) {
         if (!isTargeted(spec, layer, module)) continue; // canonical order
         const [outFeatures, inFeatures] = linearShape(config, module);
         const { r, alpha } = slotRankAlpha(spec, layer, module);
@@ -195,7 +200,7 @@ export class LoraLayout {
         spec.target_regex != null
           ? `target_modules "${spec.target_regex}"`
           : `target_modules [${spec.target_modules.join(', ')}] with layers_to_transform ${JSON.stringify(spec.layers_to_transform)}`;
-      throw new Error(`${what} matches no module of the model (names look like ${moduleName(0, 'q_proj')})`);
+      throw new Error(`${what} matches no module of the model (names look like ${moduleName(0, modules[0])})`);
     }
     this.size = Math.max(off, ALIGN_ELEMS);
     this.paramCount = count;
@@ -205,7 +210,7 @@ export class LoraLayout {
 
   /** The module kinds that have at least one slot, in canonical order. */
   get modules(): LinearModule[] {
-    return LINEAR_MODULES.filter((m) => this.slots.some((s) => s.module === m));
+    return linearModules(this.config).filter((m) => this.slots.some((s) => s.module === m));
   }
 
   /**

@@ -7,7 +7,7 @@
 
 import { type DType, storageBytes, numel } from '../gpu/tensor';
 import type { Tensor } from '../gpu/tensor';
-import { type ModelConfig, LINEAR_MODULES, type LinearModule, linearPrefix, linearShape } from './config';
+import { type ModelConfig, type LinearModule, linearModules, linearPrefix, linearShape, rotaryDim } from './config';
 
 /** One tensor to allocate. `source` says which checkpoint bytes fill it (weights only). */
 export class Spec {
@@ -94,12 +94,25 @@ export interface LayerPlan {
   gate: Spec; // [N, I]
   up: Spec; // [N, I]
   h: Spec; // [N, I] silu(gate) * up
-  /** qkNorm (Qwen3): q, k before their per-head norm, and the norms' rstd [N*nH], [N*nKV] */
+  /** qkNorm (Qwen3, Gemma 3): q, k before their per-head norm, and the norms' rstd [N*nH], [N*nKV] */
   qk?: { qRaw: Spec; kRaw: Spec; rstdQ: Spec; rstdK: Spec };
   /** dropout(x) A^T [N, r] of each LoRA site, saved for the backward */
   t: Partial<Record<LinearModule, Spec>>;
   /** DoRA: ||W + s B A||_row [out] of each site, written by the forward, read by the backward */
   norm?: Partial<Record<LinearModule, Spec>>;
+  /** Gemma 3's output norms (null for the Llama block). */
+  gemma: GemmaLayerPlan | null;
+}
+
+/**
+ * Gemma 3's block: mid = x + norm(o_proj(att)); out = mid + norm(down(...)). What the extra
+ * norms' backward reads (the q/k norms are `qk`, shared with Qwen3).
+ */
+export interface GemmaLayerPlan {
+  ao: Spec; // [N, C] o_proj output (post_attention_layernorm input)
+  rstdA: Spec; // [N]
+  mo: Spec; // [N, C] down_proj output (post_feedforward_layernorm input)
+  rstdM: Spec; // [N]
 }
 
 export interface ActivationPlan {
@@ -130,8 +143,19 @@ export interface ActivationPlan {
   /** DoRA scratch (use_dora only): z = xl W^T + s t B^T and g * dy [N, max out of the sites] */
   doraZ?: Spec;
   doraGdy?: Spec;
-  cos: Spec; // [Tmax, hd/2]
+  cos: Spec; // [Tmax, rot/2] (rot: rotary dim, = hd unless partial)
   sin: Spec;
+  /**
+   * Phi-3 only: [N, max(nH*hd + 2*nKV*hd, 2I)], the output of a fused projection (qkv_proj,
+   * gate_up_proj) before it is split, and its gradient gathered from the parts in the backward.
+   */
+  fused?: Spec;
+  /** Gemma 3: the sliding layers' RoPE tables and the extra backward scratch; null otherwise. */
+  gemma: {
+    cosLocal: Spec; // [Tmax, hd/2]
+    sinLocal: Spec;
+    dao: Spec; // [N, C] d(o_proj output), then d(down_proj output)
+  } | null;
 }
 
 /**
@@ -161,14 +185,14 @@ export function activationPlan(i: ActivationPlanInput): ActivationPlan {
   const layer = (l: number | null, shared: Partial<LayerPlan>): LayerPlan => {
     const n = l === null ? 'L*' : `L${l}`;
     const t: LayerPlan['t'] = {};
-    for (const m of LINEAR_MODULES) {
+    for (const m of linearModules(c)) {
       const r = slotRank(l, m);
       if (r > 0) t[m] = f([N, r], `${n}.${m}.t`);
     }
     const dora: Partial<LayerPlan> = {};
     if (i.lora?.dora) {
       const norm: LayerPlan['t'] = {};
-      for (const m of LINEAR_MODULES) if (slotRank(l, m) > 0) norm[m] = f([linearShape(c, m)[0]], `${n}.${m}.norm`);
+      for (const m of linearModules(c)) if (slotRank(l, m) > 0) norm[m] = f([linearShape(c, m)[0]], `${n}.${m}.norm`);
       dora.norm = norm;
     }
     return {
@@ -197,6 +221,14 @@ export function activationPlan(i: ActivationPlanInput): ActivationPlan {
             },
           }
         : {}),
+      gemma: c.gemma3
+        ? {
+            ao: f([N, C], `${n}.ao`),
+            rstdA: f([N], `${n}.rstdA`),
+            mo: f([N, C], `${n}.mo`),
+            rstdM: f([N], `${n}.rstdM`),
+          }
+        : null,
     };
   };
   let layers: LayerPlan[];
@@ -205,8 +237,8 @@ export function activationPlan(i: ActivationPlanInput): ActivationPlan {
     layers = Array.from({ length: c.numLayers }, () => one);
   } else {
     const shared: Partial<LayerPlan> = {};
-    if (!has('q_proj', 'k_proj', 'v_proj')) shared.xn1 = f([N, C], 'L*.xn1');
-    if (!has('gate_proj', 'up_proj')) shared.xn2 = f([N, C], 'L*.xn2');
+    if (!has('q_proj', 'k_proj', 'v_proj', 'qkv_proj')) shared.xn1 = f([N, C], 'L*.xn1');
+    if (!has('gate_proj', 'up_proj', 'gate_up_proj')) shared.xn2 = f([N, C], 'L*.xn2');
     if (!has('down_proj')) shared.h = f([N, I], 'L*.h');
     layers = Array.from({ length: c.numLayers }, (_, l) => layer(l, shared));
   }
@@ -214,7 +246,8 @@ export function activationPlan(i: ActivationPlanInput): ActivationPlan {
   const dropout = (i.lora?.dropout ?? 0) > 0;
   const maxOut = Math.max(1, ...[...targets].map((m) => linearShape(c, m)[0]));
   const dora = i.lora?.dora ? { doraZ: f([N, maxOut], 'dora z'), doraGdy: f([N, maxOut], 'dora gdy') } : {};
-  return {
+  const rot = rotaryDim(c);
+  const plan: ActivationPlan = {
     ...dora,
     ids: new Spec([N], 'i32', 'ids'),
     targets: new Spec([N], 'i32', 'targets'),
@@ -238,9 +271,18 @@ export function activationPlan(i: ActivationPlanInput): ActivationPlan {
     xd: f(dropout ? [N, maxIn] : [1], 'lora xd'),
     dt: f([N, i.lora?.r ?? 1], 'lora dt'),
     dxd: f(dropout ? [N, maxIn] : [1], 'lora dxd'),
-    cos: f([i.maxSeq, c.headDim / 2], 'rope cos'),
-    sin: f([i.maxSeq, c.headDim / 2], 'rope sin'),
+    cos: f([i.maxSeq, rot / 2], 'rope cos'),
+    sin: f([i.maxSeq, rot / 2], 'rope sin'),
+    gemma: c.gemma3
+      ? {
+          cosLocal: f([i.maxSeq, rot / 2], 'rope cos (local)'),
+          sinLocal: f([i.maxSeq, rot / 2], 'rope sin (local)'),
+          dao: f([N, C], 'dao'),
+        }
+      : null,
   };
+  if (c.modelType === 'phi3') plan.fused = f([N, Math.max(qd + 2 * kvd, 2 * I)], 'fused projection');
+  return plan;
 }
 
 /** Vocabulary ids per LM-head chunk: the largest whose [N, chunk] f32 scratch fits 64 MiB. */
@@ -274,8 +316,10 @@ export interface WeightPlan {
     postNorm: Spec;
     linear: Record<LinearModule, Spec>;
     bias: Partial<Record<'q_proj' | 'k_proj' | 'v_proj', Spec>>;
-    /** qkNorm (Qwen3): self_attn.q_norm / k_norm [hd] */
+    /** qkNorm (Qwen3, Gemma 3): self_attn.q_norm / k_norm [hd] */
     qkNorm?: { q: Spec; k: Spec };
+    /** Gemma 3's feed-forward norms [C]; null for the Llama block. */
+    gemma: { preFfNorm: Spec; postFfNorm: Spec } | null;
   }[];
   norm: Spec;
 }
@@ -333,7 +377,7 @@ export function weightPlan(
     const linear = {} as Record<LinearModule, Spec>;
     const bias: WeightPlan['layers'][number]['bias'] = {};
     const inputNorm = whole(`${p}.input_layernorm.weight`, [C]);
-    for (const m of LINEAR_MODULES) {
+    for (const m of linearModules(config)) {
       const name = `${p}.${linearPrefix(m)}.${m}.weight`;
       linear[m] = whole(name, linearShape(config, m), o.nf4 ? 'nf4' : dtypeOf(name));
       if (config.attentionBias && (m === 'q_proj' || m === 'k_proj' || m === 'v_proj')) {
@@ -347,7 +391,13 @@ export function weightPlan(
         }
       : undefined;
     const postNorm = whole(`${p}.post_attention_layernorm.weight`, [C]);
-    layers.push({ inputNorm, postNorm, linear, bias, ...(qkNorm ? { qkNorm } : {}) });
+    const gemma = config.gemma3
+      ? {
+          preFfNorm: whole(`${p}.pre_feedforward_layernorm.weight`, [C]),
+          postFfNorm: whole(`${p}.post_feedforward_layernorm.weight`, [C]),
+        }
+      : null;
+    layers.push({ inputNorm, postNorm, linear, bias, gemma, ...(qkNorm ? { qkNorm } : {}) });
   }
   const norm = whole('model.norm.weight', [C]);
   const lmHead = config.tieWordEmbeddings ? embed : vocabShards('lm_head.weight');

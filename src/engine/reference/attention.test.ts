@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../util/rng';
-import { attentionBackwardRef, attentionForwardRef } from './attention';
+import { type AttentionRefOptions, attentionBackwardRef, attentionForwardRef } from './attention';
 
 function closeTo(actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number, rtol: number, what: string) {
   expect(actual.length).toBeGreaterThanOrEqual(expected.length);
@@ -23,14 +23,17 @@ function randn(rng: Rng, n: number): Float64Array {
 
 describe('attention reference', () => {
   // seg: packed rows (block-diagonal causal mask), each token's example start within its row.
-  for (const [B, T, nH, nKV, hd, seg] of [
+  // o: Gemma's options (a sliding window, a scale other than 1/sqrt(hd)).
+  for (const [B, T, nH, nKV, hd, seg, o] of [
     [2, 5, 4, 2, 3, null],
     [1, 6, 3, 1, 4, null],
     [1, 4, 2, 2, 2, null],
     [2, 5, 4, 2, 3, [0, 0, 2, 2, 2, 0, 1, 1, 3, 4]],
     [1, 6, 3, 1, 4, [0, 1, 1, 1, 4, 4]],
-  ] as [number, number, number, number, number, number[] | null][]) {
-    const tag = seg ? ` packed seg=[${seg.join(',')}]` : '';
+    [2, 7, 4, 2, 3, null, { window: 3, scale: 0.3 }],
+    [1, 6, 3, 1, 4, [0, 1, 1, 1, 1, 1], { window: 2 }],
+  ] as [number, number, number, number, number, number[] | null, AttentionRefOptions?][]) {
+    const tag = (seg ? ` packed seg=[${seg.join(',')}]` : '') + (o ? ` ${JSON.stringify(o)}` : '');
     it(`backward matches central finite differences (B=${B} T=${T} nH=${nH} nKV=${nKV} hd=${hd}${tag})`, () => {
       const rng = new Rng(B * 100 + T * 10 + nH);
       const q = randn(rng, B * T * nH * hd);
@@ -40,7 +43,7 @@ describe('attention reference', () => {
       const out = new Float64Array(q.length);
       const lse = new Float64Array(B * nH * T);
       const loss = () => {
-        attentionForwardRef(out, lse, q, k, v, B, T, nH, nKV, hd, seg);
+        attentionForwardRef(out, lse, q, k, v, B, T, nH, nKV, hd, seg, o);
         let s = 0;
         for (let i = 0; i < out.length; i++) s += out[i] * g[i];
         return s;
@@ -49,7 +52,7 @@ describe('attention reference', () => {
       const dq = new Float64Array(q.length);
       const dk = new Float64Array(k.length);
       const dv = new Float64Array(v.length);
-      attentionBackwardRef(dq, dk, dv, g, q, k, v, out.slice(), lse.slice(), B, T, nH, nKV, hd, seg);
+      attentionBackwardRef(dq, dk, dv, g, q, k, v, out.slice(), lse.slice(), B, T, nH, nKV, hd, seg, o);
       const h = 1e-5;
       for (const [x, dx, name] of [
         [q, dq, 'dq'],
@@ -70,6 +73,22 @@ describe('attention reference', () => {
       }
     });
   }
+
+  it("sliding window: window 1 returns each token's own value; window >= T is plain causal", () => {
+    const [T, hd] = [5, 2];
+    const rng = new Rng(5);
+    const q = randn(rng, T * hd);
+    const k = randn(rng, T * hd);
+    const v = randn(rng, T * hd);
+    const out = new Float64Array(T * hd);
+    const lse = new Float64Array(T);
+    attentionForwardRef(out, lse, q, k, v, 1, T, 1, 1, hd, null, { window: 1 });
+    closeTo(out, v, 1e-15, 0, 'out (window 1)');
+    const full = new Float64Array(T * hd);
+    attentionForwardRef(full, lse, q, k, v, 1, T, 1, 1, hd, null);
+    attentionForwardRef(out, lse, q, k, v, 1, T, 1, 1, hd, null, { window: T });
+    expect(Array.from(out)).toEqual(Array.from(full));
+  });
 
   it('a packed row equals its examples run one by one (block-diagonal mask, no cross-talk)', () => {
     const [T, nH, nKV, hd] = [7, 4, 2, 3];

@@ -7,7 +7,19 @@
 // iff j <= i, and with packed rows (seg given: seg[b*T + i] is the row position where token i's
 // example starts) also j >= seg[b*T + i], a block-diagonal causal mask. lse [B*nH*T] is the logsumexp of each query's scaled scores, indexed (b*nH + h)*T + t.
 
+// Options (Gemma 3): `scale` replaces 1/sqrt(hd); `window` > 0 also hides key j from query i when
+// j <= i - window (transformers' sliding-window mask).
+
 type Arr = ArrayLike<number>;
+export interface AttentionRefOptions {
+  scale?: number;
+  window?: number;
+}
+
+function firstKey(seg: ArrayLike<number> | null, b: number, T: number, i: number, o: AttentionRefOptions): number {
+  const s = seg ? seg[b * T + i] : 0;
+  return o.window ? Math.max(s, i - o.window + 1) : s;
+}
 
 function checkHeads(nH: number, nKV: number): number {
   if (nKV <= 0 || nH % nKV !== 0) throw new Error(`attention: nH (${nH}) must be a multiple of nKV (${nKV})`);
@@ -27,9 +39,10 @@ export function attentionForwardRef(
   nKV: number,
   hd: number,
   seg: ArrayLike<number> | null = null,
+  o: AttentionRefOptions = {},
 ): void {
   const rep = checkHeads(nH, nKV);
-  const scale = 1 / Math.sqrt(hd);
+  const scale = o.scale ?? 1 / Math.sqrt(hd);
   const qs = nH * hd;
   const ks = nKV * hd;
   const s = new Float64Array(T);
@@ -38,7 +51,7 @@ export function attentionForwardRef(
       const g = Math.floor(h / rep);
       for (let i = 0; i < T; i++) {
         const qo = (b * T + i) * qs + h * hd;
-        const j0 = seg ? seg[b * T + i] : 0;
+        const j0 = firstKey(seg, b, T, i, o);
         let m = -Infinity;
         for (let j = j0; j <= i; j++) {
           const ko = (b * T + j) * ks + g * hd;
@@ -82,9 +95,10 @@ export function attentionBackwardRef(
   nKV: number,
   hd: number,
   seg: ArrayLike<number> | null = null,
+  o: AttentionRefOptions = {},
 ): void {
   const rep = checkHeads(nH, nKV);
-  const scale = 1 / Math.sqrt(hd);
+  const scale = o.scale ?? 1 / Math.sqrt(hd);
   const qs = nH * hd;
   const ks = nKV * hd;
   dq.fill(0, 0, B * T * qs);
@@ -98,7 +112,7 @@ export function attentionBackwardRef(
         const L = lse[(b * nH + h) * T + i];
         let delta = 0;
         for (let d = 0; d < hd; d++) delta += dout[qo + d] * out[qo + d];
-        for (let j = seg ? seg[b * T + i] : 0; j <= i; j++) {
+        for (let j = firstKey(seg, b, T, i, o); j <= i; j++) {
           const ko = (b * T + j) * ks + g * hd;
           let dot = 0;
           let dp = 0;

@@ -14,6 +14,26 @@ describe('rmsnorm CPU reference', () => {
     expect(out[1]).toBeCloseTo(8 / Math.sqrt(13), 15);
   });
 
+  it('offset 1 (Gemma3RMSNorm): weight w acts as 1 + w, and the backward matches finite differences', () => {
+    const out = new Float64Array(2);
+    const rstd = new Float64Array(1);
+    rmsnormForwardRef(out, rstd, [3, 4], [0, 1], 1, 2, 0.5, 1);
+    expect(out[0]).toBeCloseTo(3 / Math.sqrt(13), 15);
+    expect(out[1]).toBeCloseTo(8 / Math.sqrt(13), 15);
+    const rng = new Rng(77);
+    const [N, C] = [3, 7];
+    const x = f64Array(rng, N * C);
+    const weight = f64Array(rng, C, -0.5, 0.5);
+    const dout = f64Array(rng, N * C);
+    const o = new Float64Array(N * C);
+    const r = new Float64Array(N);
+    const fd = finiteDiff((v) => (rmsnormForwardRef(o, r, v, weight, N, C, 1e-6, 1), dot(dout, o)), x);
+    rmsnormForwardRef(o, r, x, weight, N, C, 1e-6, 1);
+    const dinp = new Float64Array(N * C);
+    rmsnormBackwardRef(dinp, dout, x, weight, r, N, C, 1);
+    expectClose(dinp, fd, { atol: 1e-8, rtol: 1e-6 }, 'dinp');
+  });
+
   for (const [N, C] of [
     [1, 1],
     [3, 7],

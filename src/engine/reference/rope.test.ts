@@ -45,4 +45,26 @@ describe('rope CPU reference', () => {
     ropeBackwardRef(dx, cos, sin, B, T, nH, hd);
     expectClose(dx, finiteDiff(f, x), { atol: 1e-8, rtol: 1e-6 }, 'dx');
   });
+
+  it('partial rotary with scaled tables (LongRoPE): backward matches finite differences (hd=10 rot=6)', () => {
+    const [B, T, nH, hd, rot] = [2, 3, 2, 10, 6];
+    const n = B * T * nH * hd;
+    const rng = new Rng(9);
+    const ang = f64Array(rng, (T * rot) / 2, -3, 3);
+    const att = 1.19; // cos and sin both carry the attention factor: no longer a rotation
+    const cos = ang.map((a) => att * Math.cos(a));
+    const sin = ang.map((a) => att * Math.sin(a));
+    const x = f64Array(rng, n);
+    const dout = f64Array(rng, n);
+    const f = (v: Float64Array) => {
+      const y = Float64Array.from(v);
+      ropeForwardRef(y, cos, sin, B, T, nH, hd, null, rot);
+      return dot(dout, y);
+    };
+    const dx = Float64Array.from(dout);
+    ropeBackwardRef(dx, cos, sin, B, T, nH, hd, null, rot);
+    expectClose(dx, finiteDiff(f, x), { atol: 1e-8, rtol: 1e-6 }, 'dx');
+    // dims rot..hd pass through: their gradient is dout itself
+    for (let h = 0; h < B * T * nH; h++) for (let d = rot; d < hd; d++) expect(dx[h * hd + d]).toBe(dout[h * hd + d]);
+  });
 });

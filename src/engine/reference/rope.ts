@@ -1,4 +1,5 @@
 // CPU float64 reference for shaders/rope.wgsl (rotate_half layout), forward and backward, in place.
+// `rot` (default hd): only the first rot dimensions of each head rotate (partial rotary).
 
 function rotate(
   x: Float64Array,
@@ -10,8 +11,9 @@ function rotate(
   hd: number,
   sign: number,
   seg: ArrayLike<number> | null,
+  rot: number,
 ): void {
-  const half = hd / 2;
+  const half = rot / 2;
   for (let row = 0; row < B * T; row++) {
     const t = (row % T) - (seg ? seg[row] : 0);
     for (let h = 0; h < nH; h++) {
@@ -29,7 +31,7 @@ function rotate(
 }
 
 /**
- * x (B*T, nH, hd) rotated in place; cos, sin (T, hd/2); position t = row % T, or with packed rows
+ * x (B*T, nH, hd) rotated in place (its first rot dims per head); cos, sin (T, rot/2); position t = row % T, or with packed rows
  * row % T - seg[row] (seg: where each token's example starts in its row).
  */
 export function ropeForwardRef(
@@ -41,8 +43,9 @@ export function ropeForwardRef(
   nH: number,
   hd: number,
   seg: ArrayLike<number> | null = null,
+  rot = hd,
 ): void {
-  rotate(x, cos, sin, B, T, nH, hd, 1, seg);
+  rotate(x, cos, sin, B, T, nH, hd, 1, seg, rot);
 }
 
 /** dx (B*T, nH, hd) rotated back in place: the transpose of the forward rotation. */
@@ -55,6 +58,7 @@ export function ropeBackwardRef(
   nH: number,
   hd: number,
   seg: ArrayLike<number> | null = null,
+  rot = hd,
 ): void {
-  rotate(dx, cos, sin, B, T, nH, hd, -1, seg);
+  rotate(dx, cos, sin, B, T, nH, hd, -1, seg, rot);
 }

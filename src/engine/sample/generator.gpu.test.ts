@@ -2,8 +2,9 @@
 // recomputed over the whole sequence: greedy tokens are the argmax of the full-forward logits at
 // each position, and the reported log-probabilities are their log-softmax. With and without the
 // adapter, on a case with q/k/v bias and all seven LoRA targets (tiny-qwen2) and on one with
-// tied embeddings and llama3 RoPE scaling (tiny-llama3), on Qwen3's per-head q/k norms (tiny-qwen3)
-// and on SmolLM3's layers without RoPE (tiny-smollm3). Then the batched prefill (the prompt fed
+// tied embeddings and llama3 RoPE scaling (tiny-llama3), on Qwen3's per-head q/k norms (tiny-qwen3),
+// on SmolLM3's layers without RoPE (tiny-smollm3) and on Phi-3's fused projections with partial
+// rotary and longrope (tiny-phi3), and on Gemma 3 (tiny-gemma3). Then the batched prefill (the prompt fed
 // in chunks of up to 128 tokens, one pass each) against the old token-by-token feed, on those two
 // and the demo model (all with grouped-query attention): the same next-token logits and the same
 // greedy continuation, for prompt lengths that are not multiples of any block (1, 7, 37) and one
@@ -26,7 +27,15 @@ import { Rng } from '../../util/rng';
 import { argmax, logSoftmax } from './sampling';
 
 // tiny-llama3-targeting: slots of different ranks and scalings (rank_pattern, alpha_pattern) in some layers only.
-for (const name of ['tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smollm3', 'tiny-llama3-targeting']) {
+for (const name of [
+  'tiny-qwen2',
+  'tiny-llama3',
+  'tiny-qwen3',
+  'tiny-smollm3',
+  'tiny-llama3-targeting',
+  'tiny-phi3',
+  'tiny-gemma3',
+]) {
   describe(`generator with KV cache: ${name}`, () => {
     let ctx: GpuContext;
     let c: ReferenceCase;
@@ -155,7 +164,7 @@ for (const name of ['tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-smollm3', '
   });
 }
 
-for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3']) {
+for (const name of ['demo', 'tiny-qwen2', 'tiny-llama3', 'tiny-phi3', 'tiny-gemma3']) {
   describe(`batched prefill equals the token-by-token feed: ${name}`, () => {
     let ctx: GpuContext;
     let c: ReferenceCase;

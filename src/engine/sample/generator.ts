@@ -8,11 +8,15 @@
 //   - then each generated token is one pass of the n = 1 program and one read-back of its logits.
 // Padded rows past the prompt's end write cache rows that the next token overwrites before any
 // query reads them (every block writes its cache rows before its attention reads the cache).
-// Qwen3's per-head q/k norms run between the projections and RoPE (q_proj writes its raw output
-// into `att`, free until the attention writes it; k_proj into `kRaw`); SmolLM3's NoPE layers skip
-// RoPE, and their cache holds the keys unrotated, as transformers' does.
+// The per-head q/k norms (qkNorm: Qwen3, Gemma 3) run between the projections and RoPE (q_proj
+// writes its raw output into `att`, free until the attention writes it; k_proj into `kRaw`);
+// SmolLM3's NoPE layers skip RoPE, and their cache holds the keys unrotated, as transformers' does.
 // `feed: 'token'` keeps the old path (the prompt fed one token at a time with a read-back each),
 // for the tests and the benchmark that compare the two.
+// Gemma 3 (config.gemma3) runs its block as model/llama.ts does: norms with (1 + w), embeddings
+// times sqrt(C), q/k norms per head before RoPE, output norms before the residual adds, a GELU-tanh
+// gate, and on sliding layers the local RoPE tables and attention over the last `sliding_window`
+// positions of the cache (the cache keeps every position; only the reads are windowed).
 
 import type { GpuContext } from '../gpu/context';
 import { Arena } from '../gpu/arena';
@@ -22,10 +26,19 @@ import { embeddingForward } from '../kernels/embedding';
 import { rmsnormForward } from '../kernels/rmsnorm';
 import { ropeTables } from '../kernels/rope';
 import { swigluForward } from '../kernels/swiglu';
-import { add } from '../kernels/elementwise';
+import { add, scale } from '../kernels/elementwise';
 import { matmul } from '../kernels/matmul';
 import { DECODE_MAX_LEN, attentionDecode, kvWrite, ropeDecode } from '../kernels/decode';
-import { type ModelConfig, LINEAR_MODULES, type LinearModule, linearShape, usesRope } from '../model/config';
+import {
+  type ModelConfig,
+  type LinearModule,
+  linearModules,
+  linearShape,
+  normOffset,
+  rotaryDim,
+  usesRope,
+} from '../model/config';
+import { copyColumns } from '../kernels/columns';
 import type { GpuWeights } from '../model/gpu-weights';
 import { Linear, type LinearScratch } from '../model/linear';
 import type { LoraLayout } from '../model/lora';
@@ -70,7 +83,14 @@ export interface GenerateResult {
 type Block = Record<
   'res' | 'res2' | 'xn' | 'q' | 'k' | 'kRaw' | 'v' | 'att' | 'o' | 'gate' | 'up' | 'h' | 'mid' | 'rstd' | 'rstdQk',
   Tensor
->;
+> & { fused: Tensor | null };
+
+/** Gemma 3's extra block tensors: an output norm's result, the sliding layers' RoPE tables. */
+interface GemmaBlock {
+  normed: Tensor;
+  cosLocal: Tensor;
+  sinLocal: Tensor;
+}
 
 export class Generator {
   /** Rows of the block buffers: the largest block a program runs. */
@@ -95,13 +115,14 @@ export class Generator {
   private readonly sin: Tensor;
   private readonly tBuffers: Tensor[] = [];
   private readonly normBuffers: Tensor[] = [];
+  private readonly gemma: GemmaBlock | null = null;
 
   constructor(
     readonly ctx: GpuContext,
     readonly config: ModelConfig,
     readonly weights: GpuWeights,
     readonly lora: { layout: LoraLayout; params: Tensor } | null,
-    readonly maxLen = Math.min(DECODE_MAX_LEN, config.maxPositionEmbeddings),
+    readonly maxLen = Math.min(DECODE_MAX_LEN, config.maxPositionEmbeddings, longRopeLimit(config)),
     chunk = PREFILL_CHUNK,
   ) {
     const c = config;
@@ -141,24 +162,38 @@ export class Generator {
       h: f(n * I, 'h'),
       rstd: f(n, 'rstd'),
       rstdQk: f(c.qkNorm ? n * c.numHeads : 1, 'rstd q/k'),
+      // Phi-3: a fused projection's output before it is split (qkv_proj, gate_up_proj)
+      fused: c.modelType === 'phi3' ? f(n * Math.max(qd + 2 * kvd, 2 * I), 'fused') : null,
     };
     const r = lora?.layout.maxR ?? 1;
     // The forward without dropout reads none of the backward's scratch: one row keeps the type.
     const maxIn = Math.max(C, qd, I);
     this.scratch = { xd: f(maxIn, 'xd'), dt: f(r, 'dt'), dxd: f(maxIn, 'dxd'), seed: a.add([1], 'u32', 'seed') };
-    this.cos = f((this.maxLen * c.headDim) / 2, 'cos');
-    this.sin = f((this.maxLen * c.headDim) / 2, 'sin');
+    this.cos = f((this.maxLen * rotaryDim(c)) / 2, 'cos');
+    this.sin = f((this.maxLen * rotaryDim(c)) / 2, 'sin');
     if (lora) for (const [i, s] of lora.layout.slots.entries()) this.tBuffers.push(f(n * s.r, `t${i}`));
     if (lora?.layout.spec.use_dora) {
       // DoRA: each site's row norms, and z [n, max out] (model/linear.ts)
       lora.layout.slots.forEach((sl, i) => this.normBuffers.push(f(sl.outFeatures, `norm${i}`)));
       this.scratch.doraZ = f(n * Math.max(...lora.layout.slots.map((sl) => sl.outFeatures)), 'dora z');
     }
+    if (c.gemma3) {
+      this.gemma = {
+        normed: f(n * C, 'normed output'),
+        cosLocal: f((this.maxLen * c.headDim) / 2, 'cos (local)'),
+        sinLocal: f((this.maxLen * c.headDim) / 2, 'sin (local)'),
+      };
+    }
     a.allocate();
     this.arena = a;
-    const tables = ropeTables(this.maxLen, c.headDim, c.ropeTheta, c.ropeScaling);
+    const tables = ropeTables(this.maxLen, rotaryDim(c), c.ropeTheta, c.ropeScaling);
     ctx.upload(this.cos, tables.cos);
     ctx.upload(this.sin, tables.sin);
+    if (c.gemma3 && this.gemma) {
+      const local = ropeTables(this.maxLen, c.headDim, c.gemma3.ropeLocalTheta, null);
+      ctx.upload(this.gemma.cosLocal, local.cos);
+      ctx.upload(this.gemma.sinLocal, local.sin);
+    }
   }
 
   private linears(withAdapter: boolean): Record<LinearModule, Linear>[] {
@@ -166,7 +201,7 @@ export class Generator {
     const lora = withAdapter ? this.lora : null;
     return this.weights.layers.map((lw, i) => {
       const out = {} as Record<LinearModule, Linear>;
-      LINEAR_MODULES.forEach((m, mi) => {
+      linearModules(c).forEach((m, mi) => {
         const [outF, inF] = linearShape(c, m);
         const slotIndex = lora ? lora.layout.slots.findIndex((s) => s.layer === i && s.module === m) : -1;
         const slot = lora && slotIndex >= 0 ? lora.layout.slots[slotIndex] : null;
@@ -211,6 +246,7 @@ export class Generator {
     const p = new Program(this.ctx, `generate${withAdapter ? ' +adapter' : ''} x${n}`);
     const c = this.config;
     const { hiddenSize: C, numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = c;
+    const rot = rotaryDim(c);
     const r = (t: Tensor, cols: number) => view(t, 0, [n, cols], ALIGN);
     const x = this.x;
     const lin = this.linears(withAdapter);
@@ -220,29 +256,31 @@ export class Generator {
     let cur = r(x.res, C);
     let next = r(x.res2, C);
     for (const s of this.weights.embed) embeddingForward(p, cur, this.ids, s.weight, n, C, s.rowStart, s.rows);
+    if (c.gemma3) {
+      const made = { p, out: this.gemmaLayers(p, n, lin, cur, next) };
+      this.programs.set(key, made);
+      return made;
+    }
     for (let l = 0; l < c.numLayers; l++) {
       const w = this.weights.layers[l];
       rmsnormForward(p, xn, x.rstd, cur, w.inputNorm, n, C, c.rmsNormEps);
-      const qkn = w.qkNorm;
-      const kRaw = qkn ? r(x.kRaw, nKV * hd) : k;
-      lin[l].q_proj.forward(p, qkn ? att : q, xn, n, this.scratch, false);
-      lin[l].k_proj.forward(p, kRaw, xn, n, this.scratch, false);
-      lin[l].v_proj.forward(p, v, xn, n, this.scratch, false);
-      if (qkn) {
-        rmsnormForward(p, q, x.rstdQk, att, qkn.q, n * nH, hd, c.rmsNormEps);
-        rmsnormForward(p, k, x.rstdQk, kRaw, qkn.k, n * nKV, hd, c.rmsNormEps);
-      }
+      this.qkv(p, l, n, lin[l], xn);
       if (usesRope(c, l)) {
-        ropeDecode(p, q, this.cos, this.sin, this.pos, n, nH, hd, this.maxLen);
-        ropeDecode(p, k, this.cos, this.sin, this.pos, n, nKV, hd, this.maxLen);
+        ropeDecode(p, q, this.cos, this.sin, this.pos, n, nH, hd, this.maxLen, rot);
+        ropeDecode(p, k, this.cos, this.sin, this.pos, n, nKV, hd, this.maxLen, rot);
       }
       kvWrite(p, this.kc[l], this.vc[l], k, v, this.pos, n, nKV * hd, this.maxLen);
       attentionDecode(p, att, q, this.kc[l], this.vc[l], this.pos, n, nH, nKV, hd, this.maxLen);
       lin[l].o_proj.forward(p, o, att, n, this.scratch, false);
       add(p, mid, cur, o, n * C);
       rmsnormForward(p, xn, x.rstd, mid, w.postNorm, n, C, c.rmsNormEps);
-      lin[l].gate_proj.forward(p, gate, xn, n, this.scratch, false);
-      lin[l].up_proj.forward(p, up, xn, n, this.scratch, false);
+      if (x.fused) {
+        lin[l].gate_up_proj.forward(p, r(x.fused, 2 * I), xn, n, this.scratch, false);
+        splitColumns(p, x.fused, [gate, up], [I, I], n);
+      } else {
+        lin[l].gate_proj.forward(p, gate, xn, n, this.scratch, false);
+        lin[l].up_proj.forward(p, up, xn, n, this.scratch, false);
+      }
       swigluForward(p, h, gate, up, n * I);
       lin[l].down_proj.forward(p, o, h, n, this.scratch, false);
       add(p, next, mid, o, n * C);
@@ -253,13 +291,83 @@ export class Generator {
     return made;
   }
 
+  /**
+   * q, k, v of layer l from xn into x.q / x.k / x.v (Phi-3: through the fused qkv_proj); with qkNorm (Qwen3, Gemma 3) q_proj writes
+   * `att` and k_proj `kRaw`, and the per-head RMSNorm (rows [n*heads, hd], weight as normOffset + w)
+   * writes q and k. RoPE is the caller's.
+   */
+  private qkv(p: Program, l: number, n: number, lin: Record<LinearModule, Linear>, xn: Tensor): void {
+    const c = this.config;
+    const { numHeads: nH, numKvHeads: nKV, headDim: hd } = c;
+    const x = this.x;
+    const r = (t: Tensor, cols: number) => view(t, 0, [n, cols], ALIGN);
+    const heads = (t: Tensor, k: number) => view(t, 0, [n * k, hd], ALIGN);
+    const qkn = this.weights.layers[l].qkNorm;
+    const [qOut, kOut, vOut] = [r(qkn ? x.att : x.q, nH * hd), r(qkn ? x.kRaw : x.k, nKV * hd), r(x.v, nKV * hd)];
+    if (x.fused) {
+      // Phi-3: the fused qkv_proj, its columns split into q, k, v
+      lin.qkv_proj.forward(p, r(x.fused, (nH + 2 * nKV) * hd), xn, n, this.scratch, false);
+      splitColumns(p, x.fused, [qOut, kOut, vOut], [nH * hd, nKV * hd, nKV * hd], n);
+    } else {
+      lin.q_proj.forward(p, qOut, xn, n, this.scratch, false);
+      lin.k_proj.forward(p, kOut, xn, n, this.scratch, false);
+      lin.v_proj.forward(p, vOut, xn, n, this.scratch, false);
+    }
+    if (!qkn) return;
+    const eps = c.rmsNormEps;
+    const off = normOffset(c);
+    const rstd = (k: number) => view(x.rstdQk, 0, [n * k], ALIGN);
+    rmsnormForward(p, heads(x.q, nH), rstd(nH), heads(x.att, nH), qkn.q, n * nH, hd, eps, off);
+    rmsnormForward(p, heads(x.k, nKV), rstd(nKV), heads(x.kRaw, nKV), qkn.k, n * nKV, hd, eps, off);
+  }
+
+  /** Gemma 3's embedding scale and layers on the block (see model/llama.ts); returns the final residual. */
+  private gemmaLayers(p: Program, n: number, lin: Record<LinearModule, Linear>[], cur: Tensor, next: Tensor): Tensor {
+    const c = this.config;
+    const g = c.gemma3!;
+    const G = this.gemma!;
+    const eps = c.rmsNormEps;
+    const { hiddenSize: C, numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = c;
+    const r = (t: Tensor, cols: number) => view(t, 0, [n, cols], ALIGN);
+    const x = this.x;
+    const [q, k, v, att] = [r(x.q, nH * hd), r(x.k, nKV * hd), r(x.v, nKV * hd), r(x.att, nH * hd)];
+    const [xn, mid, o, normed] = [r(x.xn, C), r(x.mid, C), r(x.o, C), r(G.normed, C)];
+    const [gate, up, h] = [r(x.gate, I), r(x.up, I), r(x.h, I)];
+    scale(p, cur, cur, Math.fround(Math.sqrt(C)), n * C);
+    for (let l = 0; l < c.numLayers; l++) {
+      const w = this.weights.layers[l];
+      const wg = w.gemma!;
+      const sliding = g.slidingLayers[l];
+      const [cos, sin] = sliding ? [G.cosLocal, G.sinLocal] : [this.cos, this.sin];
+      rmsnormForward(p, xn, x.rstd, cur, w.inputNorm, n, C, eps, 1);
+      this.qkv(p, l, n, lin[l], xn);
+      ropeDecode(p, q, cos, sin, this.pos, n, nH, hd, this.maxLen);
+      ropeDecode(p, k, cos, sin, this.pos, n, nKV, hd, this.maxLen);
+      kvWrite(p, this.kc[l], this.vc[l], k, v, this.pos, n, nKV * hd, this.maxLen);
+      const opts = { scale: g.queryPreAttnScalar ** -0.5, window: sliding ? g.slidingWindow : 0 };
+      attentionDecode(p, att, q, this.kc[l], this.vc[l], this.pos, n, nH, nKV, hd, this.maxLen, undefined, opts);
+      lin[l].o_proj.forward(p, o, att, n, this.scratch, false);
+      rmsnormForward(p, normed, x.rstd, o, w.postNorm, n, C, eps, 1);
+      add(p, mid, cur, normed, n * C);
+      rmsnormForward(p, xn, x.rstd, mid, wg.preFfNorm, n, C, eps, 1);
+      lin[l].gate_proj.forward(p, gate, xn, n, this.scratch, false);
+      lin[l].up_proj.forward(p, up, xn, n, this.scratch, false);
+      swigluForward(p, h, gate, up, n * I, 'gelu_tanh');
+      lin[l].down_proj.forward(p, o, h, n, this.scratch, false);
+      rmsnormForward(p, normed, x.rstd, o, wg.postFfNorm, n, C, eps, 1);
+      add(p, next, mid, normed, n * C);
+      [cur, next] = [next, cur];
+    }
+    return cur;
+  }
+
   /** logits [V] of the row copied into `last`: the final norm and the LM head (no adapter). */
   private headProgram(): Program {
     if (this.head) return this.head;
     const p = new Program(this.ctx, 'generate head');
     const c = this.config;
     const C = c.hiddenSize;
-    rmsnormForward(p, this.lastNorm, this.lastRstd, this.last, this.weights.norm, 1, C, c.rmsNormEps);
+    rmsnormForward(p, this.lastNorm, this.lastRstd, this.last, this.weights.norm, 1, C, c.rmsNormEps, normOffset(c));
     for (const s of this.weights.lmHead) {
       const out = view(this.logits, s.rowStart, [s.rows], ALIGN);
       matmul(p, out, this.lastNorm, s.weight, 1, s.rows, C, { transB: true, label: 'lm head (generate)' });
@@ -374,4 +482,20 @@ export class Generator {
     this.arena.destroy();
     this.headArena.destroy();
   }
+}
+
+/** parts[i] [n, widths[i]] = the i-th column block of fused [n, sum(widths)] (Phi-3's split). */
+function splitColumns(p: Program, fused: Tensor, parts: Tensor[], widths: number[], n: number): void {
+  const F = widths.reduce((s, w) => s + w, 0);
+  const src = view(fused, 0, [n, F], ALIGN);
+  let off = 0;
+  parts.forEach((t, i) => {
+    copyColumns(p, t, widths[i], 0, src, F, off, n, widths[i]);
+    off += widths[i];
+  });
+}
+
+/** LongRoPE's tables hold up to original_max_position_embeddings (kernels/rope.ts ropeTables). */
+function longRopeLimit(c: ModelConfig): number {
+  return c.ropeScaling?.ropeType === 'longrope' ? c.ropeScaling.originalMaxPositionEmbeddings : Infinity;
 }

@@ -6,6 +6,8 @@
 // tiny-llama3-targeting adds PEFT's regex target_modules, rank_pattern, alpha_pattern and LoRA+;
 // tiny-qwen2-pissa PiSSA's init (the engine's own SVD against torch.linalg.svd), layers_to_transform,
 // and the export converted to a rank-2r LoRA that the referee applies to the ORIGINAL base model.
+// tiny-phi3 adds Phi-3's fused qkv_proj / gate_up_proj, partial rotary and longrope; tiny-phi3-dora
+// the fused modules under a regex target_modules, rank/alpha patterns and DoRA together.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../gpu/context';
@@ -16,7 +18,7 @@ import { uploadWeights, type GpuWeights } from '../model/gpu-weights';
 import { DEFAULT_HPARAMS, type TrainingHparams } from '../../config/hparams';
 import { Trainer, type StepMetrics } from './trainer';
 import { writeAdapter } from '../../io/peft';
-import { LINEAR_MODULES, linearPrefix } from '../model/config';
+import { linearModules, linearPrefix } from '../model/config';
 import { mutatesBase } from '../model/pissa';
 import type { Tensor } from '../gpu/tensor';
 import { execFileSync } from 'node:child_process';
@@ -40,10 +42,13 @@ for (const name of [
   'tiny-llama3',
   'tiny-qwen3',
   'tiny-smollm3',
+  'tiny-phi3',
+  'tiny-gemma3',
   'tiny-llama3-targeting',
   'tiny-qwen2-pissa',
   'tiny-llama3-dora',
   'tiny-qwen2-olora',
+  'tiny-phi3-dora',
 ]) {
   describe(`engine vs PyTorch reference: ${name}`, () => {
     let ctx: GpuContext;
@@ -228,13 +233,17 @@ for (const name of [
       weights.layers.forEach((l, i) => {
         tensors.push([`model.layers.${i}.input_layernorm.weight`, l.inputNorm, 0]);
         tensors.push([`model.layers.${i}.post_attention_layernorm.weight`, l.postNorm, 0]);
-        for (const m of LINEAR_MODULES)
+        for (const m of linearModules(c.checkpoint.config))
           if (!(pissa && trainer.layout.slot(i, m)))
             tensors.push([`model.layers.${i}.${linearPrefix(m)}.${m}.weight`, l.linear[m], 0]);
         for (const [m, t] of Object.entries(l.bias)) tensors.push([`model.layers.${i}.self_attn.${m}.bias`, t, 0]);
         if (l.qkNorm) {
           tensors.push([`model.layers.${i}.self_attn.q_norm.weight`, l.qkNorm.q, 0]);
           tensors.push([`model.layers.${i}.self_attn.k_norm.weight`, l.qkNorm.k, 0]);
+        }
+        if (l.gemma) {
+          tensors.push([`model.layers.${i}.pre_feedforward_layernorm.weight`, l.gemma.preFfNorm, 0]);
+          tensors.push([`model.layers.${i}.post_feedforward_layernorm.weight`, l.gemma.postFfNorm, 0]);
         }
       });
       tensors.push(['model.norm.weight', weights.norm, 0]);

@@ -96,7 +96,15 @@ function plain(name: string): Promise<Run> {
 }
 
 describe('gradient checkpointing', () => {
-  for (const name of ['tiny-llama3', 'tiny-qwen2', 'tiny-qwen3', 'tiny-smollm3']) {
+  for (const name of [
+    'tiny-llama3',
+    'tiny-qwen2',
+    'tiny-qwen3',
+    'tiny-smollm3',
+    'tiny-phi3',
+    'tiny-phi3-dora',
+    'tiny-gemma3',
+  ]) {
     it(`${name}: step-0 gradients bit-identical, 3 steps of identical losses, golden step-0 loss`, async () => {
       const ref = await plain(name);
       const ckpt = await run(ctx, name, 3, { checkpointing: true });
@@ -170,7 +178,7 @@ describe('NF4 base weights (QLoRA)', () => {
   // quantization changes the model, so they are not equal). And the NF4 run is the run of the
   // CPU reference's dequantized weights given as an f32 checkpoint, to f32 rounding.
   const NF4_LOSS_REL = 0.05;
-  for (const name of ['tiny-llama3', 'tiny-qwen2']) {
+  for (const name of ['tiny-llama3', 'tiny-qwen2', 'tiny-phi3']) {
     it(`${name}: losses = the CPU-dequantized f32 run's, within ${NF4_LOSS_REL * 100}% of the 16-bit run's`, async () => {
       const half = await plain(name);
       const nf4 = await run(ctx, name, 3, { upload: { nf4: true } });
@@ -190,7 +198,7 @@ describe('NF4 base weights (QLoRA)', () => {
 
 /** The checkpoint with every decoder linear weight replaced by its reference NF4 round trip, as F32. */
 function dequantizedSource(src: WeightSource): WeightSource {
-  const linear = (name: string) => /\.(q|k|v|o|gate|up|down)_proj\.weight$/.test(name);
+  const linear = (name: string) => /\.(q|k|v|o|gate|up|down|qkv|gate_up)_proj\.weight$/.test(name);
   const infos = src.list().map((w) => (linear(w.name) ? { ...w, dtype: 'F32' as const } : w));
   return {
     list: () => infos,
@@ -216,9 +224,15 @@ describe('memory estimate against the allocation', () => {
     { what: 'shards of 64 rows', o: { upload: { maxShardRows: 64 } } },
   ];
   // tiny-qwen3: the q/k norms' saved tensors and weights; DoRA: its norms and z/gdy scratch, with NF4
-  // weights read by the norm kernel too
-  for (const name of ['tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-llama3-dora']) {
-    const mine = name === 'tiny-qwen2' ? configs : name === 'tiny-llama3' ? configs.slice(0, 1) : configs.slice(0, 2);
+  // weights read by the norm kernel too; tiny-phi3: the fused-projection scratch (tiny-phi3-dora: with
+  // DoRA over the fused rows and per-module ranks)
+  for (const name of ['tiny-qwen2', 'tiny-llama3', 'tiny-qwen3', 'tiny-llama3-dora', 'tiny-phi3', 'tiny-phi3-dora']) {
+    const mine =
+      name === 'tiny-qwen2' || name === 'tiny-phi3'
+        ? configs
+        : name === 'tiny-llama3'
+          ? configs.slice(0, 1)
+          : configs.slice(0, 2);
     for (const { what, o } of mine) {
       it(`${name}, ${what}: estimate = GpuContext.peakBytes after a training step and an evaluation`, async () => {
         ctx.resetPeak();

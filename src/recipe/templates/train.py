@@ -518,7 +518,9 @@ def lora_kwargs(cfg: dict) -> dict:
         "r": lora["r"],
         "lora_alpha": lora["lora_alpha"],
         "lora_dropout": lora["lora_dropout"],
-        "target_modules": resolve_targets(lora["target_modules"]),
+        # studio_run.json's peft.target_modules: "all-linear" as the studio expanded it for this
+        # model's family (Phi-3: qkv_proj, o_proj, gate_up_proj, down_proj)
+        "target_modules": cfg.get("peft", {}).get("target_modules") or resolve_targets(lora["target_modules"]),
         "use_rslora": lora["use_rslora"],
         # DoRA (PEFT >= 0.9); a studio_run.json from before the option has none
         "use_dora": lora.get("use_dora", False),

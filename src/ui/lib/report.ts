@@ -3,6 +3,7 @@
 
 import type { StepMetrics } from '../../engine/train/trainer';
 import { type Hparams, resolveTargets } from '../../config/hparams';
+import { type ModelType, linearModules } from '../../engine/model/config';
 
 const COLUMNS = [
   'step',
@@ -47,6 +48,8 @@ export interface RunDescription {
   stop: { kind: string; step: number; message: string } | null;
   best: { step: number; evalLoss: number } | null;
   fromImportedAdapter: string | null;
+  /** The model's model_type: "all-linear" expands to its family's modules (Llama's when absent). */
+  modelType?: string;
 }
 
 /** The configuration as it was resolved for the run ("all-linear" expanded, step count known). */
@@ -54,7 +57,13 @@ export function resolvedConfigJson(r: RunDescription): string {
   const obj = {
     base_model_name_or_path: r.baseModel,
     dataset: r.dataset,
-    lora: { ...r.hparams.lora, target_modules: resolveTargets(r.hparams.lora.target_modules) },
+    lora: {
+      ...r.hparams.lora,
+      target_modules: resolveTargets(
+        r.hparams.lora.target_modules,
+        linearModules({ modelType: (r.modelType ?? 'llama') as ModelType }),
+      ),
+    },
     training: r.hparams.training,
     quantization: r.hparams.quantization,
     resolved: {

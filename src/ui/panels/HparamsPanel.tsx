@@ -4,7 +4,7 @@
 // Continuing an imported adapter is here too, since its rank and targets replace the form's.
 
 import { useRef } from 'react';
-import { LINEAR_MODULES } from '../../engine/model/config';
+import { type ModelType, linearModules } from '../../engine/model/config';
 import { INIT_LORA_WEIGHTS, QUANT_TYPES, SCHEDULERS, fieldHelp } from '../../config/hparams';
 import { useStudio } from '../store/store';
 import { clearImportedAdapter, importAdapter, setUseImportedAdapter } from '../store/training.actions';
@@ -17,9 +17,13 @@ function TargetModules({ disabled }: { disabled: boolean }) {
   const value = useStudio((s) => s.hparams.lora.target_modules);
   const issue = useStudio((s) => s.hparamIssues['lora.target_modules']);
   const set = useStudio((s) => s.setLora);
+  const modelType = useStudio((s) => s.model.summary?.modelType);
+  // The loaded model's family decides the names (Phi-3: fused qkv_proj, gate_up_proj); Llama's otherwise.
+  const family = linearModules({ modelType: (modelType ?? 'llama') as ModelType });
+  const fused = family.includes('qkv_proj');
   const all = value === 'all-linear';
   const regex = typeof value === 'string' && !all;
-  const chosen = new Set(all || regex ? LINEAR_MODULES : value);
+  const chosen = new Set(all || regex ? family : value);
   return (
     <fieldset
       className={`field field-wide ${issue ? 'field-invalid' : ''}`}
@@ -34,11 +38,14 @@ function TargetModules({ disabled }: { disabled: boolean }) {
           type="checkbox"
           checked={all}
           disabled={regex}
-          onChange={(e) => set('target_modules', e.target.checked ? 'all-linear' : ['q_proj', 'v_proj'])}
+          onChange={(e) =>
+            set('target_modules', e.target.checked ? 'all-linear' : fused ? ['qkv_proj'] : ['q_proj', 'v_proj'])
+          }
           data-testid="target-all-linear"
         />
         <span>
-          <code>all-linear</code> (all seven linear layers of every block: usually better than q/v alone)
+          <code>all-linear</code> (all {fused ? 'four' : 'seven'} linear layers of every block: usually better than{' '}
+          {fused ? 'qkv alone' : 'q/v alone'})
         </span>
       </label>
       <label className="check">
@@ -68,14 +75,14 @@ function TargetModules({ disabled }: { disabled: boolean }) {
         />
       )}
       <div className="checks">
-        {LINEAR_MODULES.map((m) => (
+        {family.map((m) => (
           <label className="check" key={m}>
             <input
               type="checkbox"
               checked={chosen.has(m)}
               disabled={all || regex}
               onChange={(e) => {
-                const next = LINEAR_MODULES.filter((x) => (x === m ? e.target.checked : chosen.has(x)));
+                const next = family.filter((x) => (x === m ? e.target.checked : chosen.has(x)));
                 set('target_modules', next);
               }}
               data-testid={`target-${m}`}
@@ -85,7 +92,9 @@ function TargetModules({ disabled }: { disabled: boolean }) {
         ))}
       </div>
       <div className="field-help">
-        which linear layers get a LoRA adapter; attention: q, k, v, o; MLP: gate, up, down
+        {fused
+          ? 'which linear layers get a LoRA adapter; attention: qkv (fused), o; MLP: gate_up (fused), down'
+          : 'which linear layers get a LoRA adapter; attention: q, k, v, o; MLP: gate, up, down'}
       </div>
       {issue && <div className="field-error">{issue}</div>}
     </fieldset>

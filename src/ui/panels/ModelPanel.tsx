@@ -9,6 +9,13 @@ import { fromInput } from '../components/files';
 import { Alert, Card, EmptyState, KeyValues, Progress } from '../components/common';
 import { fmtBytes, fmtCount, fmtParams } from '../lib/format';
 import type { LoadStatus } from '../../worker/api';
+import { MODEL_FAMILIES } from '../../engine/model/config';
+
+/** "Llama, Mistral, ... or Gemma 3": the families a checkpoint may be (model/config.ts). */
+const FAMILY_NAMES = Object.values(MODEL_FAMILIES)
+  .map((f) => f.name)
+  .join(', ')
+  .replace(/, ([^,]*)$/, ' or $1');
 
 function LoadProgress({ progress, label }: { progress: LoadStatus | null; label: string }) {
   if (!progress || progress.status === 'initiate' || progress.status === 'ready') {
@@ -363,7 +370,7 @@ export function ModelPanel() {
           }
         >
           New to fine-tuning? The demo model and its dataset show the whole loop in minutes: train, compare answers
-          before and after, export an adapter. Or bring a Llama, Mistral, Qwen2 or SmolLM checkpoint below.
+          before and after, export an adapter. Or bring a {FAMILY_NAMES} checkpoint below.
         </EmptyState>
       )}
       {error && (

@@ -87,6 +87,7 @@ export function exportConfig(): void {
       stop: t.end,
       best: t.best,
       fromImportedAdapter: t.fromAdapter,
+      modelType: s.model.summary?.modelType,
     }),
     `${prefix()}_config.json`,
   );
