@@ -4,7 +4,8 @@
 // Accelerate recipe (before training too).
 
 import { useState } from 'react';
-import { useStudio } from '../store/store';
+import type { Studio } from '../store/types';
+import { useWhileShown } from '../components/panel-shown';
 import {
   exportAdapter,
   exportConfig,
@@ -55,8 +56,11 @@ function AdapterRow(props: {
   );
 }
 
+const trainingOf = (s: Studio) => s.training;
+
 export function ExportPanel() {
-  const t = useStudio((s) => s.training);
+  // held while the panel is hidden: a run's steps do not re-render it there
+  const t = useWhileShown(trainingOf);
   const [result, setResult] = useState<ExportResult | null>(null);
   const has = t.status !== 'idle' && t.status !== 'starting' && t.history.length > 0;
   const lastStep = t.history.last()?.step ?? 0;

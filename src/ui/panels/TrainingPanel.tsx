@@ -9,7 +9,8 @@ import { checkpointStat, type TrainingState } from '../store/training';
 import { Alert, Card, EmptyState, Stat } from '../components/common';
 import { MetricChart, type LineSpec } from '../charts/MetricChart';
 import { useStaggered } from '../charts/useStaggered';
-import { usePanelShown } from '../components/panel-shown';
+import { usePanelShown, useWhileShown } from '../components/panel-shown';
+import type { Studio } from '../store/types';
 import { SavedRuns } from './SavedRuns';
 import { evaluateNow } from '../store/training.actions';
 import { logRows, LossSeries, MetricSeries, runView } from '../charts/charts';
@@ -242,8 +243,17 @@ function EvaluateNow() {
   );
 }
 
+const trainingOf = (s: Studio) => s.training;
+
+/** Its own component: the time changes every step, and only this line should re-render for it. */
+function ActiveTime() {
+  const activeMs = useWhileShown(activeMsOf);
+  return <span className="muted small">Active training time {fmtDuration(activeMs)}.</span>;
+}
+const activeMsOf = (s: Studio) => s.training.activeMs;
+
 function Summary() {
-  const t = useStudio((s) => s.training);
+  const t = useWhileShown(trainingOf);
   const last = t.history.last();
   const checkpoint = checkpointStat(t);
   return (
@@ -267,7 +277,6 @@ export function TrainingPanel() {
   const trainable = useStudio((s) => s.training.trainableLine);
   const resumedFrom = useStudio((s) => s.training.resumedFrom);
   const fromAdapter = useStudio((s) => s.training.fromAdapter);
-  const activeMs = useStudio((s) => s.training.activeMs);
   const error = useStudio((s) => s.training.error);
   return (
     <div className="panel" data-testid="panel-training">
@@ -310,7 +319,7 @@ export function TrainingPanel() {
             {fromAdapter && <p className="muted small">Continues the imported adapter {fromAdapter}.</p>}
             <Summary />
             <div className="row center-y spread">
-              <span className="muted small">Active training time {fmtDuration(activeMs)}.</span>
+              <ActiveTime />
               <EvaluateNow />
             </div>
           </Card>
