@@ -311,6 +311,20 @@ function phi3Metadata(c: ModelConfig, name: string, fileType: number): Map<strin
   return meta;
 }
 
+/**
+ * general.name as llama.cpp can load it. llama.cpp sets token attributes by the model's name: a
+ * name containing "phi-3" or "phi3" (any case) makes it look up "</s>", "<unk>", "<s>" and
+ * "<|endoftext|>" by text, and the load fails ("error loading model vocabulary: _Map_base::at")
+ * when the vocabulary lacks one of them (Phi-4-mini's does, and so may a fine-tune's folder name).
+ * Such a name is written with "phi 3" instead; any other name is kept.
+ */
+export function llamaCppSafeName(name: string, tokens: readonly string[]): string {
+  if (!/phi-?3/i.test(name)) return name;
+  const have = new Set(tokens);
+  if (['</s>', '<unk>', '<s>', '<|endoftext|>'].every((t) => have.has(t))) return name;
+  return name.replace(/phi-?3/gi, (m) => `${m[0]}${m[1]}${m[2]} 3`);
+}
+
 export interface GgufExportOptions {
   outType: GgufOutType;
   /** general.name (default: the base folder's name). */
@@ -331,6 +345,10 @@ export async function exportGguf(
   checkGgufSupport(c);
   const meta = ggufModelMetadata(c, opts.name ?? base.name, FILE_TYPE[opts.outType]);
   for (const [k, v] of ggufTokenizerMetadata(c, await tokenizerFiles(base))) meta.set(k, v);
+  const vocab = meta.get('tokenizer.ggml.tokens');
+  const name = meta.get('general.name');
+  if (vocab?.type === 'string[]' && name?.type === 'string')
+    meta.set('general.name', str(llamaCppSafeName(name.value, vocab.value)));
 
   const all = await baseTensors(base, c);
   const byName = new Map(all.map((t) => [t.entry.name, t]));

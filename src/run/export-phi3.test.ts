@@ -15,7 +15,7 @@ import { LoraLayout } from '../engine/model/lora';
 import { Rng } from '../util/rng';
 import { exportMerged } from './export-merged';
 import { runExport } from './export-model';
-import { ggufPreTokenizer } from './export-gguf';
+import { ggufPreTokenizer, llamaCppSafeName } from './export-gguf';
 
 const enc = new TextEncoder();
 const fs = (files: Map<string, Uint8Array>, name = 'tiny-phi3') =>
@@ -131,5 +131,15 @@ describe('phi3 exports', () => {
     expect(ggufPreTokenizer(tinyBpeTokenizer('llama3', 160).tokenizerJson as Record<string, unknown>)).toBe(
       'llama-bpe',
     );
+  });
+});
+
+describe('GGUF general.name that llama.cpp can load', () => {
+  it('a "phi3" / "Phi-3" name becomes "phi 3" unless the vocabulary has the tokens llama.cpp then looks up', () => {
+    const full = ['</s>', '<unk>', '<s>', '<|endoftext|>', 'a'];
+    expect(llamaCppSafeName('tiny-phi3', ['a', '<|endoftext|>'])).toBe('tiny-phi 3');
+    expect(llamaCppSafeName('My-Phi-3-sql', ['a'])).toBe('My-Phi 3-sql');
+    expect(llamaCppSafeName('Phi-4-mini-instruct', ['a'])).toBe('Phi-4-mini-instruct');
+    expect(llamaCppSafeName('phi3-mini', full)).toBe('phi3-mini');
   });
 });

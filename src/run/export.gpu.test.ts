@@ -46,7 +46,9 @@ const TOL = {
   mergedHalf: 2e-2, // bf16 / f16 rounding of the merged weights
   f16: 5e-3, // measured up to 3.7e-3
   bf16: 5e-2, // measured up to 3.1e-2 (tiny-smollm3)
-  q8_0: 0.15, // measured 8.1e-2 on the demo (Q8_0 weights and Q8_0 activations in llama.cpp)
+  // Q8_0 weights and Q8_0 activations in llama.cpp: measured 8.1e-2 on the demo, 1.5e-1 on tiny-phi3
+  // (every weight adapted, rows of 64 = two Q8_0 blocks)
+  q8_0: 0.2,
 };
 
 const enc = new TextEncoder();
