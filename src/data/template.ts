@@ -148,7 +148,8 @@ export class ChatTemplate {
  * message k, the conversation up to k with add_generation_prompt=true ends where the turn
  * starts, and the conversation through k ends where it ends (trailing whitespace after the
  * end-of-turn token excluded). When a template renders history differently once more turns
- * follow (so prefixes are not prefixes), the turn is found by searching for its content.
+ * follow (so prefixes are not prefixes), the turn is found by searching for its content (or, when
+ * a reasoning template such as Qwen3's drops an earlier turn's <think> part, for what follows it).
  * If the last turn's span does not end in a special token, EOS is inserted after it: the model
  * must learn to stop.
  */
@@ -198,8 +199,17 @@ export class ChatFormat implements PromptFormat {
         start = prompt.length;
         end = through.length;
       } else {
-        const content = messages[k].content;
+        // Reasoning templates (Qwen3, DeepSeek-R1) drop the <think> part of earlier turns and
+        // keep what follows </think>, its leading newlines removed.
+        let content = messages[k].content;
         start = content === '' ? -1 : text.indexOf(content, searchFrom);
+        const answer = content.includes('</think>')
+          ? content.slice(content.lastIndexOf('</think>') + 8).replace(/^\n+/, '')
+          : '';
+        if (start < 0 && answer !== '') {
+          content = answer;
+          start = text.indexOf(content, searchFrom);
+        }
         if (start < 0) {
           throw new TemplateError(
             `the rendered text does not contain assistant message ${k} as written, so its tokens cannot be found`,

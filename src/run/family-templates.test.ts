@@ -1,0 +1,367 @@
+// The published chat templates of the new families, through the whole data path a person uses:
+// a tiny checkpoint of each family (reference/cases) with a tokenizer that has the family's special
+// tokens and its real chat template (Qwen3-0.6B's and Gemma 3's from tokenizer_config.json, SmolLM3-3B's
+// as the chat_template.jinja file its repository ships, Phi-4-mini-instruct's), opened by openModel.
+// What is checked is what the person gets: the text a training example holds (decoded from its
+// ids) equals what Python's jinja2 renders the way transformers' apply_chat_template does, the
+// trained tokens are exactly the assistant turns, the sampler's prompt equals the rendering with
+// add_generation_prompt, and sampling stops at the family's end-of-turn token.
+
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { DatasetRecord } from '../data/parse';
+import { recordMessages, type ChatMessage } from '../data/template';
+import { IGNORE_INDEX } from '../data/types';
+import type { ModelTokenizer } from '../data/tokenizer';
+import { REPO_ROOT } from '../engine/testing/cases.node';
+import { FileSet, bytesSource } from '../io/source';
+import { tinyBpeTokenizer } from '../io/testing/bpe-tokenizer';
+import PHI4_TEMPLATE from '../io/fixtures/phi-4-mini-instruct.chat_template.json';
+import { encodeData } from './data';
+import { openModel, type LoadedModel } from './model';
+import { chatConversation, encodePrompt } from './sample';
+
+const TEMPLATES = join(REPO_ROOT, 'src/data/testing/templates');
+const template = (name: string) => readFileSync(join(TEMPLATES, name), 'utf8');
+
+interface Special {
+  content: string;
+  /** false for added tokens that are not special (Qwen3's <think>, </think>, ...). */
+  special?: boolean;
+}
+
+interface Family {
+  name: string;
+  base: 'llama3' | 'qwen2';
+  /** The first ones take the base tokenizer's special ids 0.., the rest the last ids of the vocabulary. */
+  specials: Special[];
+  config: Record<string, unknown>;
+  /** Where the template travels: tokenizer_config.json's chat_template or a chat_template.jinja file. */
+  template: { in: 'config' | 'file'; source: string };
+  generationEos?: string[];
+  endOfTurn: string;
+}
+
+const FAMILIES: Family[] = [
+  {
+    name: 'tiny-qwen3',
+    base: 'qwen2',
+    specials: [
+      { content: '<|endoftext|>' },
+      { content: '<|im_start|>' },
+      { content: '<|im_end|>' },
+      { content: '<tool_call>', special: false },
+      { content: '</tool_call>', special: false },
+      { content: '<tool_response>', special: false },
+      { content: '</tool_response>', special: false },
+      { content: '<think>', special: false },
+      { content: '</think>', special: false },
+    ],
+    config: { bos_token: null, eos_token: '<|im_end|>', pad_token: '<|endoftext|>', add_bos_token: false },
+    template: { in: 'config', source: template('qwen3.jinja') },
+    endOfTurn: '<|im_end|>',
+  },
+  {
+    name: 'tiny-gemma3',
+    base: 'qwen2',
+    specials: [
+      { content: '<pad>' },
+      { content: '<eos>' },
+      { content: '<bos>' },
+      { content: '<unk>' },
+      { content: '<start_of_turn>' },
+      { content: '<end_of_turn>' },
+    ],
+    config: { bos_token: '<bos>', eos_token: '<eos>', pad_token: '<pad>', unk_token: '<unk>', add_bos_token: true },
+    template: { in: 'config', source: template('gemma-3-it.jinja') },
+    // gemma-3-*-it generation_config.json: eos_token_id [1, 106] (<eos>, <end_of_turn>)
+    generationEos: ['<eos>', '<end_of_turn>'],
+    endOfTurn: '<end_of_turn>',
+  },
+  {
+    name: 'tiny-smollm3',
+    base: 'llama3',
+    specials: [
+      { content: '<|begin_of_text|>' },
+      { content: '<|end_of_text|>' },
+      { content: '<|im_end|>' },
+      { content: '<|im_start|>' },
+      { content: '<think>', special: false },
+      { content: '</think>', special: false },
+    ],
+    config: { bos_token: null, eos_token: '<|im_end|>', pad_token: '<|im_end|>', add_bos_token: false },
+    template: { in: 'file', source: template('smollm3.jinja') },
+    endOfTurn: '<|im_end|>',
+  },
+  {
+    name: 'tiny-phi3',
+    base: 'qwen2',
+    specials: [
+      { content: '<unk>' },
+      { content: '<s>' },
+      { content: '<|endoftext|>' },
+      { content: '<|system|>' },
+      { content: '<|user|>' },
+      { content: '<|assistant|>' },
+      { content: '<|end|>' },
+    ],
+    config: {
+      bos_token: '<|endoftext|>',
+      eos_token: '<|endoftext|>',
+      pad_token: '<|endoftext|>',
+      add_bos_token: false,
+    },
+    template: { in: 'config', source: PHI4_TEMPLATE.chat_template },
+    // Phi-4-mini-instruct generation_config.json: eos_token_id [200020, 199999] (<|end|>, <|endoftext|>)
+    generationEos: ['<|end|>', '<|endoftext|>'],
+    endOfTurn: '<|end|>',
+  },
+];
+
+/** The tiny BPE tokenizer of `f.base` with the family's special tokens and chat template. */
+function familyTokenizer(f: Family, vocabSize: number) {
+  const baseSpecials = f.base === 'llama3' ? 5 : 3;
+  if (f.specials.length < baseSpecials) throw new Error(`${f.name}: name all ${baseSpecials} base special tokens`);
+  const extra = f.specials.length - baseSpecials;
+  const t = tinyBpeTokenizer(f.base, vocabSize, extra + 2) as {
+    tokenizerJson: { added_tokens: Record<string, unknown>[] };
+    tokenizerConfig: Record<string, unknown>;
+  };
+  const ids = new Map<string, number>();
+  const added = f.specials.map((s, i) => {
+    const id = i < baseSpecials ? i : vocabSize - (f.specials.length - i);
+    ids.set(s.content, id);
+    return { ...t.tokenizerJson.added_tokens[0], id, content: s.content, special: s.special ?? true };
+  });
+  const tokenizerJson = { ...t.tokenizerJson, added_tokens: added };
+  const tokenizerConfig: Record<string, unknown> = { model_max_length: 4096, ...f.config };
+  if (f.template.in === 'config') tokenizerConfig.chat_template = f.template.source;
+  return { tokenizerJson, tokenizerConfig, ids };
+}
+
+async function familyModel(f: Family): Promise<{ model: LoadedModel; ids: Map<string, number> }> {
+  const dir = join(REPO_ROOT, 'reference/cases', f.name, 'model');
+  const config = readFileSync(join(dir, 'config.json'));
+  const t = familyTokenizer(f, (JSON.parse(config.toString()) as { vocab_size: number }).vocab_size);
+  const enc = new TextEncoder();
+  const files: [string, Uint8Array][] = [
+    ['config.json', config],
+    ['model.safetensors', readFileSync(join(dir, 'model.safetensors'))],
+    ['tokenizer.json', enc.encode(JSON.stringify(t.tokenizerJson))],
+    ['tokenizer_config.json', enc.encode(JSON.stringify(t.tokenizerConfig))],
+  ];
+  if (f.template.in === 'file') files.push(['chat_template.jinja', enc.encode(f.template.source)]);
+  if (f.generationEos) {
+    const gen = { eos_token_id: f.generationEos.map((s) => t.ids.get(s)) };
+    files.push(['generation_config.json', enc.encode(JSON.stringify(gen))]);
+  }
+  const fs = new FileSet(
+    files.map(([p, b]) => [p, bytesSource(b, p)]),
+    f.name,
+  );
+  return { model: await openModel(fs), ids: t.ids };
+}
+
+interface Case {
+  messages: ChatMessage[];
+  tools: null;
+  add_generation_prompt: boolean;
+}
+
+function pythonRender(source: string, tok: ModelTokenizer, cases: Case[]): { text?: string; error?: string }[] {
+  const vars = {
+    bos_token: tok.bos?.content ?? null,
+    eos_token: tok.eos?.content ?? null,
+    pad_token: tok.pad?.content ?? null,
+    unk_token: tok.unk?.content ?? null,
+    additional_special_tokens: [],
+  };
+  const r = spawnSync('/usr/bin/python3', [join(REPO_ROOT, 'src/data/testing/render_chat_template.py')], {
+    input: JSON.stringify({ template: source, vars, cases }),
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  if (r.status !== 0) throw new Error(`render_chat_template.py failed: ${r.stderr || r.error?.message}`);
+  return JSON.parse(r.stdout) as { text?: string; error?: string }[];
+}
+
+const rec = (index: number, turns: DatasetRecord['turns'], system?: string): DatasetRecord => ({
+  index,
+  line: index + 1,
+  turns,
+  ...(system ? { system } : {}),
+});
+
+const RECORDS: DatasetRecord[] = [
+  rec(
+    0,
+    [
+      { role: 'user', content: 'How many orders?' },
+      { role: 'assistant', content: 'SELECT COUNT(*) FROM orders;' },
+    ],
+    'You write SQL.',
+  ),
+  rec(1, [
+    { role: 'user', content: 'Name a colour.' },
+    { role: 'assistant', content: 'Blue.' },
+    { role: 'user', content: 'Another one?' },
+    { role: 'assistant', content: 'Green.' },
+  ]),
+  // SmolLM3 reads /no_think in the system prompt; the others take it as text.
+  rec(
+    2,
+    [
+      { role: 'user', content: 'Say hi.' },
+      { role: 'assistant', content: 'hi' },
+    ],
+    'Be brief. /no_think',
+  ),
+];
+
+/** Contiguous runs of trained labels, decoded with special tokens kept. */
+function trainedRuns(tok: ModelTokenizer, ids: Int32Array, labels: Int32Array): string[] {
+  const runs: string[] = [];
+  let cur: number[] = [];
+  for (let t = 0; t <= labels.length; t++) {
+    if (t < labels.length && labels[t] !== IGNORE_INDEX) cur.push(ids[t]);
+    else if (cur.length) {
+      runs.push(tok.decode(cur));
+      cur = [];
+    }
+  }
+  return runs;
+}
+
+/** What each family trains for RECORDS, turn by turn (the template decides what a turn holds). */
+const TRAINED: Record<string, string[][]> = {
+  // Qwen3 writes an empty think block into the turn after the last user query; earlier turns bare.
+  'tiny-qwen3': [
+    ['<think>\n\n</think>\n\nSELECT COUNT(*) FROM orders;<|im_end|>'],
+    ['Blue.<|im_end|>', '<think>\n\n</think>\n\nGreen.<|im_end|>'],
+    ['<think>\n\n</think>\n\nhi<|im_end|>'],
+  ],
+  'tiny-gemma3': [
+    ['SELECT COUNT(*) FROM orders;<end_of_turn>'],
+    ['Blue.<end_of_turn>', 'Green.<end_of_turn>'],
+    ['hi<end_of_turn>'],
+  ],
+  // SmolLM3 thinks by default (no think block written); /no_think puts an empty one in the prompt.
+  'tiny-smollm3': [
+    ['SELECT COUNT(*) FROM orders;<|im_end|>'],
+    ['Blue.<|im_end|>', 'Green.<|im_end|>'],
+    ['hi<|im_end|>'],
+  ],
+  // Phi-4-mini ends a finished conversation with eos_token after the last <|end|>.
+  'tiny-phi3': [
+    ['SELECT COUNT(*) FROM orders;<|end|><|endoftext|>'],
+    ['Blue.<|end|>', 'Green.<|end|><|endoftext|>'],
+    ['hi<|end|><|endoftext|>'],
+  ],
+};
+
+// Skipped only outside CI without python3-jinja2 (scripts/setup.mjs --for test installs it).
+const hasJinja2 = spawnSync('/usr/bin/python3', ['-c', 'import jinja2'], { stdio: 'ignore' }).status === 0;
+
+describe.each(FAMILIES)('$name with its published chat template', (f) => {
+  it.skipIf(!hasJinja2 && !process.env.CI)(
+    'trains on text equal to apply_chat_template, labels on the assistant turns only',
+    async () => {
+      const { model } = await familyModel(f);
+      expect(model.info.promptFormat).toBe('chat');
+      const tok = model.tokenizer;
+      const enc = encodeData(RECORDS, model, { max_seq_length: 4096, train_on_inputs: false });
+      expect(enc.errors).toEqual([]);
+      const py = pythonRender(
+        f.template.source,
+        tok,
+        RECORDS.map((r) => ({ messages: recordMessages(r), tools: null, add_generation_prompt: false })),
+      );
+      enc.examples.forEach((e, i) => {
+        expect(py[i].error).toBeUndefined();
+        // ids decode to the rendered text; a tokenizer that adds BOS adds it only where the template did not
+        const text = tok.decode(Array.from(e.inputIds));
+        const want = py[i].text!;
+        expect(text).toBe(tok.addBosToken && !want.startsWith(tok.bos!.content) ? tok.bos!.content + want : want);
+        expect(trainedRuns(tok, e.inputIds, e.labels)).toEqual(TRAINED[f.name][i]);
+      });
+      // the template's own markers are single special tokens, never spelled out in bytes
+      const turnEnd = tok.encode(f.endOfTurn, { addSpecialTokens: false });
+      expect(turnEnd).toHaveLength(1);
+      expect(Array.from(enc.examples[1].inputIds).filter((id) => id === turnEnd[0]).length).toBeGreaterThanOrEqual(2);
+    },
+  );
+
+  it.skipIf(!hasJinja2 && !process.env.CI)(
+    "prompts the sampler as apply_chat_template(add_generation_prompt=True) and stops at the family's end of turn",
+    async () => {
+      const { model, ids } = await familyModel(f);
+      const tok = model.tokenizer;
+      const conv = chatConversation(
+        [
+          { role: 'user', content: 'Name a colour.' },
+          { role: 'assistant', content: 'Blue.' },
+          { role: 'user', content: 'Another one?' },
+        ],
+        'Answer in one word.',
+      );
+      const p = encodePrompt(model, conv);
+      const messages: ChatMessage[] = [
+        { role: 'system', content: 'Answer in one word.' },
+        { role: 'user', content: 'Name a colour.' },
+        { role: 'assistant', content: 'Blue.' },
+        { role: 'user', content: 'Another one?' },
+      ];
+      const [want] = pythonRender(f.template.source, tok, [{ messages, tools: null, add_generation_prompt: true }]);
+      expect(p.text).toBe(want.text);
+      expect(tok.decode(p.ids)).toBe(
+        tok.addBosToken && !want.text!.startsWith(tok.bos!.content) ? tok.bos!.content + want.text! : want.text!,
+      );
+      expect(model.stopIds).toContain(ids.get(f.endOfTurn));
+    },
+  );
+});
+
+describe('what the published templates write', () => {
+  it('Gemma 3 folds the system prompt into the first user turn and names the assistant "model"', async () => {
+    const { model } = await familyModel(FAMILIES[1]);
+    const p = encodePrompt(model, chatConversation([{ role: 'user', content: 'Hi' }], 'Be brief.'));
+    expect(p.text).toBe('<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\n');
+    // the template writes <bos> itself, so the tokenizer adds no second one
+    expect(p.ids.filter((id) => id === model.tokenizer.bos!.id)).toHaveLength(1);
+  });
+
+  it('SmolLM3 writes its metadata header with the date and the reasoning mode', async () => {
+    const { model } = await familyModel(FAMILIES[2]);
+    const think = encodePrompt(model, chatConversation([{ role: 'user', content: 'Hi' }], 'Be brief.'));
+    expect(think.text).toMatch(
+      /^<\|im_start\|>system\n## Metadata\n\nKnowledge Cutoff Date: June 2025\nToday Date: \d\d [A-Z][a-z]+ \d{4}\nReasoning Mode: \/think\n\n## Custom Instructions\n\nBe brief\.\n\n<\|im_start\|>user\nHi<\|im_end\|>\n<\|im_start\|>assistant\n$/,
+    );
+    const noThink = encodePrompt(model, chatConversation([{ role: 'user', content: 'Hi' }], 'Be brief. /no_think'));
+    expect(noThink.text).toContain('Reasoning Mode: /no_think\n\n## Custom Instructions\n\nBe brief.\n\n');
+    expect(noThink.text.endsWith('<|im_start|>assistant\n<think>\n\n</think>\n')).toBe(true);
+  });
+
+  it('Qwen3 keeps reasoning only in the turns after the last user query', async () => {
+    const { model } = await familyModel(FAMILIES[0]);
+    const r = rec(0, [
+      { role: 'user', content: 'Two plus two?' },
+      { role: 'assistant', content: '<think>\nsmall sum\n</think>\n\nFour.' },
+      { role: 'user', content: 'Times three?' },
+      { role: 'assistant', content: '<think>\n4 x 3\n</think>\n\nTwelve.' },
+    ]);
+    const d = encodeData([r], model, { max_seq_length: 4096, train_on_inputs: false });
+    expect(d.errors).toEqual([]);
+    const [e] = d.examples;
+    const text = model.tokenizer.decode(Array.from(e.inputIds));
+    expect(text).toBe(
+      '<|im_start|>user\nTwo plus two?<|im_end|>\n<|im_start|>assistant\nFour.<|im_end|>\n' +
+        '<|im_start|>user\nTimes three?<|im_end|>\n<|im_start|>assistant\n<think>\n4 x 3\n</think>\n\nTwelve.<|im_end|>\n',
+    );
+    expect(trainedRuns(model.tokenizer, e.inputIds, e.labels)).toEqual([
+      'Four.<|im_end|>',
+      '<think>\n4 x 3\n</think>\n\nTwelve.<|im_end|>',
+    ]);
+  });
+});
