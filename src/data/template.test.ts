@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { NormalizedRecord } from './formats';
 import {
@@ -9,6 +10,7 @@ import {
   promptFormatFor,
   recordMessages,
   resolveChatTemplate,
+  strftimeC,
   TemplateError,
 } from './template';
 import { BOS_CHATML, demoTokenizer, qwenLikeTokenizer } from './testing/fixtures';
@@ -177,5 +179,40 @@ describe('AlpacaFormat', () => {
 
   it('ChatFormat is chosen when there is a template', () => {
     expect(promptFormatFor(demoTokenizer())).toBeInstanceOf(ChatFormat);
+  });
+});
+
+describe('strftime_now as transformers has it', () => {
+  it("formats like Python's strftime in the C locale, whatever the browser's language", () => {
+    const fmt = '%A %a %d %B %b %Y %y %m %H %I %p %M %S %j %%';
+    const dates: [number, number, number, number, number, number][] = [
+      [2026, 0, 5, 0, 7, 9],
+      [2025, 5, 30, 13, 59, 1],
+      [2024, 11, 31, 23, 0, 59],
+    ];
+    const py = spawnSync(
+      '/usr/bin/python3',
+      [
+        '-c',
+        'import sys, json, datetime\n' +
+          'for y, mo, d, h, mi, s in json.loads(sys.argv[2]):\n' +
+          '    print(datetime.datetime(y, mo + 1, d, h, mi, s).strftime(sys.argv[1]))',
+        fmt,
+        JSON.stringify(dates),
+      ],
+      { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } },
+    );
+    expect(py.status).toBe(0);
+    expect(dates.map((a) => strftimeC(new Date(...a), fmt))).toEqual(py.stdout.trim().split('\n'));
+  });
+
+  it('is what a template calling strftime_now gets', () => {
+    const t = new ChatTemplate("{{ strftime_now('%d %B %Y') }}", demoTokenizer());
+    const before = strftimeC(new Date(), '%d %B %Y');
+    const got = t.render([{ role: 'user', content: 'x' }], false);
+    expect([before, strftimeC(new Date(), '%d %B %Y')]).toContain(got);
+    expect(got).toMatch(
+      /^\d\d (January|February|March|April|May|June|July|August|September|October|November|December) \d{4}$/,
+    );
   });
 });

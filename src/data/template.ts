@@ -105,6 +105,68 @@ export function recordMessages(r: NormalizedRecord): ChatMessage[] {
   return m;
 }
 
+const STRFTIME = '__strftime_now_c';
+const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
+
+/** Python's datetime.strftime in the C locale, local time, for the directives templates use. */
+export function strftimeC(d: Date, format: string): string {
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  return format.replace(/%([a-zA-Z%])/g, (all, c: string) => {
+    switch (c) {
+      case 'Y':
+        return String(d.getFullYear());
+      case 'y':
+        return p2(d.getFullYear() % 100);
+      case 'm':
+        return p2(d.getMonth() + 1);
+      case 'd':
+        return p2(d.getDate());
+      case 'B':
+        return MONTHS[d.getMonth()];
+      case 'b':
+        return MONTHS[d.getMonth()].slice(0, 3);
+      case 'A':
+        return DAYS[d.getDay()];
+      case 'a':
+        return DAYS[d.getDay()].slice(0, 3);
+      case 'H':
+        return p2(d.getHours());
+      case 'I':
+        return p2(d.getHours() % 12 || 12);
+      case 'p':
+        return d.getHours() < 12 ? 'AM' : 'PM';
+      case 'M':
+        return p2(d.getMinutes());
+      case 'S':
+        return p2(d.getSeconds());
+      case 'j': {
+        const start = new Date(d.getFullYear(), 0, 1);
+        return String(
+          Math.round((new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime() - start.getTime()) / 864e5) + 1,
+        ).padStart(3, '0');
+      }
+      case '%':
+        return '%';
+      default:
+        return all;
+    }
+  });
+}
+
 /** A parsed chat template with the variables transformers passes to it. */
 export class ChatTemplate {
   private readonly template: Template;
@@ -112,7 +174,9 @@ export class ChatTemplate {
 
   constructor(source: string, tokenizer: Pick<ModelTokenizer, 'bos' | 'eos' | 'pad' | 'unk' | 'config'>) {
     try {
-      this.template = new Template(source);
+      // strftime_now as transformers has it (Python's strftime in the C locale): the library's own
+      // formats month names in the browser's language, so "%B" would differ from transformers'.
+      this.template = new Template(source.replace(/\bstrftime_now(\s*\()/g, `${STRFTIME}$1`));
     } catch (e) {
       throw new TemplateError(`the chat template could not be parsed: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -123,6 +187,7 @@ export class ChatTemplate {
       pad_token: tokenizer.pad?.content ?? null,
       unk_token: tokenizer.unk?.content ?? null,
       additional_special_tokens: Array.isArray(extra) ? extra : [],
+      [STRFTIME]: (format: string) => strftimeC(new Date(), format),
     };
   }
 
