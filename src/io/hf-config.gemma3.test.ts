@@ -2,10 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { parseHfConfig } from './hf-config';
 import { baseParamCount, expectedWeights } from '../engine/model/config';
 import GEMMA3_270M from './fixtures/gemma3-270m-config.json';
+import GEMMA3_1B from './fixtures/gemma3-1b-pt-config.json';
 
 // Gemma 3 (gemma3_text) configs: the 270M fixture carries the fields of google/gemma-3-270m's
 // config.json (their values agree with the published GGUF metadata: 18 blocks, 640 wide, 4 heads,
-// 1 kv head, head_dim 256, FFN 2048, window 512, rope base 1e6).
+// 1 kv head, head_dim 256, FFN 2048, window 512, rope base 1e6). The 1B fixture carries the fields of
+// google/gemma-3-1b-pt's config.json (no layer_types: sliding_window_pattern 6, and no
+// tie_word_embeddings: Gemma3TextConfig ties by default); gemma-3-1b-it's differs only in
+// eos_token_id [1, 106] and transformers_version, left out here.
 
 describe('parseHfConfig: gemma3_text', () => {
   it('Gemma 3 270M: head_dim 256, GQA 4/1, tied, window 512 on 15 of 18 layers, two RoPE bases', () => {
@@ -47,6 +51,48 @@ describe('parseHfConfig: gemma3_text', () => {
     expect(names).toContain('model.layers.17.self_attn.q_norm.weight');
     expect(names).toContain('model.layers.0.pre_feedforward_layernorm.weight');
     expect(names).toContain('model.layers.0.post_feedforward_layernorm.weight');
+    expect(names).not.toContain('lm_head.weight');
+  });
+
+  it('Gemma 3 1B: 26 layers 1152 wide, GQA 4/1, head_dim 256, window 512; layers 5, 11, 17, 23 full', () => {
+    const { model, torchDtype } = parseHfConfig(GEMMA3_1B);
+    expect(model).toMatchObject({
+      modelType: 'gemma3_text',
+      hiddenSize: 1152,
+      numLayers: 26,
+      numHeads: 4,
+      numKvHeads: 1,
+      headDim: 256,
+      intermediateSize: 6912,
+      vocabSize: 262144,
+      maxPositionEmbeddings: 32768,
+      rmsNormEps: 1e-6,
+      ropeTheta: 1e6,
+      ropeScaling: null,
+      tieWordEmbeddings: true,
+      attentionBias: false,
+      bosTokenId: 2,
+      eosTokenIds: [1],
+      slidingWindow: null,
+      qkNorm: true,
+    });
+    expect(torchDtype).toBe('bfloat16');
+    const g = model.gemma3!;
+    expect(g).toMatchObject({ queryPreAttnScalar: 256, slidingWindow: 512, ropeLocalTheta: 10000 });
+    const full = g.slidingLayers.flatMap((s, i) => (s ? [] : [i]));
+    expect(full).toEqual([5, 11, 17, 23]);
+    expect(g.slidingLayers).toHaveLength(26);
+  });
+
+  it('Gemma 3 1B has 999,885,952 parameters: a 262144 x 1152 tied embedding and 26 layers', () => {
+    const { model } = parseHfConfig(GEMMA3_1B);
+    const embed = 262144 * 1152;
+    const linear = 1152 * (1024 + 256 + 256) + 1024 * 1152 + 3 * 1152 * 6912;
+    const norms = 4 * 1152 + 2 * 256;
+    expect(embed + 26 * (linear + norms) + 1152).toBe(999_885_952);
+    expect(baseParamCount(model)).toBe(999_885_952);
+    const names = expectedWeights(model).map((w) => w.name);
+    expect(names).toHaveLength(1 + 26 * 13 + 1);
     expect(names).not.toContain('lm_head.weight');
   });
 

@@ -25,8 +25,28 @@
 //     rope.dimension_count is the rotary dim, sliding_window 0 when absent, and longrope becomes
 //     rope_factors_long / rope_factors_short tensors plus rope.scaling.attn_factor and
 //     rope.scaling.original_context_length.
+//   - gemma3 architecture (Gemma3Model, for gemma3_text): every RMSNorm weight, q_norm and k_norm
+//     included, is written as 1 + w (computed in f32); post_attention_layernorm is
+//     post_attention_norm, pre_feedforward_layernorm ffn_norm, post_feedforward_layernorm
+//     post_ffw_norm; no q/k permutation (NEOX rope); the head stays tied to token_embd. llama.cpp
+//     (v0.4.0, node-llama-cpp 3.21.1) reads attention.sliding_window, makes layer i sliding when
+//     i % P < P - 1 for attention.sliding_window_pattern P (default 6; the converter does not
+//     write it, this exporter does), rotates the sliding layers with rope.freq_base_swa (default
+//     10000) and masks keys at distance >= sliding_window, as transformers does. It scales queries
+//     by 1/sqrt(key_length) (1/sqrt(embedding_length / head_count) for 62 layers, its 27B) and
+//     ignores query_pre_attn_scalar, so a config where they differ is refused, as is any
+//     layer_types that no period P gives, and rope_scaling. Without tokenizer.model the converter
+//     writes a gpt2 (byte-level BPE) vocabulary, as this exporter does; Gemma's own SentencePiece
+//     tokenizer is refused (ggufTokenizerMetadata).
 
-import { type ModelConfig, expectedWeights, linearPrefix, rotaryDim } from '../engine/model/config';
+import {
+  type Gemma3Options,
+  type ModelConfig,
+  expectedWeights,
+  linearPrefix,
+  normOffset,
+  rotaryDim,
+} from '../engine/model/config';
 import type { LoraSlot } from '../engine/model/lora';
 import {
   type GgmlType,
@@ -65,22 +85,11 @@ const TYPE_OF: Record<GgufOutType, GgmlType> = { f32: 'F32', f16: 'F16', bf16: '
 /** llama_ftype (general.file_type) per outtype. */
 const FILE_TYPE: Record<GgufOutType, number> = { f32: 0, f16: 1, q8_0: 7, bf16: 32 };
 
-export type GgufArch = 'llama' | 'qwen2' | 'qwen3' | 'smollm3' | 'phi3';
+export type GgufArch = 'llama' | 'qwen2' | 'qwen3' | 'smollm3' | 'phi3' | 'gemma3';
 
-/**
- * llama.cpp's architecture name: Mistral runs as llama (MistralForCausalLM -> LlamaModel).
- * gemma3_text is refused: llama.cpp's `gemma3` needs a SentencePiece vocabulary
- * (tokenizer.ggml.model "llama" with scores), which this exporter does not write, and its own
- * tensor names and (1 + w) norm weights, which are not implemented here either.
- */
+/** llama.cpp's architecture name: Mistral runs as llama (MistralForCausalLM -> LlamaModel), gemma3_text as gemma3. */
 export function ggufArch(c: ModelConfig): GgufArch {
-  if (c.modelType === 'gemma3_text') {
-    throw new Error(
-      "GGUF export does not support gemma3_text yet (llama.cpp's gemma3 architecture needs a SentencePiece " +
-        "vocabulary and Gemma's norm and tensor conventions); export the merged safetensors folder or the PEFT " +
-        "adapter instead, and convert with llama.cpp's convert_hf_to_gguf.py",
-    );
-  }
+  if (c.modelType === 'gemma3_text') return 'gemma3';
   if (c.modelType === 'qwen2' || c.modelType === 'qwen3' || c.modelType === 'smollm3' || c.modelType === 'phi3')
     return c.modelType;
   return 'llama';
@@ -91,9 +100,9 @@ function permutesQk(arch: GgufArch): boolean {
   return arch === 'llama' || arch === 'smollm3';
 }
 
-/** Refuses what llama.cpp would load but run differently from transformers (and gemma3_text). */
+/** Refuses what llama.cpp would load but run differently from transformers. */
 export function checkGgufSupport(c: ModelConfig): void {
-  ggufArch(c); // throws for the families without a GGUF architecture here
+  if (c.gemma3) checkGemma3(c, c.gemma3);
   if (c.ropeScaling && c.ropeScaling.ropeType !== (c.modelType === 'phi3' ? 'longrope' : 'llama3'))
     throw new Error(`rope_scaling type ${c.ropeScaling.ropeType} cannot be exported to GGUF here`);
   if (c.modelType === 'smollm3' && c.ropeLayers) {
@@ -106,8 +115,51 @@ export function checkGgufSupport(c: ModelConfig): void {
   }
 }
 
-/** The GGUF name of a Hugging Face tensor (gguf-py's tensor_mapping for llama and qwen2). */
-export function ggufTensorName(hf: string): string | null {
+/**
+ * The sliding-window period P llama.cpp's gemma3 needs for these layers (layer i slides when
+ * i % P < P - 1; P = 0: every layer slides), or null when no P gives them.
+ */
+export function gemma3SlidingPeriod(sliding: readonly boolean[]): number | null {
+  const firstFull = sliding.indexOf(false);
+  const p = firstFull < 0 ? 0 : firstFull + 1;
+  return sliding.every((s, i) => s === (p === 0 || i % p < p - 1)) ? p : null;
+}
+
+/** The query scale llama.cpp's gemma3 uses, as q · s^-0.5: key_length, or hidden / heads at 62 layers (its 27B). */
+export function gemma3LlamaCppQueryScalar(c: ModelConfig): number {
+  return c.numLayers === 62 ? Math.floor(c.hiddenSize / c.numHeads) : c.headDim;
+}
+
+function checkGemma3(c: ModelConfig, g: Gemma3Options): void {
+  const want = gemma3LlamaCppQueryScalar(c);
+  if (g.queryPreAttnScalar !== want)
+    throw new Error(
+      `GGUF export: this Gemma 3 has query_pre_attn_scalar ${g.queryPreAttnScalar}, but llama.cpp's gemma3 scales ` +
+        `queries by 1/sqrt(${want}) (${c.numLayers === 62 ? 'hidden_size / num_attention_heads' : 'head_dim'}) whatever the config says; ` +
+        `its GGUF would run differently (export the merged safetensors folder instead)`,
+    );
+  if (g.slidingLayers.some((s) => s) && gemma3SlidingPeriod(g.slidingLayers) === null) {
+    const types = g.slidingLayers.map((s) => (s ? 'S' : 'F')).join('');
+    throw new Error(
+      `GGUF export: this Gemma 3's layer_types (${types}, S sliding, F full) is not "every P-th layer full" ` +
+        `(layer i sliding when i % P < P - 1), the only pattern llama.cpp's gemma3 can run; its GGUF would run differently`,
+    );
+  }
+  if (c.ropeScaling)
+    throw new Error(
+      `GGUF export: this Gemma 3 has rope_scaling ${c.ropeScaling.ropeType}, which is not exported to GGUF here ` +
+        `(export the merged safetensors folder and convert it with llama.cpp's convert_hf_to_gguf.py)`,
+    );
+}
+
+const GEMMA3_PARTS: Record<string, string> = {
+  post_attention_layernorm: 'post_attention_norm',
+  pre_feedforward_layernorm: 'ffn_norm',
+  post_feedforward_layernorm: 'post_ffw_norm',
+};
+
+/** The GGUF name of a Hugging Face tensor (gguf-py's tensor_mapping for these architectures). */
+export function ggufTensorName(hf: string, arch: GgufArch = 'llama'): string | null {
   if (hf === 'model.embed_tokens.weight') return 'token_embd.weight';
   if (hf === 'model.norm.weight') return 'output_norm.weight';
   if (hf === 'lm_head.weight') return 'output.weight';
@@ -128,7 +180,7 @@ export function ggufTensorName(hf: string): string | null {
     'mlp.up_proj': 'ffn_up',
     'mlp.down_proj': 'ffn_down',
   };
-  const p = part[m[2]];
+  const p = (arch === 'gemma3' ? GEMMA3_PARTS[m[2]] : undefined) ?? part[m[2]];
   return p ? `blk.${m[1]}.${p}.${m[3]}` : null;
 }
 
@@ -218,10 +270,19 @@ export function ggufTokenizerMetadata(c: ModelConfig, t: TokenizerFiles): Map<st
     type?: string;
     vocab?: Record<string, number>;
     merges?: (string | [string, string])[];
+    byte_fallback?: boolean;
   };
   if (model?.type !== 'BPE' || !model.vocab || !model.merges)
     throw new Error(
       `tokenizer.json has a ${model?.type ?? 'missing'} model; GGUF export supports byte-level BPE tokenizers (Llama 3, Qwen2, GPT-2 style)`,
+    );
+  // llama.cpp reads these as a SentencePiece ("llama") vocabulary with per-token scores, which the
+  // converter takes from tokenizer.model; tokenizer.json has no scores to write
+  if (model.byte_fallback)
+    throw new Error(
+      `tokenizer.json is SentencePiece-style BPE (byte_fallback, as Gemma's, Llama 2's and Mistral's); GGUF export writes ` +
+        `byte-level BPE vocabularies only. Export the merged safetensors folder and convert it with llama.cpp's ` +
+        `convert_hf_to_gguf.py, which reads tokenizer.model`,
     );
   const tok = ModelTokenizer.load(t.tokenizerJson, t.tokenizerConfig);
   const byId = new Map<number, { text: string; type: number }>();
@@ -261,7 +322,7 @@ export function ggufTokenizerMetadata(c: ModelConfig, t: TokenizerFiles): Map<st
 export function ggufModelMetadata(c: ModelConfig, name: string, fileType: number): Map<string, GgufValue> {
   const a = ggufArch(c);
   if (a === 'phi3') return phi3Metadata(c, name, fileType);
-  return new Map<string, GgufValue>([
+  const meta = new Map<string, GgufValue>([
     ['general.architecture', str(a)],
     ['general.type', str('model')],
     ['general.name', str(name)],
@@ -279,6 +340,17 @@ export function ggufModelMetadata(c: ModelConfig, name: string, fileType: number
     [`${a}.rope.freq_base`, f32(c.ropeTheta)],
     [`${a}.attention.layer_norm_rms_epsilon`, f32(c.rmsNormEps)],
   ]);
+  const g = c.gemma3;
+  if (g) {
+    // Gemma3Model.set_gguf_parameters, plus the period llama.cpp otherwise assumes to be 6
+    const period = gemma3SlidingPeriod(g.slidingLayers);
+    if (g.slidingLayers.some((s) => s) && period !== null) {
+      meta.set('gemma3.attention.sliding_window', u32(g.slidingWindow));
+      meta.set('gemma3.attention.sliding_window_pattern', u32(period));
+    }
+    meta.set('gemma3.rope.freq_base_swa', f32(g.ropeLocalTheta));
+  }
+  return meta;
 }
 
 /** Phi3MiniModel.set_gguf_parameters (+ the attention factor of generate_extra_tensors). */
@@ -379,8 +451,10 @@ export async function exportGguf(
   }
   for (const w of expectedWeights(c)) {
     const t = byName.get(w.name);
-    const g = ggufTensorName(w.name);
+    const g = ggufTensorName(w.name, arch);
     if (!t || !g) throw new IoError(`${base.name}: tensor ${w.name} is missing`, w.name);
+    // Gemma's RMSNorms scale by (1 + w); llama.cpp's by the stored weight
+    const shift = normOffset(c) !== 0 && w.name.endsWith('norm.weight') ? normOffset(c) : 0;
     const type = tensorType(w.shape, opts.outType);
     const permute =
       permutesQk(arch) && /self_attn\.(q|k)_proj\.weight$/.test(w.name)
@@ -394,10 +468,11 @@ export async function exportGguf(
       type,
       shape: w.shape,
       data:
-        merged || permute
+        merged || permute || shift
           ? async () => {
               let x: Float32Array = await tensorF32(t, adapter);
               if (permute) x = permuteRows(x, w.shape[0], w.shape[1], permute);
+              if (shift) x = x.map((v) => v + shift);
               return encodeTensor(finite(x, w.name), type);
             }
           : () => encodeChunks(t, type),
@@ -482,7 +557,7 @@ export async function exportGgufLora(
   const alpha = ggufLoraAlpha(adapter);
   const tensors: GgufTensor[] = [];
   for (const s of adapter.layout.slots) {
-    const base = ggufTensorName(slotTensorName(s))!;
+    const base = ggufTensorName(slotTensorName(s), arch)!;
     const r = s.r;
     const a = adapter.flat.slice(s.offsetA, s.offsetA + r * s.inFeatures);
     let b: Float32Array = adapter.flat.slice(s.offsetB, s.offsetB + s.outFeatures * r);

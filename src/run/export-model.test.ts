@@ -17,6 +17,8 @@ import { Rng } from '../util/rng';
 import { baseTensors, exportMerged, planShards, rowChunks } from './export-merged';
 import {
   checkGgufSupport,
+  gemma3LlamaCppQueryScalar,
+  gemma3SlidingPeriod,
   ggufArch,
   ggufLoraAlpha,
   ggufModelMetadata,
@@ -26,6 +28,8 @@ import {
   permuteRows,
 } from './export-gguf';
 import { runExport } from './export-model';
+import GEMMA3_270M from '../io/fixtures/gemma3-270m-config.json';
+import GEMMA3_1B from '../io/fixtures/gemma3-1b-pt-config.json';
 import { templateFamily, writeModelfile } from './modelfile';
 
 const enc = new TextEncoder();
@@ -327,14 +331,136 @@ describe('GGUF', () => {
     expect(want).not.toEqual(await base.readAsF32(name));
   });
 
-  it('refuses gemma3_text (Gemma 3) with what to do instead', () => {
-    const gemma = parseHfConfig(
-      tinyHfConfig({ model_type: 'gemma3_text', architectures: ['Gemma3ForCausalLM'], head_dim: 4 }),
-    ).model;
-    expect(() => ggufModelMetadata(gemma, 'g', 0)).toThrow(
-      /GGUF export does not support gemma3_text yet .*export the merged safetensors folder or the PEFT adapter instead/,
+  const gemmaHf = (o: Record<string, unknown> = {}) =>
+    tinyHfConfig({
+      model_type: 'gemma3_text',
+      architectures: ['Gemma3ForCausalLM'],
+      hidden_size: 32,
+      intermediate_size: 64,
+      vocab_size: 160,
+      num_hidden_layers: 3,
+      head_dim: 8,
+      query_pre_attn_scalar: 8,
+      sliding_window: 6,
+      layer_types: ['sliding_attention', 'full_attention', 'sliding_attention'],
+      rope_theta: 1000000,
+      rope_local_base_freq: 20000,
+      tie_word_embeddings: true,
+      hidden_act: undefined,
+      ...o,
+    });
+
+  it('gemma3_text: llama.cpp gemma3 names, (1 + w) norms, sliding-window metadata (period from layer_types)', async () => {
+    const hf = gemmaHf();
+    const t = tinyCheckpoint(hf);
+    const tok = tinyBpeTokenizer('qwen2', 160);
+    t.files.set('tokenizer.json', enc.encode(JSON.stringify(tok.tokenizerJson)));
+    t.files.set('tokenizer_config.json', enc.encode(JSON.stringify(tok.tokenizerConfig)));
+    expect(ggufArch(t.config)).toBe('gemma3');
+    const a = randomAdapter(t.config);
+    const out = new MemoryFolder();
+    await runExport(fs(t.files), a, out, { format: 'gguf', outType: 'f32' });
+    const g = await readGguf(bytesSource(out.files.get('merged-f32.gguf')!, 'g.gguf'));
+    expect(metaValue(g, 'general.architecture')).toBe('gemma3');
+    expect(metaValue(g, 'gemma3.attention.sliding_window')).toBe(6);
+    expect(metaValue(g, 'gemma3.attention.sliding_window_pattern')).toBe(2);
+    expect(metaValue(g, 'gemma3.rope.freq_base_swa')).toBe(20000);
+    expect(metaValue(g, 'gemma3.rope.freq_base')).toBe(1000000);
+    expect(metaValue(g, 'gemma3.attention.key_length')).toBe(8);
+    expect(metaValue(g, 'gemma3.attention.head_count_kv')).toBe(2);
+    expect(metaValue(g, 'tokenizer.ggml.model')).toBe('gpt2');
+    expect([...g.tensors.keys()].filter((n) => n.startsWith('blk.0.')).sort()).toEqual(
+      [
+        'attn_k',
+        'attn_k_norm',
+        'attn_norm',
+        'attn_output',
+        'attn_q',
+        'attn_q_norm',
+        'attn_v',
+        'ffn_down',
+        'ffn_gate',
+        'ffn_norm',
+        'ffn_up',
+        'post_attention_norm',
+        'post_ffw_norm',
+      ].map((n) => `blk.0.${n}.weight`),
     );
-    expect(() => checkGgufSupport(gemma)).toThrow(/GGUF export does not support gemma3_text yet/);
+    expect(g.tensors.has('output.weight')).toBe(false); // tied to token_embd
+    const base = await openCheckpoint(fs(t.files));
+    for (const [hfName, ggName] of [
+      ['model.layers.1.input_layernorm.weight', 'blk.1.attn_norm.weight'],
+      ['model.layers.1.self_attn.q_norm.weight', 'blk.1.attn_q_norm.weight'],
+      ['model.layers.1.self_attn.k_norm.weight', 'blk.1.attn_k_norm.weight'],
+      ['model.layers.1.post_attention_layernorm.weight', 'blk.1.post_attention_norm.weight'],
+      ['model.layers.1.pre_feedforward_layernorm.weight', 'blk.1.ffn_norm.weight'],
+      ['model.layers.1.post_feedforward_layernorm.weight', 'blk.1.post_ffw_norm.weight'],
+      ['model.norm.weight', 'output_norm.weight'],
+    ]) {
+      const w = await base.readAsF32(hfName);
+      expect(await g.readF32(ggName), ggName).toEqual(w.map((v) => v + 1));
+    }
+    expect(await g.readF32('blk.2.ffn_up.weight')).toEqual(await base.readAsF32('model.layers.2.mlp.up_proj.weight'));
+    // the LoRA GGUF names the same tensors
+    expect(ggufTensorName('model.layers.3.post_attention_layernorm.weight', 'gemma3')).toBe(
+      'blk.3.post_attention_norm.weight',
+    );
+    expect(ggufTensorName('model.layers.3.post_attention_layernorm.weight')).toBe('blk.3.ffn_norm.weight');
+  });
+
+  it('gemma3: the sliding period llama.cpp needs (layer i slides when i % P < P - 1), null when none gives the layers', () => {
+    const sixth = Array.from({ length: 26 }, (_, i) => (i + 1) % 6 !== 0);
+    expect(gemma3SlidingPeriod(sixth)).toBe(6);
+    expect(gemma3SlidingPeriod([true, false, true])).toBe(2);
+    expect(gemma3SlidingPeriod([true, true, true])).toBe(0);
+    expect(gemma3SlidingPeriod([false, false])).toBe(1);
+    expect(gemma3SlidingPeriod([false, true])).toBe(null);
+    expect(gemma3SlidingPeriod([true, false, false])).toBe(null);
+  });
+
+  it('gemma3: the published 270M and 1B configs export as llama.cpp runs them (period 6, query scale 1/sqrt(256))', () => {
+    for (const cfg of [GEMMA3_270M, GEMMA3_1B]) {
+      const c = parseHfConfig(cfg).model;
+      expect(() => checkGgufSupport(c)).not.toThrow();
+      expect(gemma3SlidingPeriod(c.gemma3!.slidingLayers)).toBe(6);
+      expect(gemma3LlamaCppQueryScalar(c)).toBe(256);
+      const meta = ggufModelMetadata(c, 'g', 0);
+      expect(meta.get('gemma3.attention.sliding_window')).toEqual({ type: 'u32', value: 512 });
+      expect(meta.get('gemma3.attention.sliding_window_pattern')).toEqual({ type: 'u32', value: 6 });
+    }
+  });
+
+  it('gemma3: refuses what llama.cpp would run differently, naming the field', () => {
+    expect(() => checkGgufSupport(parseHfConfig(gemmaHf()).model)).not.toThrow();
+    expect(() => checkGgufSupport(parseHfConfig(gemmaHf({ query_pre_attn_scalar: 10 })).model)).toThrow(
+      "GGUF export: this Gemma 3 has query_pre_attn_scalar 10, but llama.cpp's gemma3 scales queries by 1/sqrt(8) (head_dim) whatever the config says; its GGUF would run differently (export the merged safetensors folder instead)",
+    );
+    const irregular = gemmaHf({ layer_types: ['full_attention', 'sliding_attention', 'sliding_attention'] });
+    expect(() => checkGgufSupport(parseHfConfig(irregular).model)).toThrow(
+      /this Gemma 3's layer_types \(FSS, S sliding, F full\) is not "every P-th layer full"/,
+    );
+    // 62 layers is llama.cpp's 27B: hidden / heads, not head_dim
+    const big = (q: number) =>
+      parseHfConfig(gemmaHf({ num_hidden_layers: 62, layer_types: undefined, head_dim: 16, query_pre_attn_scalar: q }))
+        .model;
+    expect(gemma3LlamaCppQueryScalar(big(16))).toBe(8);
+    expect(() => checkGgufSupport(big(16))).toThrow(/query_pre_attn_scalar 16, but .* by 1\/sqrt\(8\) \(hidden_size/);
+    expect(() => checkGgufSupport(big(8))).not.toThrow();
+  });
+
+  it("refuses a SentencePiece-style BPE tokenizer.json (byte_fallback: Gemma's own), saying what to use instead", () => {
+    const c = parseHfConfig(gemmaHf()).model;
+    const tok = tinyBpeTokenizer('qwen2', 160);
+    const json = tok.tokenizerJson as { model: Record<string, unknown> };
+    expect(() =>
+      ggufTokenizerMetadata(c, {
+        tokenizerJson: { ...json, model: { ...json.model, byte_fallback: true } },
+        tokenizerConfig: tok.tokenizerConfig as Record<string, unknown>,
+        chatTemplate: null,
+      }),
+    ).toThrow(
+      /SentencePiece-style BPE \(byte_fallback.*convert it with llama.cpp's convert_hf_to_gguf.py, which reads tokenizer.model/,
+    );
   });
 
   it('names a tokenizer it cannot export', () => {

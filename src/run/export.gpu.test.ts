@@ -6,7 +6,9 @@
 // seeded one on all seven modules, so k_proj's lora_b permutation by KV heads is checked too), a
 // tiny Qwen2 (q/k/v bias, untied head, all seven targets) and a tiny Llama 3 (GQA with one KV
 // head, llama3 rope_scaling, rsLoRA), a tiny Qwen3 (q/k norms, head_dim unlike hidden/heads;
-// all seven targets) and a tiny SmolLM3 (every fourth layer without RoPE; q/k/v/o).
+// all seven targets), a tiny SmolLM3 (every fourth layer without RoPE; q/k/v/o) and a tiny Gemma 3
+// (llama.cpp's gemma3: (1 + w) norms, sliding window 6 on layers 0 and 2 with their own RoPE base (100),
+// over the prompt and 20 generated tokens; query_pre_attn_scalar = head_dim, as llama.cpp requires).
 // llama.cpp's tokenizer reading our GGUF must give our ids for a chat-formatted text.
 // The llama.cpp half is skipped, saying why, only when node-llama-cpp is not installed
 // (`node scripts/setup.mjs --for test` installs it into .llama/).
@@ -42,6 +44,12 @@ const N = 20;
 /** Stated tolerances on |Δ log p| per token (measured maxima are printed by each test). */
 const TOL = {
   f32: 1e-4,
+  // Gemma 3's GELU-tanh MLP: llama.cpp's CPU GELU is a table lookup at the F16-rounded input with an
+  // F16 result (ggml-cpu vec.h, GGML_GELU_FP16). On tiny-gemma3-llamacpp's 30 tokens (base F32),
+  // llama.cpp is 2.9e-4 from the float64 referee (reference/llama_lora.py) and 2.3e-5 from the same
+  // referee with that GELU, and ours 5.6e-7 from the referee; on other 30-token sequences the F16
+  // GELU alone moves the referee by 2.8e-4 to 8.3e-4. Measured 4.4e-4 (merged F32).
+  f32Gelu: 1e-3,
   mergedF32: 1e-5,
   mergedHalf: 2e-2, // bf16 / f16 rounding of the merged weights
   f16: 5e-3, // measured up to 3.7e-3
@@ -88,12 +96,27 @@ interface Case {
   chat: string;
 }
 
+/**
+ * tiny-gemma3-llamacpp: tiny-gemma3 (its checkpoint and adapter) with query_pre_attn_scalar set to
+ * head_dim, the query scale llama.cpp's gemma3 always uses: the golden config's 10 (head_dim 12)
+ * is refused by the GGUF export. Its sliding window (6) and period-2 layer_types stay; the sliding
+ * layers' RoPE base is 100 rather than 10000, so that llama.cpp must read rope.freq_base_swa.
+ */
+const GEMMA3_GGUF = 'tiny-gemma3-llamacpp';
+
 async function loadExportCase(name: string): Promise<Case> {
   const demo = name.startsWith('demo');
   // tiny-llama3-dora, tiny-phi3-dora: the DoRA golden cases' adapters on tiny-llama3's / tiny-phi3's checkpoints
-  const modelCase = name.replace(/-dora$/, '');
+  const modelCase = name === GEMMA3_GGUF ? 'tiny-gemma3' : name.replace(/-dora$/, '');
   const dir = demo ? join(REPO_ROOT, 'public/demo/model') : join(REPO_ROOT, 'reference/cases', modelCase, 'model');
   let files = await folderBytes(await fileSetFromDir(dir));
+  if (name === GEMMA3_GGUF) {
+    const cfg = JSON.parse(new TextDecoder().decode(files.get('config.json')));
+    files.set(
+      'config.json',
+      enc.encode(JSON.stringify({ ...cfg, query_pre_attn_scalar: cfg.head_dim, rope_local_base_freq: 100 })),
+    );
+  }
   // tiny-phi3 adapts every weight: rounding all of them to BF16 after the merge moves its
   // log-probs by up to 0.038 even in float64 (reference/llama_lora.py, teacher-forced), past the
   // stated 2e-2; as F16 (exact for these BF16 values) its merged rounding is 8x finer.
@@ -108,7 +131,12 @@ async function loadExportCase(name: string): Promise<Case> {
   const adapter =
     name === 'demo-all-linear'
       ? allLinearAdapter(ck.config)
-      : await readAdapter(await fileSetFromDir(join(REPO_ROOT, 'reference/cases', name, 'adapter_init')), ck.config);
+      : await readAdapter(
+          await fileSetFromDir(
+            join(REPO_ROOT, 'reference/cases', name === GEMMA3_GGUF ? modelCase : name, 'adapter_init'),
+          ),
+          ck.config,
+        );
   const tcfg = JSON.parse(new TextDecoder().decode(files.get('tokenizer_config.json')));
   const tok = ModelTokenizer.load(new TextDecoder().decode(files.get('tokenizer.json')), tcfg);
   const chat = new ChatTemplate(tcfg.chat_template, tok).render(
@@ -174,7 +202,7 @@ const cases = ['demo', 'demo-all-linear', 'tiny-qwen2', 'tiny-llama3', 'tiny-qwe
 
 describe('merged checkpoint on our engine', () => {
   // DoRA merges (m / ||W + sBA||) (W + sBA) per row; it has no LoRA GGUF, so only this half sees it.
-  // Gemma 3 merges as any other family (its extra norms are copied); GGUF refuses it (export-gguf.ts).
+  // Gemma 3 merges as any other family (its extra norms are copied); its GGUF half is tiny-gemma3-llamacpp.
   for (const name of [...cases, 'tiny-llama3-dora', 'tiny-phi3-dora', 'tiny-gemma3']) {
     it(`${name}: merged without the adapter = base with it (f32 within ${TOL.mergedF32}; the base's own dtype within ${TOL.mergedHalf}); untouched tensors byte-identical`, async () => {
       const c = await loadExportCase(name);
@@ -271,8 +299,9 @@ describe.skipIf(!llamaCpp.module)(
       return { greedy, logprobs };
     }
 
-    for (const name of cases) {
-      it(`${name}: base, merged and base + LoRA GGUF (F32) match our log-probs within ${TOL.f32} with the same greedy tokens; F16, BF16, Q8_0 within stated tolerances; tokenizer ids equal`, async () => {
+    for (const name of [...cases, GEMMA3_GGUF]) {
+      const f32Tol = name === GEMMA3_GGUF ? TOL.f32Gelu : TOL.f32;
+      it(`${name}: base, merged and base + LoRA GGUF (F32) match our log-probs within ${f32Tol} with the same greedy tokens; F16, BF16, Q8_0 within stated tolerances; tokenizer ids equal`, async () => {
         const c = await loadExportCase(name);
         const base = fileSet(c.files, name);
         const sink = await nodeFolderSink(join(dir, name));
@@ -284,6 +313,35 @@ describe.skipIf(!llamaCpp.module)(
 
         const ourBase = await ours(c.files, null, c.prompt);
         const ourLora = await ours(c.files, c.adapter, c.prompt);
+        const window = (await openCheckpoint(base)).config.gemma3?.slidingWindow;
+        if (name === GEMMA3_GGUF) {
+          // the golden config itself (query_pre_attn_scalar 10, head_dim 12) is refused, writing nothing
+          const golden = await loadExportCase('tiny-gemma3');
+          const none = new MemoryFolder();
+          await expect(
+            exportGguf(fileSet(golden.files, 'tiny-gemma3'), null, none, 'x.gguf', { outType: 'f32' }),
+          ).rejects.toThrow(/query_pre_attn_scalar 10, but llama.cpp's gemma3 scales queries by 1\/sqrt\(12\)/);
+          expect(none.files.size).toBe(0);
+        }
+        if (window) {
+          // what llama.cpp must honour moves our log-probs: the window (the sequence is longer), and the
+          // sliding layers' RoPE base (llama.cpp's default is 10000)
+          expect(c.prompt.length + N).toBeGreaterThan(window);
+          const cfg = JSON.parse(new TextDecoder().decode(c.files.get('config.json')));
+          for (const [what, change] of [
+            [`without its sliding window (${window})`, { sliding_window: 4096 }],
+            [`with rope_local_base_freq 10000, not ${cfg.rope_local_base_freq}`, { rope_local_base_freq: 10000 }],
+          ] as const) {
+            const other = new Map(c.files);
+            other.set('config.json', enc.encode(JSON.stringify({ ...cfg, ...change })));
+            const r = await ours(other, null, c.prompt);
+            const split = r.ids.findIndex((x, i) => x !== ourBase.ids[i]);
+            const upTo = split < 0 ? N : split + 1;
+            const d = maxDiff(r.logprobs.slice(0, upTo), ourBase.logprobs.slice(0, upTo));
+            console.log(`${name}: ${what} our base moves by ${d.toExponential(2)}`);
+            expect(d, what).toBeGreaterThan(100 * f32Tol);
+          }
+        }
         const lines: string[] = [];
         const results: { what: string; d: number; tol: number; greedy: number[]; ref: number[]; must: boolean }[] = [];
         const check = async (
@@ -300,9 +358,9 @@ describe.skipIf(!llamaCpp.module)(
           lines.push(`${what} ${d.toExponential(2)} (greedy ${agree}/${N})`);
           results.push({ what, d, tol, greedy: t.greedy, ref: ref.ids, must });
         };
-        await check('base F32', 'base-f32.gguf', null, ourBase, TOL.f32, true);
-        await check('merged F32', 'merged-f32.gguf', null, ourLora, TOL.f32, true);
-        await check('base F32 + LoRA GGUF', 'base-f32.gguf', 'adapter.gguf', ourLora, TOL.f32, true);
+        await check('base F32', 'base-f32.gguf', null, ourBase, f32Tol, true);
+        await check('merged F32', 'merged-f32.gguf', null, ourLora, f32Tol, true);
+        await check('base F32 + LoRA GGUF', 'base-f32.gguf', 'adapter.gguf', ourLora, f32Tol, true);
         await check('merged F16', 'merged-f16.gguf', null, ourLora, TOL.f16, false);
         await check('merged BF16', 'merged-bf16.gguf', null, ourLora, TOL.bf16, false);
         await check('merged Q8_0', 'merged-q8_0.gguf', null, ourLora, TOL.q8_0, false);

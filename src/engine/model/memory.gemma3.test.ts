@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseHfConfig } from '../../io/hf-config';
 import GEMMA3_270M from '../../io/fixtures/gemma3-270m-config.json';
+import GEMMA3_1B from '../../io/fixtures/gemma3-1b-pt-config.json';
 import { baseParamCount } from './config';
 import { estimateMemory, fitProblem, type MemoryInput } from './memory';
 import { activationPlan, lmHeadChunk, specList } from './plan';
@@ -64,5 +65,47 @@ describe('memory estimate: Gemma 3 270M', () => {
     expect(extra).toBeLessThan(18 * perLayer + 8 * MiB);
     const ckpt = estimateMemory({ ...input, checkpointing: true }).activations;
     expect(ckpt).toBeLessThan(estimateMemory(input).activations / 4);
+  });
+});
+
+// Gemma 3 1B (google/gemma-3-1b-pt's config.json), the same input and limits: 4.41 GiB in all
+// (bf16 weights 1.86 GiB, activations 2.47 GiB, LM head 64 MiB, LoRA state 17 MiB).
+describe('memory estimate: Gemma 3 1B', () => {
+  const c1b = parseHfConfig(GEMMA3_1B).model;
+  const in1b: MemoryInput = { ...input, config: c1b };
+  const GiB = 2 ** 30;
+
+  it('bf16 weights: 999,885,952 parameters at 2 bytes, the 262144 x 1152 embedding in five shards under 128 MiB', () => {
+    const e = estimateMemory(in1b);
+    const params = baseParamCount(c1b);
+    expect(params).toBe(999_885_952);
+    expect(e.weights).toBeGreaterThanOrEqual(2 * params);
+    expect(e.weights).toBeLessThan(2 * params + MiB);
+    // 58240 rows x 1152 x 2 bytes = 134,184,960 <= 128 MiB; 262144 rows take five such shards
+    expect(e.largest.label).toBe('model.embed_tokens.weight[0:58240]');
+    expect(e.largest.bytes).toBe(58240 * 1152 * 2);
+    expect(Math.ceil(262144 / 58240)).toBe(5);
+    expect(e.lmHead).toBeGreaterThanOrEqual(64 * MiB);
+    expect(e.lmHead).toBeLessThan(65 * MiB);
+    expect(e.total / GiB).toBeGreaterThan(4.4);
+    expect(e.total / GiB).toBeLessThan(4.42);
+    expect(fitProblem(in1b)).toBeNull();
+    console.log(
+      `Gemma 3 1B bf16, LoRA r8 q/v, 4x256: total ${(e.total / GiB).toFixed(2)} GiB (weights ` +
+        `${(e.weights / GiB).toFixed(2)}, activations ${(e.activations / GiB).toFixed(2)}, LM head ` +
+        `${(e.lmHead / MiB).toFixed(0)} MiB, LoRA state ${(e.loraState / MiB).toFixed(1)} MiB)`,
+    );
+  });
+
+  it("Gemma's extra activations over 26 layers; checkpointing keeps one layer's", () => {
+    const N = 4 * 256;
+    const plain = { ...c1b, gemma3: null, qkNorm: false };
+    const extra = estimateMemory(in1b).activations - estimateMemory({ ...in1b, config: plain }).activations;
+    // per layer: qRaw [N, 1024], kRaw [N, 256], ao and mo [N, 1152], four rstd; plus two RoPE tables and scratch
+    const perLayer = 4 * N * (1024 + 256 + 2 * 1152);
+    expect(extra).toBeGreaterThanOrEqual(26 * perLayer);
+    expect(extra).toBeLessThan(26 * perLayer + 8 * MiB);
+    const ckpt = estimateMemory({ ...in1b, checkpointing: true }).activations;
+    expect(ckpt).toBeLessThan(estimateMemory(in1b).activations / 4);
   });
 });
