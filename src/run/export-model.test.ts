@@ -31,6 +31,10 @@ import { runExport } from './export-model';
 import GEMMA3_270M from '../io/fixtures/gemma3-270m-config.json';
 import GEMMA3_1B from '../io/fixtures/gemma3-1b-pt-config.json';
 import { templateFamily, writeModelfile } from './modelfile';
+import PHI4_TEMPLATE from '../io/fixtures/phi-4-mini-instruct.chat_template.json';
+import { REPO_ROOT } from '../engine/testing/cases.node';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const enc = new TextEncoder();
 const fs = (files: Map<string, Uint8Array>, name = 'tiny') =>
@@ -484,7 +488,35 @@ describe('Modelfile', () => {
     expect(l3).toContain('TEMPLATE """{{ if .System }}<|start_header_id|>system<|end_header_id|>');
     expect(l3.match(/PARAMETER stop "<\|eot_id\|>"/g)).toHaveLength(1);
     const none = writeModelfile({ from: 'llama3.2:1b', chatTemplate: '{{ messages }}' });
+    expect(none).toContain('not one of ChatML, Llama 3, Mistral, Gemma or Phi');
     expect(none).not.toMatch(/^TEMPLATE/m);
     expect(none).toContain('FROM llama3.2:1b');
+  });
+
+  it("writes the published Gemma 3, Phi-4-mini, Qwen3 and SmolLM3 templates' turns for Ollama", () => {
+    const fixture = (f: string) => readFileSync(join(REPO_ROOT, 'src/data/testing/templates', f), 'utf8');
+    expect(templateFamily(fixture('gemma-3-it.jinja'))).toBe('gemma');
+    expect(templateFamily(PHI4_TEMPLATE.chat_template)).toBe('phi');
+    expect(templateFamily(fixture('qwen3.jinja'))).toBe('chatml');
+    expect(templateFamily(fixture('smollm3.jinja'))).toBe('chatml');
+    const gemma = writeModelfile({ from: './m.gguf', chatTemplate: fixture('gemma-3-it.jinja'), eosTokens: ['<eos>'] });
+    // what the studio trained on: "<start_of_turn>user\n{system}\n\n{prompt}<end_of_turn>\n<start_of_turn>model\n"
+    expect(gemma).toContain(
+      'TEMPLATE """<start_of_turn>user\n{{ if .System }}{{ .System }}\n\n{{ end }}{{ .Prompt }}<end_of_turn>\n<start_of_turn>model\n{{ .Response }}<end_of_turn>\n"""',
+    );
+    expect(gemma.match(/^PARAMETER stop .*$/gm)).toEqual([
+      'PARAMETER stop "<end_of_turn>"',
+      'PARAMETER stop "<start_of_turn>"',
+      'PARAMETER stop "<eos>"',
+    ]);
+    const phi = writeModelfile({
+      from: './m.gguf',
+      chatTemplate: PHI4_TEMPLATE.chat_template,
+      eosTokens: ['<|endoftext|>'],
+    });
+    expect(phi).toContain(
+      'TEMPLATE """{{ if .System }}<|system|>{{ .System }}<|end|>{{ end }}{{ if .Prompt }}<|user|>{{ .Prompt }}<|end|>{{ end }}<|assistant|>{{ .Response }}<|end|>"""',
+    );
+    expect(phi).toContain('PARAMETER stop "<|end|>"');
   });
 });

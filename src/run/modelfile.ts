@@ -4,7 +4,7 @@
 // template, and the stop strings as PARAMETER stop. A family that is not recognised gets no
 // TEMPLATE (Ollama then uses the GGUF's own tokenizer.chat_template when it can) and says so.
 
-export type TemplateFamily = 'chatml' | 'llama3' | 'mistral';
+export type TemplateFamily = 'chatml' | 'llama3' | 'mistral' | 'gemma' | 'phi';
 
 const TEMPLATES: Record<TemplateFamily, { template: string; stops: string[] }> = {
   chatml: {
@@ -31,6 +31,22 @@ const TEMPLATES: Record<TemplateFamily, { template: string; stops: string[] }> =
     template: `[INST] {{ if .System }}{{ .System }} {{ end }}{{ .Prompt }} [/INST]{{ .Response }}`,
     stops: ['[INST]', '[/INST]'],
   },
+  // Gemma 3: the system prompt opens the user turn (as its chat template folds it), "model" answers.
+  gemma: {
+    template: `<start_of_turn>user
+{{ if .System }}{{ .System }}
+
+{{ end }}{{ .Prompt }}<end_of_turn>
+<start_of_turn>model
+{{ .Response }}<end_of_turn>
+`,
+    stops: ['<end_of_turn>', '<start_of_turn>'],
+  },
+  // Phi-3 / Phi-4-mini: <|role|>content<|end|>, no newlines in Phi-4-mini's template.
+  phi: {
+    template: `{{ if .System }}<|system|>{{ .System }}<|end|>{{ end }}{{ if .Prompt }}<|user|>{{ .Prompt }}<|end|>{{ end }}<|assistant|>{{ .Response }}<|end|>`,
+    stops: ['<|end|>', '<|user|>', '<|assistant|>', '<|system|>'],
+  },
 };
 
 /** The family of a Hugging Face chat template, from the markers it writes. */
@@ -39,6 +55,8 @@ export function templateFamily(jinja: string | null): TemplateFamily | null {
   if (jinja.includes('<|im_start|>')) return 'chatml';
   if (jinja.includes('<|start_header_id|>')) return 'llama3';
   if (jinja.includes('[INST]')) return 'mistral';
+  if (jinja.includes('<start_of_turn>')) return 'gemma';
+  if (jinja.includes('<|end|>')) return 'phi';
   return null;
 }
 
@@ -69,7 +87,7 @@ export function writeModelfile(o: ModelfileOptions): string {
   } else {
     lines.push(
       o.chatTemplate
-        ? "# The chat template is not one of ChatML, Llama 3 or Mistral: no TEMPLATE line; Ollama reads the GGUF's tokenizer.chat_template"
+        ? "# The chat template is not one of ChatML, Llama 3, Mistral, Gemma or Phi: no TEMPLATE line; Ollama reads the GGUF's tokenizer.chat_template"
         : '# The model has no chat template: prompts are passed as they are',
     );
   }
