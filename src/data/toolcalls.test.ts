@@ -5,17 +5,16 @@
 // (testing/render_chat_template.py); and the labels train exactly the assistant turns, tool calls
 // included, never the tool results or prompts.
 
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { detectRecordFormat, normalizeRecord, recordText, type DatasetFormat, type NormalizedRecord } from './formats';
-import { AlpacaFormat, ChatFormat, ChatTemplate, recordMessages, type ChatMessage } from './template';
+import { AlpacaFormat, ChatFormat, ChatTemplate, recordMessages } from './template';
 import { ExampleEncoder } from './encode';
 import { tokenizerFit } from './stats';
 import type { ModelTokenizer } from './tokenizer';
-import { IGNORE_INDEX } from './types';
+import { hasJinja2, pythonRender, templateVars, trainedRuns, type RenderCase } from './testing/referee';
 import { demoFiles, demoTokenizer, llama2LikeTokenizer, qwenLikeTokenizer } from './testing/fixtures';
 
 const HERE = join(dirname(fileURLToPath(import.meta.url)), 'testing');
@@ -121,39 +120,7 @@ const TEMPLATES: { name: string; source: string; tokenizer: () => ModelTokenizer
   { name: 'Llama-3.1-Instruct', source: LLAMA31, tokenizer: llama3LikeTokenizer },
 ];
 
-interface Case {
-  messages: ChatMessage[];
-  tools: Record<string, unknown>[] | null;
-  add_generation_prompt: boolean;
-}
-
-function pythonRender(
-  source: string,
-  vars: Record<string, unknown>,
-  cases: Case[],
-): { text?: string; error?: string }[] {
-  const r = spawnSync('/usr/bin/python3', [join(HERE, 'render_chat_template.py')], {
-    input: JSON.stringify({ template: source, vars, cases }),
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  if (r.status !== 0) throw new Error(`render_chat_template.py failed: ${r.stderr || r.error?.message}`);
-  return JSON.parse(r.stdout) as { text?: string; error?: string }[];
-}
-
-/** Contiguous runs of trained labels, decoded. */
-function trainedRuns(tok: ModelTokenizer, ids: Int32Array, labels: Int32Array): string[] {
-  const runs: string[] = [];
-  let cur: number[] = [];
-  for (let t = 0; t <= labels.length; t++) {
-    if (t < labels.length && labels[t] !== IGNORE_INDEX) cur.push(ids[t]);
-    else if (cur.length) {
-      runs.push(tok.decode(cur));
-      cur = [];
-    }
-  }
-  return runs;
-}
+type Case = RenderCase;
 
 describe('tool-call records normalize from both dialects', () => {
   it('reads ShareGPT function_call/observation and a tools JSON string', () => {
@@ -208,7 +175,6 @@ describe('tool-call records normalize from both dialects', () => {
 });
 
 // Skipped only outside CI without python3-jinja2 (scripts/setup.mjs --for test installs it).
-const hasJinja2 = spawnSync('/usr/bin/python3', ['-c', 'import jinja2'], { stdio: 'ignore' }).status === 0;
 
 describe.each(TEMPLATES)('$name as published', ({ source, tokenizer }) => {
   it.skipIf(!hasJinja2 && !process.env.CI)(
@@ -222,13 +188,7 @@ describe.each(TEMPLATES)('$name as published', ({ source, tokenizer }) => {
         cases.push({ messages: m, tools: r.tools ?? null, add_generation_prompt: false });
         cases.push({ messages: m.slice(0, -1), tools: r.tools ?? null, add_generation_prompt: true });
       }
-      const vars = {
-        bos_token: tok.bos?.content ?? null,
-        eos_token: tok.eos?.content ?? null,
-        pad_token: tok.pad?.content ?? null,
-        unk_token: tok.unk?.content ?? null,
-        additional_special_tokens: [],
-      };
+      const vars = templateVars(tok);
       const parallel = recordMessages(norm(SHAREGPT_PARALLEL, 'sharegpt'));
       cases.push({ messages: parallel, tools: SHAREGPT_PARALLEL.tools, add_generation_prompt: false });
       const py = pythonRender(source, vars, cases);

@@ -7,13 +7,12 @@
 // trained tokens are exactly the assistant turns, the sampler's prompt equals the rendering with
 // add_generation_prompt, and sampling stops at the family's end-of-turn token.
 
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DatasetRecord } from '../data/parse';
 import { recordMessages, type ChatMessage } from '../data/template';
-import { IGNORE_INDEX } from '../data/types';
+import { hasJinja2, pythonRender, templateVars, trainedRuns, type RenderCase } from '../data/testing/referee';
 import type { ModelTokenizer } from '../data/tokenizer';
 import { REPO_ROOT } from '../engine/testing/cases.node';
 import { FileSet, bytesSource } from '../io/source';
@@ -164,27 +163,8 @@ async function familyModel(f: Family): Promise<{ model: LoadedModel; ids: Map<st
   return { model: await openModel(fs), ids: t.ids };
 }
 
-interface Case {
-  messages: ChatMessage[];
-  tools: null;
-  add_generation_prompt: boolean;
-}
-
-function pythonRender(source: string, tok: ModelTokenizer, cases: Case[]): { text?: string; error?: string }[] {
-  const vars = {
-    bos_token: tok.bos?.content ?? null,
-    eos_token: tok.eos?.content ?? null,
-    pad_token: tok.pad?.content ?? null,
-    unk_token: tok.unk?.content ?? null,
-    additional_special_tokens: [],
-  };
-  const r = spawnSync('/usr/bin/python3', [join(REPO_ROOT, 'src/data/testing/render_chat_template.py')], {
-    input: JSON.stringify({ template: source, vars, cases }),
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  if (r.status !== 0) throw new Error(`render_chat_template.py failed: ${r.stderr || r.error?.message}`);
-  return JSON.parse(r.stdout) as { text?: string; error?: string }[];
+function pyRender(source: string, tok: ModelTokenizer, cases: RenderCase[]) {
+  return pythonRender(source, templateVars(tok), cases);
 }
 
 const rec = (index: number, turns: DatasetRecord['turns'], system?: string): DatasetRecord => ({
@@ -220,20 +200,6 @@ const RECORDS: DatasetRecord[] = [
   ),
 ];
 
-/** Contiguous runs of trained labels, decoded with special tokens kept. */
-function trainedRuns(tok: ModelTokenizer, ids: Int32Array, labels: Int32Array): string[] {
-  const runs: string[] = [];
-  let cur: number[] = [];
-  for (let t = 0; t <= labels.length; t++) {
-    if (t < labels.length && labels[t] !== IGNORE_INDEX) cur.push(ids[t]);
-    else if (cur.length) {
-      runs.push(tok.decode(cur));
-      cur = [];
-    }
-  }
-  return runs;
-}
-
 /** What each family trains for RECORDS, turn by turn (the template decides what a turn holds). */
 const TRAINED: Record<string, string[][]> = {
   // Qwen3 writes an empty think block into the turn after the last user query; earlier turns bare.
@@ -262,7 +228,6 @@ const TRAINED: Record<string, string[][]> = {
 };
 
 // Skipped only outside CI without python3-jinja2 (scripts/setup.mjs --for test installs it).
-const hasJinja2 = spawnSync('/usr/bin/python3', ['-c', 'import jinja2'], { stdio: 'ignore' }).status === 0;
 
 describe.each(FAMILIES)('$name with its published chat template', (f) => {
   it.skipIf(!hasJinja2 && !process.env.CI)(
@@ -273,7 +238,7 @@ describe.each(FAMILIES)('$name with its published chat template', (f) => {
       const tok = model.tokenizer;
       const enc = encodeData(RECORDS, model, { max_seq_length: 4096, train_on_inputs: false });
       expect(enc.errors).toEqual([]);
-      const py = pythonRender(
+      const py = pyRender(
         f.template.source,
         tok,
         RECORDS.map((r) => ({ messages: recordMessages(r), tools: null, add_generation_prompt: false })),
@@ -313,7 +278,7 @@ describe.each(FAMILIES)('$name with its published chat template', (f) => {
         { role: 'assistant', content: 'Blue.' },
         { role: 'user', content: 'Another one?' },
       ];
-      const [want] = pythonRender(f.template.source, tok, [{ messages, tools: null, add_generation_prompt: true }]);
+      const [want] = pyRender(f.template.source, tok, [{ messages, tools: null, add_generation_prompt: true }]);
       expect(p.text).toBe(want.text);
       expect(tok.decode(p.ids)).toBe(
         tok.addBosToken && !want.text!.startsWith(tok.bos!.content) ? tok.bos!.content + want.text! : want.text!,
