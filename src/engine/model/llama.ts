@@ -19,6 +19,8 @@
 // into the `fused` scratch, whose columns are then copied out into q, k, v (gate, up); the
 // backward gathers dq, dk, dv (dgate, dup) side by side into `fused` and runs the fused Linear's
 // backward. So a LoRA adapter on a fused module is PEFT's: one A, one B over the fused output.
+// Its LongRoPE tables hold the short or the long factors by the micro-batch's largest position
+// (RopeTables, re-uploaded in writeBatch when the choice changes; the programs stay the same).
 // Gemma 3 (config.gemma3) runs the same block (attnForward / mlpForward and their backwards are
 // shared) with what differs: every norm with (1 + w) (normOffset), embeddings times sqrt(C), norms
 // on the attention and MLP outputs before their residual adds, a GELU-tanh gate (gateAct),
@@ -34,7 +36,7 @@ import { Program } from '../gpu/program';
 import { type Tensor, view } from '../gpu/tensor';
 import { embeddingForward } from '../kernels/embedding';
 import { rmsnormBackward, rmsnormForward } from '../kernels/rmsnorm';
-import { ropeBackward, ropeForward, ropeTables } from '../kernels/rope';
+import { RopeTables, ropeBackward, ropeForward } from '../kernels/rope';
 import { attentionBackward, attentionForward } from '../kernels/attention';
 import { type GateAct, swigluBackward, swigluForward } from '../kernels/swiglu';
 import { copyColumns } from '../kernels/columns';
@@ -87,6 +89,8 @@ export class LlamaModel {
   private acts: Activations | null = null;
   private head: LmHeadLoss | null = null;
   private readonly programs = new Map<string, Program>();
+  /** The cos/sin tables (acts.cos, acts.sin) and the LongRoPE factors they hold. */
+  private rope: RopeTables | null = null;
 
   constructor(
     readonly ctx: GpuContext,
@@ -187,13 +191,11 @@ export class LlamaModel {
       doraGdy: acts.doraGdy,
     };
     this.acts = { ...acts, arena: a, linear };
-    const { cos, sin } = ropeTables(this.maxSeq, rotaryDim(c), c.ropeTheta, c.ropeScaling);
-    this.ctx.upload(acts.cos, cos);
-    this.ctx.upload(acts.sin, sin);
+    this.rope = new RopeTables(this.ctx, acts.cos, acts.sin, this.maxSeq, rotaryDim(c), c.ropeTheta, c.ropeScaling);
+    this.rope.use(this.maxSeq);
     if (c.gemma3 && acts.gemma) {
-      const local = ropeTables(this.maxSeq, c.headDim, c.gemma3.ropeLocalTheta, null);
-      this.ctx.upload(acts.gemma.cosLocal, local.cos);
-      this.ctx.upload(acts.gemma.sinLocal, local.sin);
+      const { cosLocal, sinLocal } = acts.gemma;
+      new RopeTables(this.ctx, cosLocal, sinLocal, this.maxSeq, c.headDim, c.gemma3.ropeLocalTheta, null).use(0);
     }
     this.head = new LmHeadLoss(this.ctx, {
       N,
@@ -245,6 +247,11 @@ export class LlamaModel {
     this.ctx.upload(a.ids, inputIds);
     this.ctx.upload(a.targets, targets);
     this.ctx.upload(a.seg, seg);
+    // LongRoPE's factors: transformers picks the long ones when torch.max(position_ids) + 1 passes
+    // original_max_position_embeddings, over the whole micro-batch. Rows without position ids have
+    // positions 0..T-1 (padding included, as transformers numbers them); packed rows count each
+    // example's positions and those of the padding run, which restarts at 0 like an example.
+    this.rope!.use(positionIds ? positionIds.reduce((m, p) => Math.max(m, p), 0) + 1 : T);
   }
 
   /**
@@ -368,7 +375,10 @@ export class LlamaModel {
    * Layer l's attention options and RoPE tables: Gemma 3 scales scores by query_pre_attn_scalar^-0.5,
    * and its sliding layers read the local tables and see the last sliding_window positions.
    */
-  private attnSetup(l: number, T: number): { o: AttentionOptions; cos: Tensor; sin: Tensor; rot: number; rope: boolean } {
+  private attnSetup(
+    l: number,
+    T: number,
+  ): { o: AttentionOptions; cos: Tensor; sin: Tensor; rot: number; rope: boolean } {
     const a = this.requireActs();
     const c = this.config;
     const g = c.gemma3;

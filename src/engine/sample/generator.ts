@@ -18,6 +18,10 @@
 // query_pre_attn_scalar, and on sliding layers the local RoPE tables and attention over the last
 // `sliding_window` positions of the cache (the cache keeps every position; only the reads are
 // windowed).
+// LongRoPE (Phi-3) as transformers' generate: the prefill takes the factors of the prompt's length,
+// and the step whose sequence first passes original_max_position_embeddings feeds the whole
+// sequence again with the long factors (Phi3ForCausalLM.prepare_inputs_for_generation drops the
+// cache there), so no cached key keeps a short-factor rotation past the switch.
 
 import type { GpuContext } from '../gpu/context';
 import { Arena } from '../gpu/arena';
@@ -25,7 +29,7 @@ import { Program } from '../gpu/program';
 import { type Tensor, view } from '../gpu/tensor';
 import { embeddingForward } from '../kernels/embedding';
 import { rmsnormForward } from '../kernels/rmsnorm';
-import { ropeTables } from '../kernels/rope';
+import { RopeTables } from '../kernels/rope';
 import { swigluForward } from '../kernels/swiglu';
 import { add, scale } from '../kernels/elementwise';
 import { matmul } from '../kernels/matmul';
@@ -114,6 +118,8 @@ export class Generator {
   private readonly scratch: LinearScratch;
   private readonly cos: Tensor;
   private readonly sin: Tensor;
+  /** cos, sin and the LongRoPE factors they hold (those of the sequence fed so far). */
+  private readonly rope: RopeTables;
   private readonly tBuffers: Tensor[] = [];
   private readonly normBuffers: Tensor[] = [];
   private readonly gemma: GemmaBlock | null = null;
@@ -123,7 +129,7 @@ export class Generator {
     readonly config: ModelConfig,
     readonly weights: GpuWeights,
     readonly lora: { layout: LoraLayout; params: Tensor } | null,
-    readonly maxLen = Math.min(DECODE_MAX_LEN, config.maxPositionEmbeddings, longRopeLimit(config)),
+    readonly maxLen = Math.min(DECODE_MAX_LEN, config.maxPositionEmbeddings),
     chunk = PREFILL_CHUNK,
   ) {
     const c = config;
@@ -187,13 +193,11 @@ export class Generator {
     }
     a.allocate();
     this.arena = a;
-    const tables = ropeTables(this.maxLen, rotaryDim(c), c.ropeTheta, c.ropeScaling);
-    ctx.upload(this.cos, tables.cos);
-    ctx.upload(this.sin, tables.sin);
+    this.rope = new RopeTables(ctx, this.cos, this.sin, this.maxLen, rotaryDim(c), c.ropeTheta, c.ropeScaling);
+    this.rope.use(0);
     if (c.gemma3 && this.gemma) {
-      const local = ropeTables(this.maxLen, c.headDim, c.gemma3.ropeLocalTheta, null);
-      ctx.upload(this.gemma.cosLocal, local.cos);
-      ctx.upload(this.gemma.sinLocal, local.sin);
+      const { cosLocal, sinLocal } = this.gemma;
+      new RopeTables(ctx, cosLocal, sinLocal, this.maxLen, c.headDim, c.gemma3.ropeLocalTheta, null).use(0);
     }
   }
 
@@ -387,7 +391,8 @@ export class Generator {
 
   /**
    * Feeds the whole prompt (filling the cache rows 0..T-1) and returns the logits [V] at its
-   * last position: the distribution of the first new token.
+   * last position: the distribution of the first new token. LongRoPE's factors are those of the
+   * prompt's length, as transformers' forward over it picks them.
    */
   async prefill(
     prompt: number[],
@@ -396,14 +401,25 @@ export class Generator {
     signal?: AbortSignal,
   ): Promise<Float32Array> {
     this.checkPrompt(prompt, withAdapter);
-    if (feed === 'token') {
+    this.rope.use(prompt.length);
+    return this.feed(prompt, withAdapter, feed, signal);
+  }
+
+  /** Fills the cache rows 0..T-1 with `tokens` and returns the logits at the last one. */
+  private async feed(
+    tokens: number[],
+    withAdapter: boolean,
+    mode: 'batched' | 'token',
+    signal?: AbortSignal,
+  ): Promise<Float32Array> {
+    if (mode === 'token') {
       let logits: Float32Array | null = null;
-      for (let i = 0; i < prompt.length; i++) logits = await this.step(prompt[i], i, withAdapter);
+      for (let i = 0; i < tokens.length; i++) logits = await this.step(tokens[i], i, withAdapter);
       return logits!;
     }
-    for (let start = 0; start < prompt.length; start += this.chunk) {
-      const ids = prompt.slice(start, start + this.chunk);
-      const lastChunk = start + this.chunk >= prompt.length;
+    for (let start = 0; start < tokens.length; start += this.chunk) {
+      const ids = tokens.slice(start, start + this.chunk);
+      const lastChunk = start + this.chunk >= tokens.length;
       this.submitBlock(ids, start, withAdapter, lastChunk ? ids.length - 1 : null);
       // A long prompt on a slow device: let the caller's Stop land between two chunks.
       if (!lastChunk) await this.ctx.device.queue.onSubmittedWorkDone();
@@ -452,7 +468,13 @@ export class Generator {
         stoppedBy = 'max_length';
         break;
       }
-      if (n + 1 < o.maxNewTokens) logits = await this.step(next, pos++, o.withAdapter);
+      if (n + 1 >= o.maxNewTokens) break;
+      // LongRoPE as transformers' Phi3ForCausalLM.prepare_inputs_for_generation: the step whose
+      // sequence first passes original_max_position_embeddings drops the cache and runs the whole
+      // sequence again, with the long factors (cached keys never mix the two factor sets).
+      if (this.rope.use(pos + 1)) logits = await this.feed([...prompt, ...ids], o.withAdapter, 'batched', o.signal);
+      else logits = await this.step(next, pos, o.withAdapter);
+      pos++;
     }
     return { ids, logprobs, stoppedBy };
   }
@@ -474,9 +496,4 @@ function splitColumns(p: Program, fused: Tensor, parts: Tensor[], widths: number
     copyColumns(p, t, widths[i], 0, src, F, off, n, widths[i]);
     off += widths[i];
   });
-}
-
-/** LongRoPE's tables hold up to original_max_position_embeddings (kernels/rope.ts ropeTables). */
-function longRopeLimit(c: ModelConfig): number {
-  return c.ropeScaling?.ropeType === 'longrope' ? c.ropeScaling.originalMaxPositionEmbeddings : Infinity;
 }
