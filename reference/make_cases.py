@@ -4,7 +4,7 @@
 Why it exists: the engine's whole-model tests need small checkpoints that exercise every code path
 (Qwen2 q/k/v bias and a separate LM head in F16; Llama with a tied head, GQA with one kv head, llama3
 RoPE scaling, rsLoRA, BF16; Qwen3's per-head q/k norms and explicit head_dim; SmolLM3's layers without
-RoPE; Phi-3 with fused qkv_proj / gate_up_proj, partial rotary, longrope, tied; Gemma 3 with sliding and full
+RoPE; Phi-3 with fused qkv_proj / gate_up_proj, partial rotary, longrope (short and long factors), tied; Gemma 3 with sliding and full
 layers, a window shorter than the sequences, an explicit head_dim and a query_pre_attn_scalar that differ from
 hidden/heads), micro-batches shaped like real SFT data (right padding, masked prompts, varying lengths), and a
 LoRA init with NONZERO B so every A and B gradient is exercised at step 0.
@@ -257,29 +257,45 @@ def tiny_smollm3():
     return write_case("tiny-smollm3", model_dir, cfg, lora, training, seed=502, batch=2, len_range=(8, 21), pad_id=0,
                       subset=24)
 
-def tiny_phi3():
-    model_dir = os.path.join(CASES, "tiny-phi3", "model")
-    # Phi-4-mini's config.json fields at a tiny size: head_dim 16 (hidden / heads), partial_rotary_factor 0.75
-    # (12 of 16 dims rotate: 6 longrope factors), GQA 4/2, tied embeddings. max / original positions = 4,
-    # so the attention factor is sqrt(1 + ln 4 / ln 256); every sequence here is <= 256: the short factors.
-    config = {
-        "architectures": ["Phi3ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0, "bos_token_id": 1,
-        "embd_pdrop": 0.0, "eos_token_id": 2, "hidden_act": "silu", "hidden_size": 64, "initializer_range": 0.02,
-        "intermediate_size": 88, "max_position_embeddings": 1024, "model_type": "phi3", "num_attention_heads": 4,
-        "num_hidden_layers": 2, "num_key_value_heads": 2, "original_max_position_embeddings": 256,
-        "pad_token_id": 2, "partial_rotary_factor": 0.75, "resid_pdrop": 0.0, "rms_norm_eps": 1e-5,
-        "rope_scaling": {"long_factor": [1.0, 1.25, 2.5, 4.0, 9.0, 16.0],
-                         "short_factor": [1.0, 1.05, 1.5, 2.25, 3.0, 7.5], "type": "longrope"},
-        "rope_theta": 10000.0, "sliding_window": 262144, "tie_word_embeddings": True, "torch_dtype": "bfloat16",
-        "use_cache": True, "vocab_size": 257,
-    }
-    cfg = random_checkpoint(model_dir, config, "BF16", seed=401)
+# Phi-4-mini's config.json fields at a tiny size: head_dim 16 (hidden / heads), partial_rotary_factor 0.75
+# (12 of 16 dims rotate: 6 longrope factors), GQA 4/2, tied embeddings.
+TINY_PHI3_CONFIG = {
+    "architectures": ["Phi3ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0, "bos_token_id": 1,
+    "embd_pdrop": 0.0, "eos_token_id": 2, "hidden_act": "silu", "hidden_size": 64, "initializer_range": 0.02,
+    "intermediate_size": 88, "max_position_embeddings": 1024, "model_type": "phi3", "num_attention_heads": 4,
+    "num_hidden_layers": 2, "num_key_value_heads": 2, "original_max_position_embeddings": 256,
+    "pad_token_id": 2, "partial_rotary_factor": 0.75, "resid_pdrop": 0.0, "rms_norm_eps": 1e-5,
+    "rope_scaling": {"long_factor": [1.0, 1.25, 2.5, 4.0, 9.0, 16.0],
+                     "short_factor": [1.0, 1.05, 1.5, 2.25, 3.0, 7.5], "type": "longrope"},
+    "rope_theta": 10000.0, "sliding_window": 262144, "tie_word_embeddings": True, "torch_dtype": "bfloat16",
+    "use_cache": True, "vocab_size": 257,
+}
+
+
+def tiny_phi3_case(name, config, seeds, len_range):
+    """A tiny Phi-3 case: all four fused/unfused modules (all-linear), r 4, the usual 20-step schedule."""
+    model_dir = os.path.join(CASES, name, "model")
+    cfg = random_checkpoint(model_dir, config, "BF16", seed=seeds[0])
     lora = {"r": 4, "lora_alpha": 8, "target_modules": list(ref.PHI3_LINEAR_MODULES), "use_rslora": False}
     training = {"learning_rate": 1e-3, "lr_scheduler_type": "cosine", "warmup_steps": 2, "max_steps": 20,
                 "gradient_accumulation_steps": 2, "max_grad_norm": 1.0, "weight_decay": 0.01,
                 "adam_beta1": 0.9, "adam_beta2": 0.999, "adam_epsilon": 1e-8}
-    return write_case("tiny-phi3", model_dir, cfg, lora, training, seed=402, batch=2, len_range=(6, 19), pad_id=2,
+    return write_case(name, model_dir, cfg, lora, training, seed=seeds[1], batch=2, len_range=len_range, pad_id=2,
                       subset=24)
+
+
+def tiny_phi3():
+    # max / original positions = 4, so the attention factor is sqrt(1 + ln 4 / ln 256); every sequence here is
+    # <= 256: the short factors.
+    return tiny_phi3_case("tiny-phi3", TINY_PHI3_CONFIG, (401, 402), (6, 19))
+
+
+def tiny_phi3_longrope():
+    """tiny-phi3's shape with original_max_position_embeddings 8 and max_position_embeddings 32: rows of 4..24
+    tokens, so most micro-batches (T > 8) take the long factors and a few (T <= 8) the short ones, as
+    dynamic_rope_update picks them per forward by max(position_ids) + 1. attention_factor sqrt(1 + ln 4 / ln 8)."""
+    config = dict(TINY_PHI3_CONFIG, max_position_embeddings=32, original_max_position_embeddings=8)
+    return tiny_phi3_case("tiny-phi3-longrope", config, (411, 412), (4, 24))
 
 
 def tiny_gemma3():
@@ -417,7 +433,7 @@ TINY_CASES = (("tiny-qwen2", tiny_qwen2), ("tiny-llama3", tiny_llama3), ("tiny-q
               ("tiny-smollm3", tiny_smollm3), ("tiny-phi3", tiny_phi3), ("tiny-gemma3", tiny_gemma3),
               ("tiny-llama3-targeting", tiny_llama3_targeting), ("tiny-qwen2-pissa", tiny_qwen2_pissa),
               ("tiny-llama3-dora", tiny_llama3_dora), ("tiny-phi3-dora", tiny_phi3_dora),
-              ("tiny-qwen2-olora", tiny_qwen2_olora))
+              ("tiny-qwen2-olora", tiny_qwen2_olora), ("tiny-phi3-longrope", tiny_phi3_longrope))
 
 
 def demo(model_dir):

@@ -96,16 +96,16 @@ describe('a phi3 model through the run layer', () => {
     run.destroy();
   });
 
-  it('refuses max_seq_length past original_max_position_embeddings (longrope), by name', async () => {
+  it('refuses max_seq_length past max_position_embeddings (longrope), by name', async () => {
     const h: Hparams = {
       lora: DEFAULT_HPARAMS.lora,
-      training: { ...DEFAULT_HPARAMS.training, max_seq_length: 512, max_steps: 1 },
+      training: { ...DEFAULT_HPARAMS.training, max_seq_length: 2000, max_steps: 1 },
       quantization: DEFAULT_HPARAMS.quantization,
     };
     const dataset = parseDataset(readFileSync(join(REPO_ROOT, 'public/demo/sql-demo.json')), { name: 'sql-demo.json' });
     const data = prepareData(dataset.records.slice(0, 8), model, h.training);
     expect(() => new TrainingRun(ctx, model, weights, data, h)).toThrow(
-      /max_seq_length 512 exceeds this model's original_max_position_embeddings \(256\)/,
+      /max_seq_length 2000 exceeds this model's max_position_embeddings \(1024\)/,
     );
   });
 });

@@ -75,11 +75,10 @@ export class TrainingRun {
         `max_seq_length ${t.max_seq_length} exceeds this model's sliding window (${c.slidingWindow}); lower it`,
       );
     }
-    const rs = c.ropeScaling;
-    if (rs?.ropeType === 'longrope' && t.max_seq_length > rs.originalMaxPositionEmbeddings) {
+    // LongRoPE's long factors stretch the positions up to max_position_embeddings, not past it.
+    if (c.ropeScaling?.ropeType === 'longrope' && t.max_seq_length > c.maxPositionEmbeddings) {
       throw new Error(
-        `max_seq_length ${t.max_seq_length} exceeds this model's original_max_position_embeddings (${rs.originalMaxPositionEmbeddings}), ` +
-          `past which its longrope scaling switches to the long factors (not implemented here); lower it`,
+        `max_seq_length ${t.max_seq_length} exceeds this model's max_position_embeddings (${c.maxPositionEmbeddings}); lower it`,
       );
     }
     if (data.train.length === 0) throw new Error('the training split is empty');

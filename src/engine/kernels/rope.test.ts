@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { expectClose } from '../testing/gpu';
-import { ropeInvFreq, ropeTables } from './rope';
+import { longRopeFactors, ropeInvFreq, ropeTables } from './rope';
 
 // Expected values from torch 1.13 float32 in /usr/bin/python3, running the tensor expressions of
 // transformers' _compute_default_rope_parameters / _compute_llama3_parameters
@@ -12,6 +12,16 @@ import { ropeInvFreq, ropeTables } from './rope';
 // inv_freq as float32 bit patterns; cos/sin printed with repr(float(x)).
 
 const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
+
+// longrope over 131072 / 4096 positions (Phi-3-mini-128k's), at rotary dim 12: 6 factors of each kind.
+const PHI3_LONGROPE = {
+  ropeType: 'longrope' as const,
+  factor: 32,
+  shortFactor: [1, 1.05, 1.5, 2.25, 3, 7.5],
+  longFactor: [1, 2, 4, 8, 16, 32],
+  originalMaxPositionEmbeddings: 4096,
+  attentionFactor: Math.sqrt(1 + Math.log(32) / Math.log(4096)),
+};
 
 const DEFAULT_INV = [0x3f800000, 0x3ea1e89b, 0x3dcccccd, 0x3d0186e3, 0x3c23d70a, 0x3b4f3e38, 0x3a83126f, 0x39a5cb60];
 const DEFAULT_ROWS: Record<number, [number[], number[]]> = {
@@ -132,14 +142,7 @@ describe('ropeTables (transformers float32 semantics)', () => {
     // torch 1.13 float32, _compute_longrope_parameters + Phi3RotaryEmbedding.forward:
     //   inv_freq = 1.0 / (ext_factors * base ** (arange(0, dim, 2).float() / dim))
     //   cos = emb.cos() * attention_factor, attention_factor = sqrt(1 + ln(32) / ln(4096))
-    const scaling = {
-      ropeType: 'longrope' as const,
-      factor: 32,
-      shortFactor: [1, 1.05, 1.5, 2.25, 3, 7.5],
-      longFactor: [1, 2, 4, 8, 16, 32],
-      originalMaxPositionEmbeddings: 4096,
-      attentionFactor: Math.sqrt(1 + Math.log(32) / Math.log(4096)),
-    };
+    const scaling = PHI3_LONGROPE;
     expect(bits(ropeInvFreq(12, 10000, scaling))).toEqual([
       0x3f800000, 0x3e521bd3, 0x3cfd7e1b, 0x3b91a2b4, 0x3a3c41e1, 0x3881c9cb,
     ]);
@@ -172,10 +175,68 @@ describe('ropeTables (transformers float32 semantics)', () => {
       expectClose(cos.subarray(+t * 6, +t * 6 + 6), c, tol, `cos[${t}]`);
       expectClose(sin.subarray(+t * 6, +t * 6 + 6), s, tol, `sin[${t}]`);
     }
-    // past original_max_position_embeddings transformers switches to the long factors: refused
-    expect(() => ropeTables(4097, 12, 10000, scaling)).toThrow(
-      /longrope: sequences of 4097 tokens pass original_max_position_embeddings \(4096\)/,
-    );
+  });
+
+  it('Phi-3 "longrope" past original_max_position_embeddings: the long factors, the same attention factor', () => {
+    // torch 1.13 float32, _compute_longrope_parameters(config, device, seq_len) with
+    // seq_len > original_max_position_embeddings (ext_factors = long_factor), as
+    // dynamic_rope_update's longrope_frequency_update calls it once torch.max(position_ids) + 1 > 4096;
+    // cos = (inv_freq @ position_ids).cos() * attention_factor, printed with repr(float(x)).
+    const scaling = PHI3_LONGROPE;
+    expect(longRopeFactors(scaling, 4096)).toBe(false);
+    expect(longRopeFactors(scaling, 4097)).toBe(true);
+    expect(longRopeFactors(null, 1e6)).toBe(false);
+    const LONG_INV = [0x3f800000, 0x3ddc9d35, 0x3c3e1e95, 0x3aa3d70a, 0x390d3169, 0x37735a5c];
+    expect(bits(ropeInvFreq(12, 10000, scaling, 4097))).toEqual(LONG_INV);
+    // seqLen up to the original length: the short factors (the previous test's bits)
+    expect(bits(ropeInvFreq(12, 10000, scaling, 4096))[1]).toBe(0x3e521bd3);
+    const { cos, sin } = ropeTables(6001, 12, 10000, scaling);
+    const rows: Record<number, [number[], number[]]> = {
+      1: [
+        [
+          0.6430884599685669, 1.18333899974823, 1.1901580095291138, 1.1902371644973755, 1.190238118171692,
+          1.190238118171692,
+        ],
+        [
+          1.0015507936477661, 0.12796667218208313, 0.013811178505420685, 0.001487797242589295, 0.00016026811499614269,
+          1.726436494209338e-5,
+        ],
+      ],
+      4097: [
+        [
+          1.1126011610031128, 0.06882976740598679, -1.0879647731781006, 0.4731960594654083, 1.0136669874191284,
+          1.1881370544433594,
+        ],
+        [
+          0.42283010482788086, 1.188246250152588, -0.48270031809806824, -1.0921319723129272, 0.6238157749176025,
+          0.07069047540426254,
+        ],
+      ],
+      6000: [
+        [
+          1.0758699178695679, 0.7964191436767578, 1.039478063583374, 0.4125785529613495, 0.8224648237228394,
+          1.185733437538147,
+        ],
+        [
+          -0.5090880393981934, -0.8845243453979492, 0.5797863602638245, 1.1164432764053345, 0.8603594899177551,
+          0.10345546901226044,
+        ],
+      ],
+    };
+    // one ulp of cos/sin, then the product with the factor rounded: two ulps of values below 2
+    const tol = { atol: 2.5e-7, rtol: 0 };
+    for (const [t, [c, s]] of Object.entries(rows)) {
+      expectClose(cos.subarray(+t * 6, +t * 6 + 6), c, tol, `cos[${t}]`);
+      expectClose(sin.subarray(+t * 6, +t * 6 + 6), s, tol, `sin[${t}]`);
+    }
+    // The factors follow seqLen, not the number of rows: 16 rows of a 4097-long sequence are the
+    // first rows of the long tables; of a 4096-long one, the first rows of the short tables.
+    const head = ropeTables(16, 12, 10000, scaling, 4097);
+    expect(Array.from(head.cos)).toEqual(Array.from(cos.subarray(0, 16 * 6)));
+    expect(Array.from(head.sin)).toEqual(Array.from(sin.subarray(0, 16 * 6)));
+    const short = ropeTables(16, 12, 10000, scaling);
+    expect(Array.from(ropeTables(16, 12, 10000, scaling, 4096).cos)).toEqual(Array.from(short.cos));
+    expect(short.cos[6 + 1]).not.toBe(head.cos[6 + 1]);
   });
 
   it('rejects an odd head_dim and a bad scaling', () => {

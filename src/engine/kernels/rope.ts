@@ -5,6 +5,7 @@
 
 import ropeWgsl from '../../../shaders/rope.wgsl?raw';
 import { Params, type Program } from '../gpu/program';
+import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import type { RopeScaling } from '../model/config';
 import { FLAT_WG, dims, disjoint, dispatchFlat, need } from './launch';
@@ -12,12 +13,22 @@ import { FLAT_WG, dims, disjoint, dispatchFlat, need } from './launch';
 const f32 = Math.fround;
 
 /**
+ * Whether LongRoPE uses its long factors for a sequence of seqLen positions (the largest position
+ * id + 1): transformers' dynamic_rope_update (longrope_frequency_update) switches to them once
+ * seqLen passes original_max_position_embeddings, and back to the short ones below it.
+ */
+export function longRopeFactors(scaling: RopeScaling | null, seqLen: number): boolean {
+  return scaling?.ropeType === 'longrope' && seqLen > scaling.originalMaxPositionEmbeddings;
+}
+
+/**
  * inv_freq (hd/2) as transformers' _compute_default_rope_parameters, then llama3 scaling as
  * _compute_llama3_parameters, each torch float32 op emulated with Math.fround. Two details
  * matter for the bits: `base ** (arange/dim)` is a float32 pow, and torch evaluates
- * `scalar / tensor` as `tensor.reciprocal() * scalar`.
+ * `scalar / tensor` as `tensor.reciprocal() * scalar`. seqLen (the sequence's largest position
+ * id + 1) picks LongRoPE's factors (longRopeFactors); other scalings do not read it.
  */
-export function ropeInvFreq(hd: number, theta: number, scaling: RopeScaling | null): Float32Array {
+export function ropeInvFreq(hd: number, theta: number, scaling: RopeScaling | null, seqLen = 0): Float32Array {
   if (!Number.isInteger(hd) || hd < 2 || hd % 2)
     throw new Error(`rope: head_dim ${hd} must be a positive even integer`);
   if (!(theta > 0)) throw new Error(`rope: rope_theta ${theta} must be positive`);
@@ -25,11 +36,12 @@ export function ropeInvFreq(hd: number, theta: number, scaling: RopeScaling | nu
   for (let i = 0; i < hd / 2; i++) inv[i] = f32(1 / f32(Math.pow(f32(theta), f32((2 * i) / hd))));
   if (!scaling) return inv;
   if (scaling.ropeType === 'longrope') {
-    // _compute_longrope_parameters: 1.0 / (ext_factors * base ** (arange(0, dim, 2) / dim)), the
-    // short factors (ropeTables refuses sequences past original_max_position_embeddings).
-    const ext = scaling.shortFactor;
+    // _compute_longrope_parameters: 1.0 / (ext_factors * base ** (arange(0, dim, 2) / dim)), ext
+    // the long factors past original_max_position_embeddings, the short ones up to it.
+    const long = longRopeFactors(scaling, seqLen);
+    const ext = long ? scaling.longFactor : scaling.shortFactor;
     if (ext.length !== hd / 2)
-      throw new Error(`rope_scaling: longrope needs ${hd / 2} short factors, got ${ext.length}`);
+      throw new Error(`rope_scaling: longrope needs ${hd / 2} ${long ? 'long' : 'short'} factors, got ${ext.length}`);
     for (let i = 0; i < hd / 2; i++) {
       inv[i] = f32(1 / f32(f32(ext[i]) * f32(Math.pow(f32(theta), f32((2 * i) / hd)))));
     }
@@ -58,23 +70,18 @@ export function ropeInvFreq(hd: number, theta: number, scaling: RopeScaling | nu
 /**
  * cos, sin (T, hd/2) of freqs = t * inv_freq in float32, as LlamaRotaryEmbedding.forward
  * (its emb = cat(freqs, freqs) repeats these halves; the kernel reads both halves from them).
- * LongRoPE multiplies both by its attention factor (Phi3RotaryEmbedding's attention_scaling);
- * transformers switches to the long factors once a sequence passes
- * original_max_position_embeddings, which the engine does not implement: it refuses such T.
+ * LongRoPE multiplies both by its attention factor (Phi3RotaryEmbedding's attention_scaling, the
+ * same for both factor sets), and its factors are those of a sequence of seqLen positions (the
+ * largest position id + 1; default T): the rows t < T are the same for any T.
  */
 export function ropeTables(
   T: number,
   hd: number,
   theta: number,
   scaling: RopeScaling | null,
+  seqLen = T,
 ): { cos: Float32Array; sin: Float32Array } {
-  if (scaling?.ropeType === 'longrope' && T > scaling.originalMaxPositionEmbeddings) {
-    throw new Error(
-      `longrope: sequences of ${T} tokens pass original_max_position_embeddings (${scaling.originalMaxPositionEmbeddings}), ` +
-        `where transformers switches to the long factors; the engine supports up to ${scaling.originalMaxPositionEmbeddings}`,
-    );
-  }
-  const inv = ropeInvFreq(hd, theta, scaling);
+  const inv = ropeInvFreq(hd, theta, scaling, seqLen);
   const half = hd / 2;
   const att = scaling?.ropeType === 'longrope' ? f32(scaling.attentionFactor) : 1;
   const cos = new Float32Array(T * half);
@@ -87,6 +94,36 @@ export function ropeTables(
     }
   }
   return { cos, sin };
+}
+
+/**
+ * cos, sin tensors (rows, rot/2) on the device and the LongRoPE factors they hold: use(seqLen)
+ * uploads the tables of a sequence of seqLen positions when it needs the other factors (always the
+ * first time). The programs that read the tensors stay recorded as they are.
+ */
+export class RopeTables {
+  private long: boolean | null = null;
+
+  constructor(
+    private readonly ctx: GpuContext,
+    readonly cos: Tensor,
+    readonly sin: Tensor,
+    private readonly rows: number,
+    private readonly rot: number,
+    private readonly theta: number,
+    private readonly scaling: RopeScaling | null,
+  ) {}
+
+  /** Makes the tables those of seqLen positions (largest position id + 1); true if it uploaded. */
+  use(seqLen: number): boolean {
+    const long = longRopeFactors(this.scaling, seqLen);
+    if (long === this.long) return false;
+    const { cos, sin } = ropeTables(this.rows, this.rot, this.theta, this.scaling, seqLen);
+    this.ctx.upload(this.cos, cos);
+    this.ctx.upload(this.sin, sin);
+    this.long = long;
+    return true;
+  }
 }
 
 function check(

@@ -60,9 +60,8 @@ export interface Llama3RopeScaling {
 
 /**
  * Phi-3's "longrope" (legacy spellings "su", "yarn"): inv_freq[i] = 1 / (factor[i] * theta^(2i/d)),
- * with the short factors for sequences up to originalMaxPositionEmbeddings (the engine refuses
- * longer ones: transformers switches to the long factors there), and cos/sin multiplied by
- * attentionFactor.
+ * with the short factors for sequences up to originalMaxPositionEmbeddings and the long ones past
+ * it (kernels/rope.ts longRopeFactors), and cos/sin multiplied by attentionFactor.
  */
 export interface LongRopeScaling {
   ropeType: 'longrope';

@@ -19,10 +19,13 @@
 // into the `fused` scratch, whose columns are then copied out into q, k, v (gate, up); the
 // backward gathers dq, dk, dv (dgate, dup) side by side into `fused` and runs the fused Linear's
 // backward. So a LoRA adapter on a fused module is PEFT's: one A, one B over the fused output.
-// Gemma 3 (config.gemma3) runs its own block, gemmaLayerForward / gemmaLayerBackward, on the same
-// kernels: every norm with (1 + w) (normOffset), embeddings times sqrt(C), norms on the attention
-// and MLP outputs before their residual adds, a GELU-tanh gate, and sliding-window attention with
-// its own RoPE tables on the layers layer_types marks sliding.
+// Its LongRoPE tables hold the short or the long factors by the micro-batch's largest position
+// (RopeTables, re-uploaded in writeBatch when the choice changes; the programs stay the same).
+// Gemma 3 (config.gemma3) runs the same block (attnForward / mlpForward and their backwards are
+// shared) with what differs: every norm with (1 + w) (normOffset), embeddings times sqrt(C), norms
+// on the attention and MLP outputs before their residual adds, a GELU-tanh gate (gateAct),
+// query_pre_attn_scalar, and sliding-window attention with its own RoPE tables on the layers
+// layer_types marks sliding (attnSetup).
 //
 // Dims: B batch, T sequence, N = B*T tokens, C hidden, nH/nKV heads, hd head_dim, rot the rotary
 // dims of a head (hd unless partial rotary), I intermediate, V vocabulary, L layers, r LoRA rank.
@@ -33,9 +36,9 @@ import { Program } from '../gpu/program';
 import { type Tensor, view } from '../gpu/tensor';
 import { embeddingForward } from '../kernels/embedding';
 import { rmsnormBackward, rmsnormForward } from '../kernels/rmsnorm';
-import { ropeBackward, ropeForward, ropeTables } from '../kernels/rope';
+import { RopeTables, ropeBackward, ropeForward } from '../kernels/rope';
 import { attentionBackward, attentionForward } from '../kernels/attention';
-import { swigluBackward, swigluForward } from '../kernels/swiglu';
+import { type GateAct, swigluBackward, swigluForward } from '../kernels/swiglu';
 import { copyColumns } from '../kernels/columns';
 import { add, scale } from '../kernels/elementwise';
 import type { AttentionOptions } from '../kernels/attention';
@@ -86,6 +89,8 @@ export class LlamaModel {
   private acts: Activations | null = null;
   private head: LmHeadLoss | null = null;
   private readonly programs = new Map<string, Program>();
+  /** The cos/sin tables (acts.cos, acts.sin) and the LongRoPE factors they hold. */
+  private rope: RopeTables | null = null;
 
   constructor(
     readonly ctx: GpuContext,
@@ -186,13 +191,11 @@ export class LlamaModel {
       doraGdy: acts.doraGdy,
     };
     this.acts = { ...acts, arena: a, linear };
-    const { cos, sin } = ropeTables(this.maxSeq, rotaryDim(c), c.ropeTheta, c.ropeScaling);
-    this.ctx.upload(acts.cos, cos);
-    this.ctx.upload(acts.sin, sin);
+    this.rope = new RopeTables(this.ctx, acts.cos, acts.sin, this.maxSeq, rotaryDim(c), c.ropeTheta, c.ropeScaling);
+    this.rope.use(this.maxSeq);
     if (c.gemma3 && acts.gemma) {
-      const local = ropeTables(this.maxSeq, c.headDim, c.gemma3.ropeLocalTheta, null);
-      this.ctx.upload(acts.gemma.cosLocal, local.cos);
-      this.ctx.upload(acts.gemma.sinLocal, local.sin);
+      const { cosLocal, sinLocal } = acts.gemma;
+      new RopeTables(this.ctx, cosLocal, sinLocal, this.maxSeq, c.headDim, c.gemma3.ropeLocalTheta, null).use(0);
     }
     this.head = new LmHeadLoss(this.ctx, {
       N,
@@ -244,6 +247,11 @@ export class LlamaModel {
     this.ctx.upload(a.ids, inputIds);
     this.ctx.upload(a.targets, targets);
     this.ctx.upload(a.seg, seg);
+    // LongRoPE's factors: transformers picks the long ones when torch.max(position_ids) + 1 passes
+    // original_max_position_embeddings, over the whole micro-batch. Rows without position ids have
+    // positions 0..T-1 (padding included, as transformers numbers them); packed rows count each
+    // example's positions and those of the padding run, which restarts at 0 like an example.
+    this.rope!.use(positionIds ? positionIds.reduce((m, p) => Math.max(m, p), 0) + 1 : T);
   }
 
   /**
@@ -286,10 +294,7 @@ export class LlamaModel {
     for (const s of this.weights.embed) embeddingForward(p, r(a.res[0], C), a.ids, s.weight, N, C, s.rowStart, s.rows);
     // Gemma: embeddings times sqrt(C) rounded to f32 (transformers' embed_scale of a float32 model)
     if (c.gemma3) scale(p, r(a.res[0], C), r(a.res[0], C), Math.fround(Math.sqrt(C)), N * C);
-    for (let l = 0; l < c.numLayers; l++) {
-      if (c.gemma3) this.gemmaLayerForward(p, l, B, T, train);
-      else this.layerForward(p, l, B, T, train, false);
-    }
+    for (let l = 0; l < c.numLayers; l++) this.layerForward(p, l, B, T, train, false);
     const xL = r(a.res[c.numLayers], C);
     rmsnormForward(p, r(a.xnF, C), a.rstdF, xL, this.weights.norm, N, C, c.rmsNormEps, this.normOffset);
     this.head!.forward(p, a.rowLoss, a.lseF, r(a.xnF, C), a.targets, this.step.lossScale, N);
@@ -297,29 +302,114 @@ export class LlamaModel {
   }
 
   /**
-   * Layer l: res[l+1] = mid + mlp(mid), mid = res[l] + attn(res[l]). `recompute` (checkpointing,
-   * in the backward) stops once everything the layer's backward reads exists: res[l+1] is kept
-   * from the forward, so down_proj only saves its LoRA input product.
+   * Layer l: res[l+1] = mid + mlp(mid), mid = res[l] + attn(res[l]), each norm's weight applied as
+   * normOffset + w. Gemma 3 (transformers' Gemma3DecoderLayer) norms each branch's output before
+   * its residual add: mid = x + post_attention_layernorm(o_proj(attn)), and
+   * res[l+1] = mid + post_feedforward_layernorm(down(...)), the MLP's input norm being
+   * pre_feedforward_layernorm (Llama's post_attention_layernorm). `recompute` (checkpointing, in the
+   * backward) stops once everything the layer's backward reads exists: Llama's res[l+1] is kept from
+   * the forward, so down_proj only saves its LoRA input product; Gemma's backward reads down_proj's
+   * output, so its layer runs whole (rewriting res[l+1] with the same values).
    */
   private layerForward(p: Program, l: number, B: number, T: number, train: boolean, recompute: boolean): void {
+    const N = B * T;
+    const { a, w, L, lin, r, C, nH, hd, I } = this.scope(l, N);
+    const eps = this.config.rmsNormEps;
+    const off = this.normOffset;
+    const x = r(a.res[l], C);
+    const G = L.gemma ?? null;
+    const out = r(a.res[l + 1], C);
+    // attention block: mid = x + o_proj(attn) (Llama: the add in o_proj's epilogue)
+    rmsnormForward(p, r(L.xn1, C), L.rstd1, x, w.inputNorm, N, C, eps, off);
+    this.attnForward(p, l, B, T, train);
+    if (G) {
+      lin.o_proj.forward(p, r(G.ao, C), r(L.att, nH * hd), N, a.linear, train);
+      rmsnormForward(p, r(L.mid, C), G.rstdA, r(G.ao, C), w.postNorm, N, C, eps, off);
+      add(p, r(L.mid, C), r(L.mid, C), x, N * C);
+    } else {
+      lin.o_proj.forward(p, r(L.mid, C), r(L.att, nH * hd), N, a.linear, train, x);
+    }
+    // MLP block: out = mid + down(act(gate(xn2)) * up(xn2)) (Llama: the add in down_proj's epilogue)
+    rmsnormForward(p, r(L.xn2, C), L.rstd2, r(L.mid, C), G ? w.gemma!.preFfNorm : w.postNorm, N, C, eps, off);
+    this.mlpForward(p, l, N, train);
+    if (G) {
+      lin.down_proj.forward(p, r(G.mo, C), r(L.h, I), N, a.linear, train);
+      rmsnormForward(p, out, G.rstdM, r(G.mo, C), w.gemma!.postFfNorm, N, C, eps, off);
+      add(p, out, out, r(L.mid, C), N * C);
+    } else if (recompute) {
+      lin.down_proj.saveForBackward(p, r(L.h, I), N, a.linear, train);
+    } else {
+      lin.down_proj.forward(p, out, r(L.h, I), N, a.linear, train, r(L.mid, C));
+    }
+  }
+
+  /** layerForward read in reverse; dres holds d res[l+1] on entry and d res[l] on exit. */
+  private layerBackward(p: Program, l: number, B: number, T: number): void {
+    const N = B * T;
+    const { a, w, L, lin, r, C, nH, hd, I } = this.scope(l, N);
+    const off = this.normOffset;
+    const G = L.gemma ?? null;
+    const dres = r(a.dres, C);
+    const dxn = r(a.dxn, C);
+    // Gemma: d of a branch's output = its output norm's backward of dres (the kernel adds: cleared)
+    const dao = G ? r(a.gemma!.dao, C) : dres;
+    // MLP block (the residual passes dres on to d mid)
+    if (G) {
+      p.clear(dao);
+      rmsnormBackward(p, dao, dres, r(G.mo, C), w.gemma!.postFfNorm, G.rstdM, N, C, off);
+    }
+    lin.down_proj.backward(p, r(a.dh, I), dao, r(L.h, I), N, a.linear, false);
+    this.mlpBackward(p, l, N);
+    rmsnormBackward(p, dres, dxn, r(L.mid, C), G ? w.gemma!.preFfNorm : w.postNorm, L.rstd2, N, C, off);
+    // attention block (dres is now d mid = d x through the residual)
+    if (G) {
+      p.clear(dao);
+      rmsnormBackward(p, dao, dres, r(G.ao, C), w.postNorm, G.rstdA, N, C, off);
+    }
+    lin.o_proj.backward(p, r(a.datt, nH * hd), dao, r(L.att, nH * hd), N, a.linear, false);
+    this.attnBackward(p, l, B, T);
+    rmsnormBackward(p, dres, dxn, r(a.res[l], C), w.inputNorm, L.rstd1, N, C, off);
+  }
+
+  /**
+   * Layer l's attention options and RoPE tables: Gemma 3 scales scores by query_pre_attn_scalar^-0.5,
+   * and its sliding layers read the local tables and see the last sliding_window positions.
+   */
+  private attnSetup(
+    l: number,
+    T: number,
+  ): { o: AttentionOptions; cos: Tensor; sin: Tensor; rot: number; rope: boolean } {
     const a = this.requireActs();
     const c = this.config;
-    const N = B * T;
-    const C = c.hiddenSize;
-    const { numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = c;
+    const g = c.gemma3;
+    const local = !!g?.slidingLayers[l];
     const rot = rotaryDim(c);
+    return {
+      o: g ? { scale: g.queryPreAttnScalar ** -0.5, window: local ? g.slidingWindow : 0 } : {},
+      cos: view(local ? a.gemma!.cosLocal : a.cos, 0, [T, rot / 2], ALIGN),
+      sin: view(local ? a.gemma!.sinLocal : a.sin, 0, [T, rot / 2], ALIGN),
+      rot,
+      rope: usesRope(c, l),
+    };
+  }
+
+  /** What every layer function of layer l over N tokens reads: its tensors, weights, Linears, dims. */
+  private scope(l: number, N: number) {
+    const a = this.requireActs();
+    const c = this.config;
+    const { hiddenSize: C, numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = c;
     const r = (t: Tensor, cols: number) => view(t, 0, [N, cols], ALIGN);
-    const cos = view(a.cos, 0, [T, rot / 2], ALIGN);
-    const sin = view(a.sin, 0, [T, rot / 2], ALIGN);
-    const w = this.weights.layers[l];
-    const x = r(a.res[l], C);
-    const L = a.layers[l];
-    const lin = this.layers[l];
-    // attention block: mid = x + o_proj(attn(rope(q), rope(k), v)), the add in o_proj's epilogue
-    rmsnormForward(p, r(L.xn1, C), L.rstd1, x, w.inputNorm, N, C, c.rmsNormEps);
+    return { a, w: this.weights.layers[l], L: a.layers[l], lin: this.layers[l], r, C, nH, nKV, hd, I };
+  }
+
+  /** att [N, nH*hd] = attention(rope(q), rope(k), v) of xn1: the projections, qkNorm, RoPE, attention. */
+  private attnForward(p: Program, l: number, B: number, T: number, train: boolean): void {
+    const N = B * T;
+    const { a, w, L, lin, r, C, nH, nKV, hd } = this.scope(l, N);
+    const { o, cos, sin, rot, rope } = this.attnSetup(l, T);
     // qkNorm: the projections write q/k raw, and the per-head norm (rows of hd) writes q/k
     const qk = L.qk && w.qkNorm ? L.qk : null;
-    if (c.modelType === 'phi3') {
+    if (this.config.modelType === 'phi3') {
       const qkv = [qk ? qk.qRaw : L.q, qk ? qk.kRaw : L.k, L.v];
       lin.qkv_proj.forward(p, r(a.fused!, (nH + 2 * nKV) * hd), r(L.xn1, C), N, a.linear, train);
       this.split(p, a.fused!, qkv, [nH * hd, nKV * hd, nKV * hd], N);
@@ -330,37 +420,63 @@ export class LlamaModel {
     }
     this.qkNormForward(p, l, N);
     const seg = view(a.seg, 0, [N], ALIGN);
-    if (usesRope(c, l)) {
+    if (rope) {
       ropeForward(p, r(L.q, nH * hd), cos, sin, seg, B, T, nH, hd, rot);
       ropeForward(p, r(L.k, nKV * hd), cos, sin, seg, B, T, nKV, hd, rot);
     }
-    attentionForward(
-      p,
-      r(L.att, nH * hd),
-      L.lse,
-      r(L.q, nH * hd),
-      r(L.k, nKV * hd),
-      r(L.v, nKV * hd),
-      seg,
-      B,
-      T,
-      nH,
-      nKV,
-      hd,
-    );
-    lin.o_proj.forward(p, r(L.mid, C), r(L.att, nH * hd), N, a.linear, train, x);
-    // MLP block: out = mid + down(silu(gate(xn2)) * up(xn2)), the add in down_proj's epilogue
-    rmsnormForward(p, r(L.xn2, C), L.rstd2, r(L.mid, C), w.postNorm, N, C, c.rmsNormEps);
-    if (c.modelType === 'phi3') {
+    const [q, k, v] = [r(L.q, nH * hd), r(L.k, nKV * hd), r(L.v, nKV * hd)];
+    attentionForward(p, r(L.att, nH * hd), L.lse, q, k, v, seg, B, T, nH, nKV, hd, o);
+  }
+
+  /** attnForward's backward: from d att (in datt) to d xn1 (dxn, assigned); q/k/v grads via dq, dk, dv. */
+  private attnBackward(p: Program, l: number, B: number, T: number): void {
+    const N = B * T;
+    const { a, L, lin, r, C, nH, nKV, hd } = this.scope(l, N);
+    const { o, cos, sin, rot, rope } = this.attnSetup(l, T);
+    const seg = view(a.seg, 0, [N], ALIGN);
+    const [dq, dk, dv] = [r(a.dq, nH * hd), r(a.dk, nKV * hd), r(a.dv, nKV * hd)];
+    const [q, k, v] = [r(L.q, nH * hd), r(L.k, nKV * hd), r(L.v, nKV * hd)];
+    const [datt, att] = [r(a.datt, nH * hd), r(L.att, nH * hd)];
+    attentionBackward(p, dq, dk, dv, datt, q, k, v, att, L.lse, a.delta, seg, B, T, nH, nKV, hd, o);
+    if (rope) {
+      ropeBackward(p, dq, cos, sin, seg, B, T, nH, hd, rot);
+      ropeBackward(p, dk, cos, sin, seg, B, T, nKV, hd, rot);
+    }
+    if (this.config.modelType === 'phi3') {
+      // (no Phi-3 checkpoint has q/k norms: the fused backward takes dq, dk as they are)
+      this.gather(p, a.fused!, [a.dq, a.dk, a.dv], [nH * hd, nKV * hd, nKV * hd], N);
+      lin.qkv_proj.backward(p, r(a.dxn, C), r(a.fused!, (nH + 2 * nKV) * hd), r(L.xn1, C), N, a.linear, false);
+    } else {
+      this.qkProjBackward(p, l, N);
+      lin.v_proj.backward(p, r(a.dxn, C), dv, r(L.xn1, C), N, a.linear, true);
+    }
+  }
+
+  /** h [N, I] = act(gate(xn2)) * up(xn2): SiLU, or Gemma 3's GELU-tanh (Phi-3: the fused gate_up_proj). */
+  private mlpForward(p: Program, l: number, N: number, train: boolean): void {
+    const { a, L, lin, r, C, I } = this.scope(l, N);
+    if (this.config.modelType === 'phi3') {
       lin.gate_up_proj.forward(p, r(a.fused!, 2 * I), r(L.xn2, C), N, a.linear, train);
       this.split(p, a.fused!, [L.gate, L.up], [I, I], N);
     } else {
       lin.gate_proj.forward(p, r(L.gate, I), r(L.xn2, C), N, a.linear, train);
       lin.up_proj.forward(p, r(L.up, I), r(L.xn2, C), N, a.linear, train);
     }
-    swigluForward(p, r(L.h, I), r(L.gate, I), r(L.up, I), N * I);
-    if (recompute) lin.down_proj.saveForBackward(p, r(L.h, I), N, a.linear, train);
-    else lin.down_proj.forward(p, r(a.res[l + 1], C), r(L.h, I), N, a.linear, train, r(L.mid, C));
+    swigluForward(p, r(L.h, I), r(L.gate, I), r(L.up, I), N * I, this.gateAct);
+  }
+
+  /** mlpForward's backward: from d h (in dh) to d xn2 (dxn, assigned by gate, added by up). */
+  private mlpBackward(p: Program, l: number, N: number): void {
+    const { a, L, lin, r, C, I } = this.scope(l, N);
+    const dxn = r(a.dxn, C);
+    swigluBackward(p, r(a.dgate, I), r(a.dup, I), r(a.dh, I), r(L.gate, I), r(L.up, I), N * I, this.gateAct);
+    if (this.config.modelType === 'phi3') {
+      this.gather(p, a.fused!, [a.dgate, a.dup], [I, I], N);
+      lin.gate_up_proj.backward(p, dxn, r(a.fused!, 2 * I), r(L.xn2, C), N, a.linear, false);
+    } else {
+      lin.gate_proj.backward(p, dxn, r(a.dgate, I), r(L.xn2, C), N, a.linear, false);
+      lin.up_proj.backward(p, dxn, r(a.dup, I), r(L.xn2, C), N, a.linear, true);
+    }
   }
 
   private recordBackward(p: Program, B: number, T: number): void {
@@ -368,74 +484,17 @@ export class LlamaModel {
     const c = this.config;
     const N = B * T;
     const C = c.hiddenSize;
-    const { numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = c;
-    const rot = rotaryDim(c);
     const r = (t: Tensor, cols: number) => view(t, 0, [N, cols], ALIGN);
-    const cos = view(a.cos, 0, [T, rot / 2], ALIGN);
-    const sin = view(a.sin, 0, [T, rot / 2], ALIGN);
     const dres = r(a.dres, C);
     const dxn = r(a.dxn, C);
-    const seg = view(a.seg, 0, [N], ALIGN);
     // LM head + final norm: dres = d(final norm input)
     this.head!.backward(p, dxn, r(a.xnF, C), a.targets, a.lseF, this.step.lossScale, N);
     p.clear(dres);
     rmsnormBackward(p, dres, dxn, r(a.res[c.numLayers], C), this.weights.norm, a.rstdF, N, C, this.normOffset);
     for (let l = c.numLayers - 1; l >= 0; l--) {
-      if (c.gemma3) {
-        // Checkpointing: the layer's forward again (it rewrites res[l+1] with the same values)
-        if (this.options.checkpointing) this.gemmaLayerForward(p, l, B, T, true);
-        this.gemmaLayerBackward(p, l, B, T);
-        continue;
-      }
+      // Checkpointing: the layer's forward again, right before its backward
       if (this.options.checkpointing) this.layerForward(p, l, B, T, true, true);
-      const w = this.weights.layers[l];
-      const L = a.layers[l];
-      const lin = this.layers[l];
-      // MLP block (dres is d out = d mid through the residual)
-      lin.down_proj.backward(p, r(a.dh, I), dres, r(L.h, I), N, a.linear, false);
-      swigluBackward(p, r(a.dgate, I), r(a.dup, I), r(a.dh, I), r(L.gate, I), r(L.up, I), N * I);
-      if (c.modelType === 'phi3') {
-        this.gather(p, a.fused!, [a.dgate, a.dup], [I, I], N);
-        lin.gate_up_proj.backward(p, dxn, r(a.fused!, 2 * I), r(L.xn2, C), N, a.linear, false);
-      } else {
-        lin.gate_proj.backward(p, dxn, r(a.dgate, I), r(L.xn2, C), N, a.linear, false);
-        lin.up_proj.backward(p, dxn, r(a.dup, I), r(L.xn2, C), N, a.linear, true);
-      }
-      rmsnormBackward(p, dres, dxn, r(L.mid, C), w.postNorm, L.rstd2, N, C);
-      // attention block (dres is now d mid = d x through the residual)
-      lin.o_proj.backward(p, r(a.datt, nH * hd), dres, r(L.att, nH * hd), N, a.linear, false);
-      attentionBackward(
-        p,
-        r(a.dq, nH * hd),
-        r(a.dk, nKV * hd),
-        r(a.dv, nKV * hd),
-        r(a.datt, nH * hd),
-        r(L.q, nH * hd),
-        r(L.k, nKV * hd),
-        r(L.v, nKV * hd),
-        r(L.att, nH * hd),
-        L.lse,
-        a.delta,
-        seg,
-        B,
-        T,
-        nH,
-        nKV,
-        hd,
-      );
-      if (usesRope(c, l)) {
-        ropeBackward(p, r(a.dq, nH * hd), cos, sin, seg, B, T, nH, hd, rot);
-        ropeBackward(p, r(a.dk, nKV * hd), cos, sin, seg, B, T, nKV, hd, rot);
-      }
-      if (c.modelType === 'phi3') {
-        // (no Phi-3 checkpoint has q/k norms: the fused backward takes dq, dk as they are)
-        this.gather(p, a.fused!, [a.dq, a.dk, a.dv], [nH * hd, nKV * hd, nKV * hd], N);
-        lin.qkv_proj.backward(p, dxn, r(a.fused!, (nH + 2 * nKV) * hd), r(L.xn1, C), N, a.linear, false);
-      } else {
-        this.qkProjBackward(p, l, N);
-        lin.v_proj.backward(p, dxn, r(a.dv, nKV * hd), r(L.xn1, C), N, a.linear, true);
-      }
-      rmsnormBackward(p, dres, dxn, r(a.res[l], C), w.inputNorm, L.rstd1, N, C);
+      this.layerBackward(p, l, B, T);
     }
     // The embedding is frozen and token ids have no gradient: the backward ends here.
   }
@@ -465,6 +524,11 @@ export class LlamaModel {
   /** Gemma3RMSNorm applies its weight as (1 + w); LlamaRMSNorm as w. */
   private get normOffset(): number {
     return normOffset(this.config);
+  }
+
+  /** The MLP gate's activation: Gemma 3's gelu_pytorch_tanh, SiLU otherwise. */
+  private get gateAct(): GateAct {
+    return this.config.gemma3 ? 'gelu_tanh' : 'silu';
   }
 
   /**
@@ -516,137 +580,6 @@ export class LlamaModel {
     p.clear(r(a.datt, nKV * hd));
     rmsnormBackward(p, heads(a.datt, nKV), heads(a.dk, nKV), heads(L.qk.kRaw, nKV), w.qkNorm.k, rk, N * nKV, hd, off);
     lin.k_proj.backward(p, dxn, r(a.datt, nKV * hd), r(L.xn1, C), N, a.linear, true);
-  }
-
-  /** Gemma 3 layer l's attention options and RoPE tables (sliding or full attention). */
-  private gemmaAttention(l: number, T: number): { o: AttentionOptions; cos: Tensor; sin: Tensor } {
-    const a = this.requireActs();
-    const c = this.config;
-    const g = c.gemma3!;
-    const sliding = g.slidingLayers[l];
-    const hd = c.headDim;
-    return {
-      o: { scale: g.queryPreAttnScalar ** -0.5, window: sliding ? g.slidingWindow : 0 },
-      cos: view(sliding ? a.gemma!.cosLocal : a.cos, 0, [T, hd / 2], ALIGN),
-      sin: view(sliding ? a.gemma!.sinLocal : a.sin, 0, [T, hd / 2], ALIGN),
-    };
-  }
-
-  /**
-   * Gemma 3 layer l (transformers' Gemma3DecoderLayer), every norm applied as (1 + w):
-   *   q, k = q_norm(q_proj(xn1)), k_norm(k_proj(xn1)) per head, then RoPE
-   *   mid = x + post_attention_layernorm(o_proj(attn))
-   *   res[l+1] = mid + post_feedforward_layernorm(down(gelu_tanh(gate(xn2)) * up(xn2))),
-   *   xn2 = pre_feedforward_layernorm(mid)
-   */
-  private gemmaLayerForward(p: Program, l: number, B: number, T: number, train: boolean): void {
-    const a = this.requireActs();
-    const c = this.config;
-    const N = B * T;
-    const C = c.hiddenSize;
-    const eps = c.rmsNormEps;
-    const { numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = c;
-    const r = (t: Tensor, cols: number) => view(t, 0, [N, cols], ALIGN);
-    const w = this.weights.layers[l];
-    const wg = w.gemma!;
-    const x = r(a.res[l], C);
-    const L = a.layers[l];
-    const G = L.gemma!;
-    const lin = this.layers[l];
-    const seg = view(a.seg, 0, [N], ALIGN);
-    const { o, cos, sin } = this.gemmaAttention(l, T);
-    rmsnormForward(p, r(L.xn1, C), L.rstd1, x, w.inputNorm, N, C, eps, 1);
-    const qk = L.qk!; // Gemma 3 configs always have qkNorm
-    lin.q_proj.forward(p, r(qk.qRaw, nH * hd), r(L.xn1, C), N, a.linear, train);
-    lin.k_proj.forward(p, r(qk.kRaw, nKV * hd), r(L.xn1, C), N, a.linear, train);
-    lin.v_proj.forward(p, r(L.v, nKV * hd), r(L.xn1, C), N, a.linear, train);
-    this.qkNormForward(p, l, N);
-    ropeForward(p, r(L.q, nH * hd), cos, sin, seg, B, T, nH, hd);
-    ropeForward(p, r(L.k, nKV * hd), cos, sin, seg, B, T, nKV, hd);
-    attentionForward(
-      p,
-      r(L.att, nH * hd),
-      L.lse,
-      r(L.q, nH * hd),
-      r(L.k, nKV * hd),
-      r(L.v, nKV * hd),
-      seg,
-      B,
-      T,
-      nH,
-      nKV,
-      hd,
-      o,
-    );
-    lin.o_proj.forward(p, r(G.ao, C), r(L.att, nH * hd), N, a.linear, train);
-    rmsnormForward(p, r(L.mid, C), G.rstdA, r(G.ao, C), w.postNorm, N, C, eps, 1);
-    add(p, r(L.mid, C), r(L.mid, C), x, N * C);
-    rmsnormForward(p, r(L.xn2, C), L.rstd2, r(L.mid, C), wg.preFfNorm, N, C, eps, 1);
-    lin.gate_proj.forward(p, r(L.gate, I), r(L.xn2, C), N, a.linear, train);
-    lin.up_proj.forward(p, r(L.up, I), r(L.xn2, C), N, a.linear, train);
-    swigluForward(p, r(L.h, I), r(L.gate, I), r(L.up, I), N * I, 'gelu_tanh');
-    lin.down_proj.forward(p, r(G.mo, C), r(L.h, I), N, a.linear, train);
-    const out = r(a.res[l + 1], C);
-    rmsnormForward(p, out, G.rstdM, r(G.mo, C), wg.postFfNorm, N, C, eps, 1);
-    add(p, out, out, r(L.mid, C), N * C);
-  }
-
-  /** gemmaLayerForward read in reverse; dres holds d res[l+1] on entry and d res[l] on exit. */
-  private gemmaLayerBackward(p: Program, l: number, B: number, T: number): void {
-    const a = this.requireActs();
-    const c = this.config;
-    const N = B * T;
-    const C = c.hiddenSize;
-    const { numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = c;
-    const r = (t: Tensor, cols: number) => view(t, 0, [N, cols], ALIGN);
-    const w = this.weights.layers[l];
-    const wg = w.gemma!;
-    const L = a.layers[l];
-    const G = L.gemma!;
-    const lin = this.layers[l];
-    const seg = view(a.seg, 0, [N], ALIGN);
-    const { o, cos, sin } = this.gemmaAttention(l, T);
-    const dres = r(a.dres, C);
-    const dxn = r(a.dxn, C);
-    const dao = r(a.gemma!.dao, C);
-    // MLP block: d mo = post_feedforward_layernorm'(dres); the residual passes dres to mid
-    p.clear(dao);
-    rmsnormBackward(p, dao, dres, r(G.mo, C), wg.postFfNorm, G.rstdM, N, C, 1);
-    lin.down_proj.backward(p, r(a.dh, I), dao, r(L.h, I), N, a.linear, false);
-    swigluBackward(p, r(a.dgate, I), r(a.dup, I), r(a.dh, I), r(L.gate, I), r(L.up, I), N * I, 'gelu_tanh');
-    lin.gate_proj.backward(p, dxn, r(a.dgate, I), r(L.xn2, C), N, a.linear, false);
-    lin.up_proj.backward(p, dxn, r(a.dup, I), r(L.xn2, C), N, a.linear, true);
-    rmsnormBackward(p, dres, dxn, r(L.mid, C), wg.preFfNorm, L.rstd2, N, C, 1);
-    // attention block (dres is now d mid): d ao = post_attention_layernorm'(dres)
-    p.clear(dao);
-    rmsnormBackward(p, dao, dres, r(G.ao, C), w.postNorm, G.rstdA, N, C, 1);
-    lin.o_proj.backward(p, r(a.datt, nH * hd), dao, r(L.att, nH * hd), N, a.linear, false);
-    attentionBackward(
-      p,
-      r(a.dq, nH * hd),
-      r(a.dk, nKV * hd),
-      r(a.dv, nKV * hd),
-      r(a.datt, nH * hd),
-      r(L.q, nH * hd),
-      r(L.k, nKV * hd),
-      r(L.v, nKV * hd),
-      r(L.att, nH * hd),
-      L.lse,
-      a.delta,
-      seg,
-      B,
-      T,
-      nH,
-      nKV,
-      hd,
-      o,
-    );
-    ropeBackward(p, r(a.dq, nH * hd), cos, sin, seg, B, T, nH, hd);
-    ropeBackward(p, r(a.dk, nKV * hd), cos, sin, seg, B, T, nKV, hd);
-    // q_norm / k_norm and q_proj / k_proj (shared with the Llama block's qkNorm)
-    this.qkProjBackward(p, l, N);
-    lin.v_proj.backward(p, dxn, r(a.dv, nKV * hd), r(L.xn1, C), N, a.linear, true);
-    rmsnormBackward(p, dres, dxn, r(a.res[l], C), w.inputNorm, L.rstd1, N, C, 1);
   }
 
   destroy(): void {

@@ -4,7 +4,9 @@
 // adapter, on a case with q/k/v bias and all seven LoRA targets (tiny-qwen2) and on one with
 // tied embeddings and llama3 RoPE scaling (tiny-llama3), on Qwen3's per-head q/k norms (tiny-qwen3),
 // on SmolLM3's layers without RoPE (tiny-smollm3) and on Phi-3's fused projections with partial
-// rotary and longrope (tiny-phi3), and on Gemma 3 (tiny-gemma3). Then the batched prefill (the prompt fed
+// rotary and longrope (tiny-phi3), on Gemma 3 (tiny-gemma3), and across LongRoPE's switch to the long
+// factors past original_max_position_embeddings 8 (tiny-phi3-longrope: checked prefix by prefix, as
+// transformers' generate recomputes the cache there). Then the batched prefill (the prompt fed
 // in chunks of up to 128 tokens, one pass each) against the old token-by-token feed, on those two
 // and the demo model (all with grouped-query attention): the same next-token logits and the same
 // greedy continuation, for prompt lengths that are not multiples of any block (1, 7, 37) and one
@@ -35,6 +37,7 @@ for (const name of [
   'tiny-llama3-targeting',
   'tiny-phi3',
   'tiny-gemma3',
+  'tiny-phi3-longrope',
 ]) {
   describe(`generator with KV cache: ${name}`, () => {
     let ctx: GpuContext;
@@ -90,27 +93,45 @@ for (const name of [
       return logits;
     }
 
+    /**
+     * Greedy decoding of `prompt` against the full forward. LongRoPE picks its factors by the
+     * sequence's length, and so does transformers' generate (Phi3ForCausalLM recomputes the cache
+     * with the long factors when the sequence first passes original_max_position_embeddings): there
+     * each token is checked against the full forward of its own prefix, elsewhere of the whole.
+     */
+    async function expectGreedyMatches(prompt: number[], maxNewTokens: number, withAdapter: boolean): Promise<void> {
+      const r = await gen.generate(prompt, {
+        maxNewTokens,
+        temperature: 0,
+        topP: 1,
+        seed: 0,
+        stopIds: [],
+        withAdapter,
+      });
+      expect(r.ids.length).toBe(maxNewTokens);
+      expect(r.stoppedBy).toBe('max_new_tokens');
+      const seq = [...prompt, ...r.ids];
+      const V = c.checkpoint.config.vocabSize;
+      const perPrefix = c.checkpoint.config.ropeScaling?.ropeType === 'longrope';
+      const whole = perPrefix ? null : await fullLogits(seq, withAdapter);
+      for (const [i, id] of r.ids.entries()) {
+        const end = prompt.length + i; // the logits of row end - 1 predict token i
+        const logits = whole ?? (await fullLogits(seq.slice(0, end), withAdapter));
+        const row = logits.subarray((end - 1) * V, end * V);
+        expect(id, `token ${i}`).toBe(argmax(row));
+        expect(Math.abs(r.logprobs[i] - logSoftmax(row)[id]), `logprob ${i}`).toBeLessThan(1e-4);
+      }
+    }
+
     for (const withAdapter of [false, true]) {
       it(`greedy decoding ${withAdapter ? 'with' : 'without'} the adapter equals the full forward`, async () => {
-        const prompt = Array.from(c.microBatches[0].inputIds.slice(0, 7));
-        const r = await gen.generate(prompt, {
-          maxNewTokens: 12,
-          temperature: 0,
-          topP: 1,
-          seed: 0,
-          stopIds: [],
-          withAdapter,
-        });
-        expect(r.ids.length).toBe(12);
-        expect(r.stoppedBy).toBe('max_new_tokens');
-        const seq = [...prompt, ...r.ids];
-        const V = c.checkpoint.config.vocabSize;
-        const logits = await fullLogits(seq, withAdapter);
-        r.ids.forEach((id, i) => {
-          const row = logits.subarray((prompt.length - 1 + i) * V, (prompt.length + i) * V);
-          expect(id, `token ${i}`).toBe(argmax(row));
-          expect(Math.abs(r.logprobs[i] - logSoftmax(row)[id]), `logprob ${i}`).toBeLessThan(1e-4);
-        });
+        await expectGreedyMatches(Array.from(c.microBatches[0].inputIds.slice(0, 7)), 12, withAdapter);
+      });
+    }
+
+    if (name === 'tiny-phi3-longrope') {
+      it('a prompt past original_max_position_embeddings (8): prefilled with the long factors', async () => {
+        await expectGreedyMatches(Array.from(c.microBatches[0].inputIds.slice(0, 12)), 6, true);
       });
     }
 

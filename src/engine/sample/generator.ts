@@ -13,10 +13,15 @@
 // SmolLM3's NoPE layers skip RoPE, and their cache holds the keys unrotated, as transformers' does.
 // `feed: 'token'` keeps the old path (the prompt fed one token at a time with a read-back each),
 // for the tests and the benchmark that compare the two.
-// Gemma 3 (config.gemma3) runs its block as model/llama.ts does: norms with (1 + w), embeddings
-// times sqrt(C), q/k norms per head before RoPE, output norms before the residual adds, a GELU-tanh
-// gate, and on sliding layers the local RoPE tables and attention over the last `sliding_window`
-// positions of the cache (the cache keeps every position; only the reads are windowed).
+// Gemma 3 (config.gemma3) runs the same block with what differs, as model/llama.ts does: norms
+// with (1 + w), embeddings times sqrt(C), output norms before the residual adds, a GELU-tanh gate,
+// query_pre_attn_scalar, and on sliding layers the local RoPE tables and attention over the last
+// `sliding_window` positions of the cache (the cache keeps every position; only the reads are
+// windowed).
+// LongRoPE (Phi-3) as transformers' generate: the prefill takes the factors of the prompt's length,
+// and the step whose sequence first passes original_max_position_embeddings feeds the whole
+// sequence again with the long factors (Phi3ForCausalLM.prepare_inputs_for_generation drops the
+// cache there), so no cached key keeps a short-factor rotation past the switch.
 
 import type { GpuContext } from '../gpu/context';
 import { Arena } from '../gpu/arena';
@@ -24,11 +29,11 @@ import { Program } from '../gpu/program';
 import { type Tensor, view } from '../gpu/tensor';
 import { embeddingForward } from '../kernels/embedding';
 import { rmsnormForward } from '../kernels/rmsnorm';
-import { ropeTables } from '../kernels/rope';
+import { RopeTables } from '../kernels/rope';
 import { swigluForward } from '../kernels/swiglu';
 import { add, scale } from '../kernels/elementwise';
 import { matmul } from '../kernels/matmul';
-import { DECODE_MAX_LEN, attentionDecode, kvWrite, ropeDecode } from '../kernels/decode';
+import { DECODE_MAX_LEN, type DecodeAttentionOptions, attentionDecode, kvWrite, ropeDecode } from '../kernels/decode';
 import {
   type ModelConfig,
   type LinearModule,
@@ -113,6 +118,8 @@ export class Generator {
   private readonly scratch: LinearScratch;
   private readonly cos: Tensor;
   private readonly sin: Tensor;
+  /** cos, sin and the LongRoPE factors they hold (those of the sequence fed so far). */
+  private readonly rope: RopeTables;
   private readonly tBuffers: Tensor[] = [];
   private readonly normBuffers: Tensor[] = [];
   private readonly gemma: GemmaBlock | null = null;
@@ -122,7 +129,7 @@ export class Generator {
     readonly config: ModelConfig,
     readonly weights: GpuWeights,
     readonly lora: { layout: LoraLayout; params: Tensor } | null,
-    readonly maxLen = Math.min(DECODE_MAX_LEN, config.maxPositionEmbeddings, longRopeLimit(config)),
+    readonly maxLen = Math.min(DECODE_MAX_LEN, config.maxPositionEmbeddings),
     chunk = PREFILL_CHUNK,
   ) {
     const c = config;
@@ -186,13 +193,11 @@ export class Generator {
     }
     a.allocate();
     this.arena = a;
-    const tables = ropeTables(this.maxLen, rotaryDim(c), c.ropeTheta, c.ropeScaling);
-    ctx.upload(this.cos, tables.cos);
-    ctx.upload(this.sin, tables.sin);
+    this.rope = new RopeTables(ctx, this.cos, this.sin, this.maxLen, rotaryDim(c), c.ropeTheta, c.ropeScaling);
+    this.rope.use(0);
     if (c.gemma3 && this.gemma) {
-      const local = ropeTables(this.maxLen, c.headDim, c.gemma3.ropeLocalTheta, null);
-      ctx.upload(this.gemma.cosLocal, local.cos);
-      ctx.upload(this.gemma.sinLocal, local.sin);
+      const { cosLocal, sinLocal } = this.gemma;
+      new RopeTables(ctx, cosLocal, sinLocal, this.maxLen, c.headDim, c.gemma3.ropeLocalTheta, null).use(0);
     }
   }
 
@@ -256,24 +261,28 @@ export class Generator {
     let cur = r(x.res, C);
     let next = r(x.res2, C);
     for (const s of this.weights.embed) embeddingForward(p, cur, this.ids, s.weight, n, C, s.rowStart, s.rows);
-    if (c.gemma3) {
-      const made = { p, out: this.gemmaLayers(p, n, lin, cur, next) };
-      this.programs.set(key, made);
-      return made;
-    }
+    // Gemma: embeddings times sqrt(C) rounded to f32 (transformers' embed_scale of a float32 model)
+    if (c.gemma3) scale(p, cur, cur, Math.fround(Math.sqrt(C)), n * C);
+    const eps = c.rmsNormEps;
+    const off = normOffset(c);
+    const act = c.gemma3 ? 'gelu_tanh' : 'silu';
+    // Gemma: each branch's output normed (into `normed`) before its residual add
+    const normed = this.gemma ? r(this.gemma.normed, C) : null;
     for (let l = 0; l < c.numLayers; l++) {
       const w = this.weights.layers[l];
-      rmsnormForward(p, xn, x.rstd, cur, w.inputNorm, n, C, c.rmsNormEps);
+      const { cos, sin, opts } = this.attnSetup(l);
+      rmsnormForward(p, xn, x.rstd, cur, w.inputNorm, n, C, eps, off);
       this.qkv(p, l, n, lin[l], xn);
       if (usesRope(c, l)) {
-        ropeDecode(p, q, this.cos, this.sin, this.pos, n, nH, hd, this.maxLen, rot);
-        ropeDecode(p, k, this.cos, this.sin, this.pos, n, nKV, hd, this.maxLen, rot);
+        ropeDecode(p, q, cos, sin, this.pos, n, nH, hd, this.maxLen, rot);
+        ropeDecode(p, k, cos, sin, this.pos, n, nKV, hd, this.maxLen, rot);
       }
       kvWrite(p, this.kc[l], this.vc[l], k, v, this.pos, n, nKV * hd, this.maxLen);
-      attentionDecode(p, att, q, this.kc[l], this.vc[l], this.pos, n, nH, nKV, hd, this.maxLen);
+      attentionDecode(p, att, q, this.kc[l], this.vc[l], this.pos, n, nH, nKV, hd, this.maxLen, undefined, opts);
       lin[l].o_proj.forward(p, o, att, n, this.scratch, false);
-      add(p, mid, cur, o, n * C);
-      rmsnormForward(p, xn, x.rstd, mid, w.postNorm, n, C, c.rmsNormEps);
+      if (normed) rmsnormForward(p, normed, x.rstd, o, w.postNorm, n, C, eps, off);
+      add(p, mid, cur, normed ?? o, n * C);
+      rmsnormForward(p, xn, x.rstd, mid, w.gemma ? w.gemma.preFfNorm : w.postNorm, n, C, eps, off);
       if (x.fused) {
         lin[l].gate_up_proj.forward(p, r(x.fused, 2 * I), xn, n, this.scratch, false);
         splitColumns(p, x.fused, [gate, up], [I, I], n);
@@ -281,9 +290,10 @@ export class Generator {
         lin[l].gate_proj.forward(p, gate, xn, n, this.scratch, false);
         lin[l].up_proj.forward(p, up, xn, n, this.scratch, false);
       }
-      swigluForward(p, h, gate, up, n * I);
+      swigluForward(p, h, gate, up, n * I, act);
       lin[l].down_proj.forward(p, o, h, n, this.scratch, false);
-      add(p, next, mid, o, n * C);
+      if (normed) rmsnormForward(p, normed, x.rstd, o, w.gemma!.postFfNorm, n, C, eps, off);
+      add(p, next, mid, normed ?? o, n * C);
       [cur, next] = [next, cur];
     }
     const made = { p, out: cur };
@@ -321,44 +331,19 @@ export class Generator {
     rmsnormForward(p, heads(x.k, nKV), rstd(nKV), heads(x.kRaw, nKV), qkn.k, n * nKV, hd, eps, off);
   }
 
-  /** Gemma 3's embedding scale and layers on the block (see model/llama.ts); returns the final residual. */
-  private gemmaLayers(p: Program, n: number, lin: Record<LinearModule, Linear>[], cur: Tensor, next: Tensor): Tensor {
-    const c = this.config;
-    const g = c.gemma3!;
-    const G = this.gemma!;
-    const eps = c.rmsNormEps;
-    const { hiddenSize: C, numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = c;
-    const r = (t: Tensor, cols: number) => view(t, 0, [n, cols], ALIGN);
-    const x = this.x;
-    const [q, k, v, att] = [r(x.q, nH * hd), r(x.k, nKV * hd), r(x.v, nKV * hd), r(x.att, nH * hd)];
-    const [xn, mid, o, normed] = [r(x.xn, C), r(x.mid, C), r(x.o, C), r(G.normed, C)];
-    const [gate, up, h] = [r(x.gate, I), r(x.up, I), r(x.h, I)];
-    scale(p, cur, cur, Math.fround(Math.sqrt(C)), n * C);
-    for (let l = 0; l < c.numLayers; l++) {
-      const w = this.weights.layers[l];
-      const wg = w.gemma!;
-      const sliding = g.slidingLayers[l];
-      const [cos, sin] = sliding ? [G.cosLocal, G.sinLocal] : [this.cos, this.sin];
-      rmsnormForward(p, xn, x.rstd, cur, w.inputNorm, n, C, eps, 1);
-      this.qkv(p, l, n, lin[l], xn);
-      ropeDecode(p, q, cos, sin, this.pos, n, nH, hd, this.maxLen);
-      ropeDecode(p, k, cos, sin, this.pos, n, nKV, hd, this.maxLen);
-      kvWrite(p, this.kc[l], this.vc[l], k, v, this.pos, n, nKV * hd, this.maxLen);
-      const opts = { scale: g.queryPreAttnScalar ** -0.5, window: sliding ? g.slidingWindow : 0 };
-      attentionDecode(p, att, q, this.kc[l], this.vc[l], this.pos, n, nH, nKV, hd, this.maxLen, undefined, opts);
-      lin[l].o_proj.forward(p, o, att, n, this.scratch, false);
-      rmsnormForward(p, normed, x.rstd, o, w.postNorm, n, C, eps, 1);
-      add(p, mid, cur, normed, n * C);
-      rmsnormForward(p, xn, x.rstd, mid, wg.preFfNorm, n, C, eps, 1);
-      lin[l].gate_proj.forward(p, gate, xn, n, this.scratch, false);
-      lin[l].up_proj.forward(p, up, xn, n, this.scratch, false);
-      swigluForward(p, h, gate, up, n * I, 'gelu_tanh');
-      lin[l].down_proj.forward(p, o, h, n, this.scratch, false);
-      rmsnormForward(p, normed, x.rstd, o, wg.postFfNorm, n, C, eps, 1);
-      add(p, next, mid, normed, n * C);
-      [cur, next] = [next, cur];
-    }
-    return cur;
+  /**
+   * Layer l's RoPE tables and attention options: Gemma 3 scales scores by query_pre_attn_scalar^-0.5,
+   * and its sliding layers read the local tables and the last sliding_window positions of the cache.
+   */
+  private attnSetup(l: number): { cos: Tensor; sin: Tensor; opts: DecodeAttentionOptions } {
+    const g = this.config.gemma3;
+    if (!g || !this.gemma) return { cos: this.cos, sin: this.sin, opts: {} };
+    const local = g.slidingLayers[l];
+    return {
+      cos: local ? this.gemma.cosLocal : this.cos,
+      sin: local ? this.gemma.sinLocal : this.sin,
+      opts: { scale: g.queryPreAttnScalar ** -0.5, window: local ? g.slidingWindow : 0 },
+    };
   }
 
   /** logits [V] of the row copied into `last`: the final norm and the LM head (no adapter). */
@@ -406,7 +391,8 @@ export class Generator {
 
   /**
    * Feeds the whole prompt (filling the cache rows 0..T-1) and returns the logits [V] at its
-   * last position: the distribution of the first new token.
+   * last position: the distribution of the first new token. LongRoPE's factors are those of the
+   * prompt's length, as transformers' forward over it picks them.
    */
   async prefill(
     prompt: number[],
@@ -415,14 +401,25 @@ export class Generator {
     signal?: AbortSignal,
   ): Promise<Float32Array> {
     this.checkPrompt(prompt, withAdapter);
-    if (feed === 'token') {
+    this.rope.use(prompt.length);
+    return this.feed(prompt, withAdapter, feed, signal);
+  }
+
+  /** Fills the cache rows 0..T-1 with `tokens` and returns the logits at the last one. */
+  private async feed(
+    tokens: number[],
+    withAdapter: boolean,
+    mode: 'batched' | 'token',
+    signal?: AbortSignal,
+  ): Promise<Float32Array> {
+    if (mode === 'token') {
       let logits: Float32Array | null = null;
-      for (let i = 0; i < prompt.length; i++) logits = await this.step(prompt[i], i, withAdapter);
+      for (let i = 0; i < tokens.length; i++) logits = await this.step(tokens[i], i, withAdapter);
       return logits!;
     }
-    for (let start = 0; start < prompt.length; start += this.chunk) {
-      const ids = prompt.slice(start, start + this.chunk);
-      const lastChunk = start + this.chunk >= prompt.length;
+    for (let start = 0; start < tokens.length; start += this.chunk) {
+      const ids = tokens.slice(start, start + this.chunk);
+      const lastChunk = start + this.chunk >= tokens.length;
       this.submitBlock(ids, start, withAdapter, lastChunk ? ids.length - 1 : null);
       // A long prompt on a slow device: let the caller's Stop land between two chunks.
       if (!lastChunk) await this.ctx.device.queue.onSubmittedWorkDone();
@@ -471,7 +468,13 @@ export class Generator {
         stoppedBy = 'max_length';
         break;
       }
-      if (n + 1 < o.maxNewTokens) logits = await this.step(next, pos++, o.withAdapter);
+      if (n + 1 >= o.maxNewTokens) break;
+      // LongRoPE as transformers' Phi3ForCausalLM.prepare_inputs_for_generation: the step whose
+      // sequence first passes original_max_position_embeddings drops the cache and runs the whole
+      // sequence again, with the long factors (cached keys never mix the two factor sets).
+      if (this.rope.use(pos + 1)) logits = await this.feed([...prompt, ...ids], o.withAdapter, 'batched', o.signal);
+      else logits = await this.step(next, pos, o.withAdapter);
+      pos++;
     }
     return { ids, logprobs, stoppedBy };
   }
@@ -493,9 +496,4 @@ function splitColumns(p: Program, fused: Tensor, parts: Tensor[], widths: number
     copyColumns(p, t, widths[i], 0, src, F, off, n, widths[i]);
     off += widths[i];
   });
-}
-
-/** LongRoPE's tables hold up to original_max_position_embeddings (kernels/rope.ts ropeTables). */
-function longRopeLimit(c: ModelConfig): number {
-  return c.ropeScaling?.ropeType === 'longrope' ? c.ropeScaling.originalMaxPositionEmbeddings : Infinity;
 }

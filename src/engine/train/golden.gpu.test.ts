@@ -7,7 +7,9 @@
 // tiny-qwen2-pissa PiSSA's init (the engine's own SVD against torch.linalg.svd), layers_to_transform,
 // and the export converted to a rank-2r LoRA that the referee applies to the ORIGINAL base model.
 // tiny-phi3 adds Phi-3's fused qkv_proj / gate_up_proj, partial rotary and longrope; tiny-phi3-dora
-// the fused modules under a regex target_modules, rank/alpha patterns and DoRA together.
+// the fused modules under a regex target_modules, rank/alpha patterns and DoRA together;
+// tiny-phi3-longrope longrope's long factors (original_max_position_embeddings 8, rows up to 24
+// tokens) with a few micro-batches of 7 on the short ones, the tables switching between them.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../gpu/context';
@@ -49,6 +51,7 @@ for (const name of [
   'tiny-llama3-dora',
   'tiny-qwen2-olora',
   'tiny-phi3-dora',
+  'tiny-phi3-longrope',
 ]) {
   describe(`engine vs PyTorch reference: ${name}`, () => {
     let ctx: GpuContext;

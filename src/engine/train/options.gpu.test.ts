@@ -104,6 +104,7 @@ describe('gradient checkpointing', () => {
     'tiny-phi3',
     'tiny-phi3-dora',
     'tiny-gemma3',
+    'tiny-phi3-longrope',
   ]) {
     it(`${name}: step-0 gradients bit-identical, 3 steps of identical losses, golden step-0 loss`, async () => {
       const ref = await plain(name);
