@@ -12,7 +12,7 @@ import { Decimator, Ema } from '../lib/series';
 /**
  * What a chart reads from the store: a new object only when one of its values changes (a new step
  * changes `history`), so each chart updates once per step at most, and useStaggered delivers it
- * later, in its own task. A stable selector, so a hidden panel can hold it (useWhileShown).
+ * later, in its own task (it compares the selection by identity).
  */
 export function runView(s: Studio): RunView {
   const t = s.training;

@@ -32,11 +32,11 @@ const LOSS_LEGEND = (
 
 /**
  * What a chart shows of the run (history, step count, best step), delivered to it in its own
- * task (see useStaggered): nothing the worker reports re-renders a chart synchronously, and
- * nothing at all while the panel is hidden (the host does not even re-render for a step then).
+ * task (see useStaggered): a step the worker reports re-renders no chart, nor its host,
+ * synchronously, and nothing at all while the panel is hidden.
  */
 function useRunView(slot: number): RunView {
-  return useStaggered(useWhileShown(runView), slot, !usePanelShown());
+  return useStaggered(useStudio, runView, slot, !usePanelShown());
 }
 
 export function LossChart({ height, id = 'loss' }: { height?: number; id?: string }) {
