@@ -12,11 +12,19 @@
 // frames' script attribution (Long Animation Frame API): which script, invoked how, for how long.
 //
 //   node scripts/measure-responsiveness.mjs [--port 4184] [--no-build] [--steps 100,20000] [--real-steps 40]
+//       [--no-real] [--profile] [--no-minify] [--screenshot] [--cpu]
+//
+// --no-real skips the demo run (simulated runs only). --profile records a CPU profile (CDP
+// Profiler) over each simulated window and prints the functions with the most self time and the
+// most time in all, within the window's tasks over 50 ms; --no-minify builds unminified, so those
+// names are the source's. --cpu also traces the simulated windows and prints each main-thread
+// task's thread (CPU) time, where over 50 ms (see startTrace). --screenshot saves the charts after each simulated run (.cache/profiles).
 //
 // It builds the studio with VITE_MEASURE=1 into .cache/measure-dist (that build exposes the
 // store to the page so it can feed simulated steps) and serves it with vite preview.
 
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from '@playwright/test';
@@ -30,16 +38,24 @@ const port = Number(arg('port', process.env.PW_PORT ?? 4184));
 const simulated = arg('steps', '100,20000').split(',').map(Number);
 const realSteps = Number(arg('real-steps', 40));
 const throttle = Number(arg('throttle', 4));
-const outDir = join(root, '.cache', 'measure-dist');
+const noReal = process.argv.includes('--no-real');
+const profiling = process.argv.includes('--profile');
+const cpuTime = process.argv.includes('--cpu');
+const minify = !process.argv.includes('--no-minify');
+const outDir = join(root, '.cache', minify ? 'measure-dist' : 'measure-dist-plain');
 const bin = (n) => join(root, 'node_modules', '.bin', n);
 
 if (!process.argv.includes('--no-build')) {
   console.log('building the studio (VITE_MEASURE=1) ...');
-  const b = spawnSync(bin('vite'), ['build', '--outDir', outDir, '--emptyOutDir'], {
-    cwd: root,
-    env: { ...process.env, VITE_MEASURE: '1' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const b = spawnSync(
+    bin('vite'),
+    ['build', '--outDir', outDir, '--emptyOutDir', ...(minify ? [] : ['--minify', 'false'])],
+    {
+      cwd: root,
+      env: { ...process.env, VITE_MEASURE: '1' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   if (b.status !== 0) process.exit(1);
 }
 
@@ -102,10 +118,12 @@ async function switchSteps(ms) {
   const tabs = ['samples', 'training', 'hparams', 'training', 'export', 'training'];
   const end = Date.now() + ms;
   for (let i = 0; Date.now() < end; i++) {
-    await click(`tab-${tabs[i % tabs.length]}`);
+    // by id: Playwright's test-id query walks the whole page in the page's main thread (a long
+    // task of its own on the throttled CPU, 90-110 ms with every step mounted), not the studio's work
+    await page.locator(`#step-${tabs[i % tabs.length]}`).click();
     await sleep(1000);
   }
-  await click('tab-training');
+  await page.locator('#step-training').click();
 }
 
 async function report(name, from, to) {
@@ -140,34 +158,141 @@ async function report(name, from, to) {
 
 const results = [];
 
+/**
+ * Tracing (`--cpu`): every task of the page's main thread with its thread time (CPU time on that
+ * thread). Chromium throttles by making the thread spin in a signal handler (ThreadCPUThrottler),
+ * so the spin is in the thread time and the thread time is about what the task takes throttled
+ * on an idle machine; other jobs on a loaded machine stretch a task's wall time, much less its
+ * thread time.
+ */
+let traceEvents = [];
+cdp.on('Tracing.dataCollected', (e) => traceEvents.push(...e.value));
+async function startTrace() {
+  traceEvents = [];
+  await cdp.send('Tracing.start', {
+    transferMode: 'ReportEvents',
+    traceConfig: { includedCategories: ['toplevel', 'disabled-by-default-devtools.timeline', '__metadata'] },
+  });
+}
+async function stopTrace() {
+  const done = new Promise((r) => cdp.once('Tracing.tracingComplete', r));
+  await cdp.send('Tracing.end');
+  await done;
+  const main = new Set(
+    traceEvents
+      .filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain')
+      .map((e) => `${e.pid}:${e.tid}`),
+  );
+  const runs = traceEvents.filter((e) => e.ph === 'X' && main.has(`${e.pid}:${e.tid}`));
+  // the task as the thread controller runs it (RunTask, where that is the only name)
+  const name = runs.some((e) => e.name === 'ThreadControllerImpl::RunTask')
+    ? 'ThreadControllerImpl::RunTask'
+    : 'RunTask';
+  return runs.filter((e) => e.name === name && (e.tdur ?? 0) > 50_000).map((e) => Math.round(e.tdur / 1000));
+}
+
+async function startProfile() {
+  await cdp.send('Profiler.enable');
+  await cdp.send('Profiler.setSamplingInterval', { interval: 500 });
+  await cdp.send('Profiler.start');
+}
+
+/**
+ * Cuts the window's CPU profile into tasks (runs of samples not idle, split at gaps over 2 ms) and
+ * prints, for each task over 50 ms, what started it and the functions it spent the most time in
+ * (in all: a function counted once per sample it is on the stack of) and on their own (self).
+ */
+async function stopProfile(name) {
+  const { profile } = await cdp.send('Profiler.stop');
+  const dir = join(root, '.cache', 'profiles');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${name.replace(/[^a-z0-9]+/gi, '-')}.cpuprofile`), JSON.stringify(profile));
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const label = (n) => {
+    const f = n.callFrame;
+    return `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}:${f.lineNumber + 1}`;
+  };
+  const idle = (n) => ['(idle)', '(program)', '(garbage collector)', '(root)'].includes(n.callFrame.functionName);
+  const tasks = [];
+  let cur = null;
+  let t = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i];
+    const n = byId.get(profile.samples[i]);
+    const gc = n.callFrame.functionName === '(garbage collector)';
+    if (idle(n) && !gc) {
+      if (cur && t - cur.end > 2000) cur = null;
+      continue;
+    }
+    if (!cur) tasks.push((cur = { start: t, end: t, samples: [] }));
+    cur.end = t;
+    cur.samples.push([profile.samples[i], i + 1 < profile.timeDeltas.length ? profile.timeDeltas[i + 1] : 0]);
+  }
+  const long = tasks.filter((k) => k.end - k.start > 50_000);
+  console.log(`  profile ${name}: ${tasks.length} tasks, ${long.length} over 50 ms`);
+  for (const k of long) {
+    const total = new Map();
+    const self = new Map();
+    let entry = '';
+    for (const [id, dt] of k.samples) {
+      const seen = new Set();
+      let chain = [];
+      for (let x = id; x !== undefined; x = parent.get(x)) chain.push(byId.get(x));
+      chain = chain.filter((n) => !idle(n));
+      if (!entry && chain.length) entry = label(chain.at(-1));
+      if (chain.length) self.set(label(chain[0]), (self.get(label(chain[0])) ?? 0) + dt);
+      for (const n of chain) {
+        const l = label(n);
+        if (seen.has(l)) continue;
+        seen.add(l);
+        total.set(l, (total.get(l) ?? 0) + dt);
+      }
+    }
+    const top = (m, n) =>
+      [...m]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, n)
+        .map(([l, us]) => `${l} ${(us / 1000).toFixed(1)}`)
+        .join('; ');
+    console.log(`    task ${((k.end - k.start) / 1000).toFixed(0)} ms from ${entry}`);
+    console.log(`      in all: ${top(total, 14)}`);
+    console.log(`      self: ${top(self, 8)}`);
+  }
+}
+
 // 1. A real demo run.
-await click('empty-demo-model');
-await page.getByTestId('model-card').waitFor({ timeout: 600_000 });
-await click('tab-dataset');
-await click('load-demo-dataset');
-await page.getByTestId('stat-val').waitFor({ timeout: 600_000 });
-await click('tab-hparams');
-await click('demo-preset');
-for (const [k, v] of Object.entries({
-  max_steps: realSteps,
-  eval_steps: 4,
-  save_steps: 0,
-  per_device_train_batch_size: 2,
-  max_seq_length: 64,
-  val_split_fraction: 0.02,
-}))
-  await page.getByTestId(`input-${k}`).fill(String(v));
-await click('start-training');
-await page.getByTestId('run-step').waitFor({ timeout: 600_000 });
-await page.getByTestId('tab-training').click();
-let t0 = await now();
-await sleep(5000);
-results.push(await report(`real demo run of ${realSteps} steps, training, nothing touched`, t0, await now()));
-t0 = await now();
-await switchSteps(7000);
-results.push(await report(`real demo run of ${realSteps} steps, switching steps`, t0, await now()));
-if (!(await page.getByTestId('stop-reason').count())) console.log('  (the run was still going through both windows)');
-await page.getByTestId('stop-reason').waitFor({ timeout: 600_000 });
+let t0;
+if (!noReal) {
+  await click('empty-demo-model');
+  await page.getByTestId('model-card').waitFor({ timeout: 600_000 });
+  await click('tab-dataset');
+  await click('load-demo-dataset');
+  await page.getByTestId('stat-val').waitFor({ timeout: 600_000 });
+  await click('tab-hparams');
+  await click('demo-preset');
+  for (const [k, v] of Object.entries({
+    max_steps: realSteps,
+    eval_steps: 4,
+    save_steps: 0,
+    per_device_train_batch_size: 2,
+    max_seq_length: 64,
+    val_split_fraction: 0.02,
+  }))
+    await page.getByTestId(`input-${k}`).fill(String(v));
+  await click('start-training');
+  await page.getByTestId('run-step').waitFor({ timeout: 600_000 });
+  await page.getByTestId('tab-training').click();
+  t0 = await now();
+  await sleep(5000);
+  results.push(await report(`real demo run of ${realSteps} steps, training, nothing touched`, t0, await now()));
+  t0 = await now();
+  await switchSteps(7000);
+  results.push(await report(`real demo run of ${realSteps} steps, switching steps`, t0, await now()));
+  if (!(await page.getByTestId('stop-reason').count())) console.log('  (the run was still going through both windows)');
+  await page.getByTestId('stop-reason').waitFor({ timeout: 600_000 });
+} else await click('tab-training');
 
 // 2. Simulated runs: the real store and charts, fed step events as the worker would send them.
 for (const total of simulated) {
@@ -214,6 +339,8 @@ for (const total of simulated) {
     { total, measured: 80 },
   );
   await sleep(3000);
+  if (profiling) await startProfile();
+  if (cpuTime) await startTrace();
   t0 = await now();
   const feeding = page.evaluate(async () => {
     for (let i = 0; i < 80; i++) {
@@ -230,11 +357,22 @@ for (const total of simulated) {
   });
   await sleep(6000);
   results.push(await report(`simulated run of ${total} steps, training, nothing touched`, t0, await now()));
+  if (cpuTime) results.at(-1).cpu = await stopTrace();
+  if (profiling) await stopProfile(`simulated ${total}, training`);
+  if (profiling) await startProfile();
+  if (cpuTime) await startTrace();
   t0 = await now();
   await switchSteps(8000);
   await feeding;
   await sleep(1000);
   results.push(await report(`simulated run of ${total} steps, switching steps`, t0, await now()));
+  if (cpuTime) results.at(-1).cpu = await stopTrace();
+  if (profiling) await stopProfile(`simulated ${total}, switching`);
+  if (process.argv.includes('--screenshot')) {
+    await sleep(1500);
+    mkdirSync(join(root, '.cache', 'profiles'), { recursive: true });
+    await page.getByTestId('charts').screenshot({ path: join(root, '.cache', 'profiles', `charts-${total}.png`) });
+  }
 }
 
 console.log('\nsummary (long tasks over 50 ms, ms):');
@@ -242,5 +380,12 @@ for (const r of results)
   console.log(
     `  ${r.name}: ${r.longTasks.length ? `${r.longTasks.length}, max ${Math.max(...r.longTasks)} [${r.longTasks.join(', ')}]` : 'none'}`,
   );
+if (cpuTime) {
+  console.log(`\nthread (CPU) time of the main thread's tasks, where over 50 ms:`);
+  for (const r of results.filter((x) => x.cpu))
+    console.log(
+      `  ${r.name}: ${r.cpu.length ? `${r.cpu.length}, max ${Math.max(...r.cpu)} [${r.cpu.join(', ')}]` : 'none'}`,
+    );
+}
 await browser.close();
 server.kill();

@@ -72,6 +72,11 @@ const STEPS: Tab[] = ['model', 'dataset', 'hparams', 'training', 'samples', 'exp
  * export's result, an open section) is still there. A hidden panel's charts hold their values
  * (PanelShown) and catch up, one chart per task, when shown again.
  *
+ * A hidden panel is skipped by the browser's rendering (content-visibility: hidden), not taken
+ * out of it (display: none): its style and layout are kept, so showing it again is a paint, not a
+ * style and layout pass over its whole tree (which `window.scrollTo` below forced inside the
+ * click's task: 300-400 ms on a 4x-throttled CPU; docs/performance.md).
+ *
  * Mounting a panel is the costly part, so it happens ahead of time: after the first paint the
  * other steps mount one per idle period, before there is a run whose updates would keep
  * interrupting the low-priority render. A panel chosen before its turn mounts deferred (a
@@ -92,13 +97,17 @@ function Panels() {
   }, [mounted]);
   // On screen: the chosen panel once it has mounted; until then the one that was.
   const shown = mounted.has(tab) ? tab : deferred;
-  return (Object.keys(PANELS) as Tab[])
-    .filter((t) => mounted.has(t))
-    .map((t) => (
-      <div key={t} className="panel-slot" hidden={t !== shown}>
-        <PanelShown value={t === shown}>{PANELS[t]}</PanelShown>
-      </div>
-    ));
+  return (
+    <div className="panel-slots">
+      {(Object.keys(PANELS) as Tab[])
+        .filter((t) => mounted.has(t))
+        .map((t) => (
+          <div key={t} className="panel-slot" hidden={t !== shown}>
+            <PanelShown value={t === shown}>{PANELS[t]}</PanelShown>
+          </div>
+        ))}
+    </div>
+  );
 }
 
 export function App() {

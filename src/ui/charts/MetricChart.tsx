@@ -1,13 +1,18 @@
 // One live line chart (recharts). Everything that costs time per update is decided here rather
-// than inside recharts: animations are off, the data arrives decimated, the axis domains and
-// ticks are computed from the data by ticks.ts (niceTicks "none": recharts would search for them
-// on every render), and there is no recharts Tooltip: it alone made mounting and updating a chart a
-// 100+ ms task on a busy CPU. A light overlay of our own reads values under the pointer instead.
+// than inside recharts: the data arrives decimated and never enters recharts' store (recharts lays
+// out the chart, the grid and the axes; the lines are drawn by Lines below with its scales), the
+// axis domains and ticks are computed by ticks.ts (niceTicks "none": recharts would search for them
+// on every render) and the y axis holds while the values stay inside it, and there is no recharts
+// Tooltip: it alone made mounting and updating a chart a 100+ ms task on a busy CPU. A light
+// overlay of our own reads values under the pointer instead.
 
 import {
+  createContext,
   memo,
   startTransition,
+  useContext,
   useEffect,
+  useId,
   useMemo,
   useRef,
   useState,
@@ -15,10 +20,20 @@ import {
   type ReactNode,
   type RefObject,
 } from 'react';
-import { CartesianGrid, Line, LineChart, ReferenceLine, XAxis, YAxis } from 'recharts';
+import {
+  CartesianGrid,
+  LineChart,
+  ReferenceLine,
+  usePlotArea,
+  useXAxisScale,
+  useYAxisScale,
+  XAxis,
+  YAxis,
+} from 'recharts';
 import { extent } from '../lib/series';
-import { xTicks, yAxis, type Axis } from './ticks';
+import { nextYAxis, xTicks, type Axis } from './ticks';
 import { useStaggeredMount } from './useStaggered';
+import type { Row } from './charts';
 
 export interface LineSpec {
   key: string;
@@ -69,38 +84,62 @@ function sameAxis(a: Axis, b: Axis): boolean {
   return eq(a.domain, b.domain) && eq(a.ticks, b.ticks) && eq(a.labels, b.labels);
 }
 
-interface LinePathProps {
-  points?: readonly { x?: number | null; y?: number | null }[];
-  stroke?: string;
-  strokeWidth?: number | string;
-  className?: string;
-  clipPath?: string;
-}
-
 /**
- * A line's path as one plain SVG path (straight segments, points without a value skipped and
- * the line carried on, as connectNulls draws it). recharts' own curve goes through d3-shape and
- * asks the browser for the path's length on every update, a forced layout, even with
- * animation off.
+ * The lines of one chart, drawn from its rows with the chart's own scales (recharts' axis scale
+ * hooks): straight segments, points without a value skipped and the line carried on (as
+ * connectNulls draws it), dots where a line asks for them. The rows reach this component through
+ * a context, not through the chart's `data`: a new data array makes recharts' store dispatch
+ * `setChartData` twice (its effect's cleanup and setup) and rerun every selector of the chart, a
+ * 50-150 ms task on a 4x-throttled CPU; a new context value re-renders this component alone.
  */
-function linePath(p: LinePathProps): ReactNode {
-  let d = '';
-  for (const pt of p.points ?? []) {
-    if (pt.x == null || pt.y == null || !Number.isFinite(pt.x) || !Number.isFinite(pt.y)) continue;
-    d += `${d ? 'L' : 'M'}${Math.round(pt.x * 10) / 10},${Math.round(pt.y * 10) / 10}`;
-  }
-  if (!d) return null;
+const ChartRows = createContext<{ rows: readonly Row[]; lines: readonly LineSpec[] }>({ rows: [], lines: [] });
+
+function Lines() {
+  const { rows, lines } = useContext(ChartRows);
+  const x = useXAxisScale();
+  const y = useYAxisScale();
+  const area = usePlotArea();
+  const clip = useId();
+  if (!x || !y || !area) return null;
+  const r = (v: number) => Math.round(v * 10) / 10;
   return (
-    <path
-      d={d}
-      fill="none"
-      stroke={p.stroke}
-      strokeWidth={p.strokeWidth}
-      className={`recharts-curve recharts-line-curve ${p.className ?? ''}`}
-      clipPath={p.clipPath}
-    />
+    <g className="recharts-layer recharts-line-layer">
+      <defs>
+        <clipPath id={clip}>
+          <rect x={area.x} y={area.y - 4} width={area.width} height={area.height + 8} />
+        </clipPath>
+      </defs>
+      {lines.map((l) => {
+        let d = '';
+        const dots: ReactNode[] = [];
+        for (const row of rows) {
+          const v = row[l.key];
+          if (v === undefined || !Number.isFinite(v)) continue;
+          const px = x(row.x);
+          const py = y(v);
+          if (px === undefined || py === undefined || !Number.isFinite(px) || !Number.isFinite(py)) continue;
+          d += `${d ? 'L' : 'M'}${r(px)},${r(py)}`;
+          if (l.dots) dots.push(<circle key={row.x} cx={r(px)} cy={r(py)} r={3} fill={l.color} />);
+        }
+        return (
+          <g key={l.key} className="recharts-layer recharts-line" clipPath={`url(#${clip})`}>
+            {d && (
+              <path
+                d={d}
+                fill="none"
+                stroke={l.color}
+                strokeWidth={l.width ?? 1.5}
+                className="recharts-curve recharts-line-curve"
+              />
+            )}
+            {dots.length > 0 && <g className="recharts-line-dots">{dots}</g>}
+          </g>
+        );
+      })}
+    </g>
   );
 }
+const LINES = <Lines />;
 
 const GRID = <CartesianGrid stroke="#efede9" vertical={false} />;
 const MARGIN = { top: 8, right: 14, bottom: 0, left: 0 };
@@ -193,43 +232,38 @@ export const MetricChart = memo(function MetricChart(props: {
   legend?: ReactNode;
   /** Mount order among the charts on screen (each mounts in its own task). */
   slot: number;
+  /** The y axis starts at 0 (a linear axis only). */
+  yFromZero?: boolean;
 }) {
   const ready = useStaggeredMount(props.slot);
   const [frame, width] = useWidth();
   const height = props.height ?? 200;
-  const { rows, lines, log, totalSteps, markerStep, markerLabel: markerText } = props;
+  const { rows, lines, log, totalSteps, markerStep, markerLabel: markerText, yFromZero = false } = props;
   // Axis props keep their identity while their values stay the same: recharts re-registers an
   // axis (a store dispatch and a recompute of every selector) whenever its props change.
   const xAxis = useMemo(() => {
     const ticks = xTicks(totalSteps);
     return { ticks, domain: [1, ticks.at(-1)!] as [number, number] };
   }, [totalSteps]);
-  const yComputed = useMemo(
+  // The y axis holds while the values stay inside it (nextYAxis): each change is a re-registration.
+  const [yKept, setYKept] = useState<{ y: Axis; yTick: ReturnType<typeof yTickOf>; log: boolean } | null>(null);
+  const prev = yKept && yKept.log === log ? yKept : null;
+  const yNext = useMemo(
     () =>
-      yAxis(
+      nextYAxis(
+        prev?.y ?? null,
         extent(
           rows,
           lines.map((l) => l.key),
         ),
         log,
+        yFromZero,
       ),
-    [rows, lines, log],
+    [prev, rows, lines, log, yFromZero],
   );
-  const [yKept, setYKept] = useState(() => ({ y: yComputed, yTick: yTickOf(yComputed) }));
-  const yAx = sameAxis(yKept.y, yComputed) ? yKept : { y: yComputed, yTick: yTickOf(yComputed) };
+  const yAx = prev && sameAxis(prev.y, yNext) ? prev : { y: yNext, yTick: yTickOf(yNext), log };
   if (yAx !== yKept) setYKept(yAx);
   const axes = { x: xAxis.ticks, xDomain: xAxis.domain, y: yAx.y, yTick: yAx.yTick };
-  const lineProps = useMemo(
-    () =>
-      lines.map((l) => ({
-        key: l.key,
-        name: l.name,
-        stroke: l.color,
-        strokeWidth: l.width ?? 1.5,
-        dot: l.dots ? { r: 3, fill: l.color, strokeWidth: 0 } : (false as const),
-      })),
-    [lines],
-  );
   // The chart's children as elements that keep their identity while their props are unchanged:
   // a new data point then re-renders the chart root and what reads the data (the lines), and
   // React skips the grid and the axes (their ticks are many small SVG elements).
@@ -241,6 +275,7 @@ export const MetricChart = memo(function MetricChart(props: {
         domain={axes.xDomain}
         ticks={axes.x}
         interval={0}
+        allowDataOverflow
         allowDecimals={false}
         niceTicks="none"
         tick={xTick}
@@ -272,35 +307,22 @@ export const MetricChart = memo(function MetricChart(props: {
       ),
     [markerStep, markerText],
   );
-  const lineEls = useMemo(
+  // The chart itself keeps its identity while its axes and size stay: a new data point re-renders
+  // the lines (through ChartRows) and the hover overlay, nothing of recharts.
+  const chart = useMemo(
     () =>
-      lineProps.map((l) => (
-        <Line
-          key={l.key}
-          dataKey={l.key}
-          name={l.name}
-          stroke={l.stroke}
-          strokeWidth={l.strokeWidth}
-          dot={l.dot}
-          activeDot={false}
-          connectNulls
-          isAnimationActive={false}
-          type="linear"
-          shape={linePath}
-        />
-      )),
-    [lineProps],
+      width > 0 ? (
+        <LineChart width={width} height={height} margin={MARGIN}>
+          {GRID}
+          {xAxisEl}
+          {yAxisEl}
+          {markerEl}
+          {LINES}
+        </LineChart>
+      ) : null,
+    [width, height, xAxisEl, yAxisEl, markerEl],
   );
-  const chart =
-    width > 0 ? (
-      <LineChart width={width} height={height} data={rows} margin={MARGIN}>
-        {GRID}
-        {xAxisEl}
-        {yAxisEl}
-        {markerEl}
-        {lineEls}
-      </LineChart>
-    ) : null;
+  const drawn = useMemo(() => ({ rows, lines }), [rows, lines]);
   return (
     <figure className="chart" data-chart={props.id} data-points={rows.length}>
       <figcaption>
@@ -311,7 +333,7 @@ export const MetricChart = memo(function MetricChart(props: {
         {ready && (
           <>
             {rows.length === 0 && <div className="chart-waiting">Waiting for the first step…</div>}
-            {chart}
+            <ChartRows value={drawn}>{chart}</ChartRows>
             <Hover rows={rows} lines={lines} xMax={axes.x.at(-1)!} />
           </>
         )}

@@ -5,7 +5,8 @@ import { useStudio } from '../store/store';
 import { onTrainEvent } from '../store/training.actions';
 import { History } from '../store/history';
 import { IDLE } from '../store/training';
-import { emaSmooth, type Point } from '../lib/series';
+import { emaSmooth, extent, type Point } from '../lib/series';
+import { nextYAxis, type Axis } from './ticks';
 import { DEFAULT_HPARAMS } from '../../config/hparams';
 import type { StepMetrics } from '../../engine/train/trainer';
 import type { Studio } from '../store/types';
@@ -91,7 +92,9 @@ describe('chart series', () => {
  * selection is what re-renders a component); a changed selection runs the component's
  * derivation. In the page, useStaggered delivers a chart at most every 400 ms, so a long run's
  * derivations skip steps: before the measured window, every 100th step is delivered; in it, every
- * step. Returns the counts per step over the last `window` steps.
+ * step. Each chart's y axis follows its rows as MetricChart's does (nextYAxis); a change is a
+ * re-registration of the axis in recharts' store, counted over the window and over the run.
+ * Returns the counts per step over the last `window` steps.
  */
 function perStepWork(steps: number, window = 100) {
   useStudio.setState({ training: { ...IDLE, status: 'starting' } });
@@ -117,6 +120,17 @@ function perStepWork(steps: number, window = 100) {
     new MetricSeries((m) => m.tokensPerSecond, true),
   ];
   const views = Array.from({ length: 5 }, () => runView(useStudio.getState()));
+  const keys = [['loss', 'smoothed', 'eval'], ['y'], ['y'], ['y']];
+  const axes: (Axis | null)[] = [null, null, null, null];
+  const axisChanges = { window: 0, run: 0 };
+  const follow = (c: number, r: Record<string, number>[]) => {
+    const next = nextYAxis(axes[c], extent(r, keys[c]), false, c === 1);
+    if (axes[c] && JSON.stringify(next) !== JSON.stringify(axes[c])) {
+      axisChanges.run++;
+      if (measuring) axisChanges.window++;
+    }
+    axes[c] = next;
+  };
   let renders = 0;
   let measuring = false;
   const rows = { loss: 0, log: 0, last: undefined as StepMetrics | undefined };
@@ -128,8 +142,11 @@ function perStepWork(steps: number, window = 100) {
       if (shallow(next, views[c])) continue;
       views[c] = next;
       if (measuring) renders++;
-      if (c === 0) rows.loss = loss.rows(next.history).length;
-      else if (c < 4) charts[c - 1].rows(next.history);
+      if (c === 0) {
+        const r = loss.rows(next.history);
+        rows.loss = r.length;
+        follow(0, r);
+      } else if (c < 4) follow(c, charts[c - 1].rows(next.history));
       else {
         rows.log = logRows(next.history, 1, 50).length;
         rows.last = next.history.last();
@@ -149,6 +166,7 @@ function perStepWork(steps: number, window = 100) {
     renders: renders / window,
     rebuilds: (chartWork.rebuilds - before.rebuilds) / window,
     elements: (chartWork.elements - before.elements) / window,
+    axisChanges,
     rows,
   };
 }
@@ -159,7 +177,8 @@ describe('the per-step work of the training panel', () => {
     const mid = perStepWork(10_000);
     const long = perStepWork(20_000);
     const line = (n: number, w: typeof long) =>
-      `${n} steps: ${w.renders} renders, ${w.rebuilds} rebuilds, ${w.elements} elements, ${w.rows.loss} loss rows`;
+      `${n} steps: ${w.renders} renders, ${w.rebuilds} rebuilds, ${w.elements} elements, ${w.rows.loss} loss rows, ` +
+      `${w.axisChanges.window} y axis changes in the window (${w.axisChanges.run} in the run)`;
     console.log(
       `per step over the last 100 steps of a run of ${[line(100, short), line(10_000, mid), line(20_000, long)].join('; ')}`,
     );
@@ -168,6 +187,13 @@ describe('the per-step work of the training panel', () => {
     expect(long.renders).toBe(short.renders);
     expect(short.rebuilds).toBe(5);
     expect(long.rebuilds).toBe(short.rebuilds);
+    // the y axes (each change a re-registration in recharts' store, a task of its own) change a
+    // few times while a run's values spread, not per step: none in the last 100 steps of a long
+    // run, and a handful over all of it
+    expect(long.axisChanges.window).toBe(0);
+    expect(long.axisChanges.window).toBeLessThanOrEqual(short.axisChanges.window);
+    expect(short.axisChanges.run).toBeLessThanOrEqual(10);
+    expect(long.axisChanges.run).toBeLessThanOrEqual(10);
     // the elements touched are bounded by the charts' point budget, not by the run: once the
     // series are decimated (past MAX_POINTS / 2 buckets) they stay within a few percent...
     expect(Math.abs(long.elements - mid.elements) / mid.elements).toBeLessThan(0.1);

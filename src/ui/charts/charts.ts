@@ -10,14 +10,18 @@ import type { Studio } from '../store/types';
 import { Decimator, Ema } from '../lib/series';
 
 /**
- * What a chart reads from the store (compared shallowly: a new step changes `history`, so each
- * chart updates once per step at most, and useStaggered delivers it later, in its own task).
+ * What a chart reads from the store: a new object only when one of its values changes (a new step
+ * changes `history`), so each chart updates once per step at most, and useStaggered delivers it
+ * later, in its own task (it compares the selection by identity).
  */
-export const runView = (s: Studio) => ({
-  history: s.training.history,
-  totalSteps: s.training.totalSteps,
-  best: s.training.best,
-});
+export function runView(s: Studio): RunView {
+  const t = s.training;
+  if (lastView && lastView.history === t.history && lastView.totalSteps === t.totalSteps && lastView.best === t.best)
+    return lastView;
+  return (lastView = { history: t.history, totalSteps: t.totalSteps, best: t.best });
+}
+export type RunView = Pick<Studio['training'], 'history' | 'totalSteps' | 'best'>;
+let lastView: RunView | null = null;
 
 /**
  * Min and max of every four or so pixel columns of the wide loss chart, about one point per column

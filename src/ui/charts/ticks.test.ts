@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { logTicks, MIN_GAP, niceTicks, tickLabels, xTicks, yAxis, type Axis } from './ticks';
+import { logTicks, MIN_GAP, niceTicks, nextYAxis, tickLabels, xTicks, yAxis, type Axis } from './ticks';
 
 /** What every axis must be: the properties whose failure showed as React key errors and overlapping labels. */
 function expectSound(a: Axis, lo: number, hi: number, log: boolean) {
@@ -122,5 +122,33 @@ describe('xTicks', () => {
     expect(xTicks(1000)).toEqual([1, 200, 400, 600, 800, 1000]);
     expect(xTicks(0)).toEqual([1, 2]);
     for (const n of [13, 20_000, 19_999, 101]) expect(new Set(xTicks(n)).size).toBe(xTicks(n).length);
+  });
+});
+
+describe('nextYAxis (the y axis a live chart keeps)', () => {
+  it('holds while the values stay inside, makes room when they leave, tightens for a new range', () => {
+    for (const log of [false, true]) {
+      // values spreading out from one point, as a run's first steps do
+      let a: Axis | null = null;
+      let changes = 0;
+      for (let n = 1; n <= 1000; n++) {
+        const range: [number, number] = [1 / (1 + n / 100), 2 + n / 50];
+        const next = nextYAxis(a, range, log);
+        expectSound(next, range[0], range[1], log);
+        if (a && next !== a) changes++;
+        a = next;
+      }
+      // the span grew 20x over 1000 updates: a handful of changes, not one per update
+      expect(changes).toBeLessThanOrEqual(6);
+      // a new run in a range that uses a small part of the old axis gets an axis of its own
+      const fresh = nextYAxis(a, [1.5, 1.6], log);
+      expect(fresh).toEqual(yAxis([1.5, 1.6], log));
+    }
+  });
+
+  it('keeps a linear axis from 0 for a learning rate, and on one side of 0 for values that stay there', () => {
+    expect(nextYAxis(null, [1e-4, 2e-4], false, true).domain).toEqual([0, 2e-4]);
+    const a = nextYAxis(nextYAxis(null, [0.5, 1], false), [0.01, 1], false);
+    expect(a.domain[0]).toBe(0);
   });
 });

@@ -140,3 +140,38 @@ export function xTicks(total: number): number[] {
   const inner = ticks.filter((v) => v > step / 4 && v < max - step / 4);
   return [1, ...inner, max];
 }
+
+/**
+ * How much room a y axis makes when the values leave it: the span of the values again, on the
+ * side they left by. The axis then changes a few times over a run (each change re-registers the
+ * axis in recharts' store, a task of its own), not every time a new value crosses a tick.
+ */
+const GROW = 1;
+/** An axis is tightened again when the values use less than this part of it (a new run). */
+const LOOSE = 0.1;
+
+/**
+ * The y axis after `prev` for values in `range`: `prev` itself while the values lie inside it
+ * and use at least LOOSE of it; otherwise an axis over the values with GROW room on the side they
+ * left by (never across 0 for values that do not cross it). `zero`: the axis starts at 0 (a
+ * learning rate, whose schedule goes to 0).
+ */
+export function nextYAxis(prev: Axis | null, range: [number, number] | null, log: boolean, zero = false): Axis {
+  if (!range) return yAxis(null, log);
+  let [lo, hi] = range;
+  if (zero && !log) [lo, hi] = [Math.min(0, lo), Math.max(0, hi)];
+  if (!prev) return yAxis([lo, hi], log);
+  const [a, b] = prev.domain;
+  const inside = lo >= a && hi <= b;
+  const used = log ? Math.log(hi / lo) / Math.log(b / a) : (hi - lo) / (b - a);
+  if (inside && used >= LOOSE) return prev;
+  if (inside) return yAxis([lo, hi], log);
+  if (log) {
+    const f = Math.max(hi / lo, 1.25) ** GROW;
+    return yAxis([lo < a ? lo / f : lo, hi > b ? hi * f : hi], log);
+  }
+  const room = (hi - lo) * GROW;
+  const down = lo < a ? lo - room : lo;
+  const up = hi > b ? hi + room : hi;
+  return yAxis([lo >= 0 ? Math.max(0, down) : down, hi <= 0 ? Math.min(0, up) : up], log);
+}

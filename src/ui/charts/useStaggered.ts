@@ -1,50 +1,53 @@
-// Spreading chart work over separate main-thread tasks. recharts renders, commits and then
-// updates its own store in effects, all synchronously, so four charts refreshed together make
-// one long task. Each chart instead takes a new value in its own timer task (slot * SLOT_MS
-// after the change, at most once per MIN_INTERVAL_MS), as a transition React may interrupt, and
-// mounts in its own task after the panel opens.
+// Spreading chart work over separate main-thread tasks. Four charts refreshed together would make
+// one long task. Each chart instead takes a new value in its own timer task (slot * SLOT_MS after
+// the change, at most once per MIN_INTERVAL_MS), as a transition React may interrupt, and mounts
+// in its own task after the panel opens.
 
 import { startTransition, useEffect, useLayoutEffect, useRef, useState } from 'react';
 
 const SLOT_MS = 40;
 const MIN_INTERVAL_MS = 400;
 
+/** A store as zustand's hooks see it. */
+export interface ReadableStore<S> {
+  getState(): S;
+  subscribe(listener: () => void): () => void;
+}
+
 /**
- * `value`, delivered to this component later, in its own task, and throttled (never starved).
- * While `paused` (its panel hidden) nothing is delivered; the latest value follows on resuming.
+ * `select(state)`, delivered to this component later, in its own task, and throttled (never
+ * starved). The component subscribes to the store itself rather than through a selector hook, so
+ * a store change does not re-render it: only the delivery does (a step event's synchronous render
+ * leaves the charts out). While `paused` (its panel hidden) nothing is delivered; the latest
+ * value follows on resuming. `select` must be stable (module level) and return the same object
+ * while its values are the same.
  */
-export function useStaggered<T>(value: T, slot: number, paused = false): T {
-  const [shown, setShown] = useState(value);
-  const latest = useRef(value);
-  const shownRef = useRef(value);
-  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+export function useStaggered<S, T>(store: ReadableStore<S>, select: (s: S) => T, slot: number, paused = false): T {
+  const [shown, setShown] = useState(() => select(store.getState()));
+  const shownRef = useRef(shown);
   const lastAt = useRef(0);
   useEffect(() => {
-    latest.current = value;
-    if (paused) {
-      if (timer.current !== null) clearTimeout(timer.current);
-      timer.current = null;
-      return;
-    }
-    if (timer.current !== null || value === shownRef.current) return;
-    const wait = Math.max(16 + slot * SLOT_MS, lastAt.current + MIN_INTERVAL_MS - performance.now());
-    timer.current = setTimeout(() => {
-      timer.current = null;
-      lastAt.current = performance.now();
-      shownRef.current = latest.current;
-      const next = latest.current;
-      startTransition(() => setShown(next));
-    }, wait);
-  }, [value, slot, paused]);
-  useEffect(
-    () => () => {
-      // Also when a hidden panel's effects are taken down (React Activity): shown again, the
-      // first effect schedules the latest value.
-      if (timer.current !== null) clearTimeout(timer.current);
-      timer.current = null;
-    },
-    [],
-  );
+    if (paused) return;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const check = () => {
+      if (timer !== null || select(store.getState()) === shownRef.current) return;
+      const wait = Math.max(16 + slot * SLOT_MS, lastAt.current + MIN_INTERVAL_MS - performance.now());
+      timer = setTimeout(() => {
+        timer = null;
+        lastAt.current = performance.now();
+        const next = select(store.getState());
+        shownRef.current = next;
+        startTransition(() => setShown(next));
+      }, wait);
+    };
+    // shown again (or first mounted): catch up, then follow the store
+    check();
+    const unsubscribe = store.subscribe(check);
+    return () => {
+      unsubscribe();
+      if (timer !== null) clearTimeout(timer);
+    };
+  }, [store, select, slot, paused]);
   return shown;
 }
 

@@ -24,8 +24,9 @@ function useStepState(tab: Tab): { text: string; done: boolean } {
   const customized = useStudio((s) => s.estimate !== null);
   const steps = useStudio((s) => s.estimate?.totalSteps ?? null);
   const status = useStudio((s) => s.training.status);
-  const step = useStudio((s) => s.training.history.last()?.step ?? 0);
-  const total = useStudio((s) => s.training.totalSteps);
+  // Only the Training step shows the step count: the other five do not re-render per step.
+  const step = useStudio((s) => (tab === 'training' ? (s.training.history.last()?.step ?? 0) : 0));
+  const total = useStudio((s) => (tab === 'training' ? s.training.totalSteps : 0));
   const results = useStudio((s) => s.samples.results.length);
   switch (tab) {
     case 'model':

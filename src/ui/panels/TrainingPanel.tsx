@@ -3,9 +3,8 @@
 // throughput, and the step log. Controls live in the run bar above every panel.
 
 import { useMemo } from 'react';
-import { useShallow } from 'zustand/react/shallow';
 import { useStudio } from '../store/store';
-import { checkpointStat, type TrainingState } from '../store/training';
+import { checkpointStat } from '../store/training';
 import { Alert, Card, EmptyState, Stat } from '../components/common';
 import { MetricChart, type LineSpec } from '../charts/MetricChart';
 import { useStaggered } from '../charts/useStaggered';
@@ -13,7 +12,7 @@ import { usePanelShown, useWhileShown } from '../components/panel-shown';
 import type { Studio } from '../store/types';
 import { SavedRuns } from './SavedRuns';
 import { evaluateNow } from '../store/training.actions';
-import { logRows, LossSeries, MetricSeries, runView } from '../charts/charts';
+import { logRows, LossSeries, MetricSeries, runView, type RunView } from '../charts/charts';
 import { fmtBytes, fmtDuration, fmtLoss, fmtSci } from '../lib/format';
 import type { StepMetrics } from '../../engine/train/trainer';
 
@@ -33,11 +32,11 @@ const LOSS_LEGEND = (
 
 /**
  * What a chart shows of the run (history, step count, best step), delivered to it in its own
- * task (see useStaggered): nothing the worker reports re-renders a chart synchronously, and
- * nothing at all while the panel is hidden.
+ * task (see useStaggered): a step the worker reports re-renders no chart, nor its host,
+ * synchronously, and nothing at all while the panel is hidden.
  */
-function useRunView(slot: number): Pick<TrainingState, 'history' | 'totalSteps' | 'best'> {
-  return useStaggered(useStudio(useShallow(runView)), slot, !usePanelShown());
+function useRunView(slot: number): RunView {
+  return useStaggered(useStudio, runView, slot, !usePanelShown());
 }
 
 export function LossChart({ height, id = 'loss' }: { height?: number; id?: string }) {
@@ -74,6 +73,8 @@ function SmallChart(props: {
   f: (m: StepMetrics) => number;
   lines: LineSpec[];
   logOk?: boolean;
+  /** The y axis starts at 0 (the learning rate, whose schedule ends there). */
+  zero?: boolean;
 }) {
   const { history, totalSteps: total } = useRunView(props.slot);
   const log = useStudio((s) => s.ui.logScale) && props.logOk !== false;
@@ -90,6 +91,7 @@ function SmallChart(props: {
       totalSteps={total}
       height={160}
       lines={props.lines}
+      yFromZero={props.zero}
     />
   );
 }
@@ -326,7 +328,7 @@ export function TrainingPanel() {
           <Card title="Charts" actions={<ChartControls />} testId="charts">
             <LossChart />
             <div className="grid-3">
-              <SmallChart id="lr" slot={1} title="Learning rate" f={lrOf} lines={LR_LINES} logOk={false} />
+              <SmallChart id="lr" slot={1} title="Learning rate" f={lrOf} lines={LR_LINES} logOk={false} zero />
               <SmallChart
                 id="grad-norm"
                 slot={2}
