@@ -33,6 +33,8 @@ const FAMILIES = [
   {
     name: 'tiny-smollm3',
     family: 'SmolLM3 (smollm3)',
+    // its metadata header alone is about 100 tokens of the tiny tokenizer
+    maxSeqLength: 256,
     modules: ['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj'],
     preview: '<|im_start|>assistant\n<think>\n\n</think>\nSELECT COUNT(*) FROM orders;<|im_end|>',
     prompt:
@@ -91,7 +93,7 @@ for (const f of FAMILIES) {
     await setField(page, 'max_steps', 2);
     await setField(page, 'eval_steps', 0);
     await setField(page, 'per_device_train_batch_size', 2);
-    await setField(page, 'max_seq_length', 128);
+    await setField(page, 'max_seq_length', f.maxSeqLength ?? 128);
     await setField(page, 'val_split_fraction', 0);
     await expect(page.getByTestId('start-training')).toBeEnabled();
     await page.getByTestId('start-training').click();
