@@ -110,14 +110,19 @@ function Panels() {
   );
 }
 
-export function App() {
-  const gpuStatus = useStudio((s) => s.gpu.status);
-  const gpuError = useStudio((s) => s.gpu.error);
-  const noWebGpu = gpuStatus === 'error' && !('gpu' in navigator && navigator.gpu);
+/** Back to the top on a step change; its own component, so that a step change re-renders no more than this. */
+function ScrollTopOnStep() {
   const tab = useStudio((s) => s.ui.tab);
   useEffect(() => {
     window.scrollTo({ top: 0 });
   }, [tab]);
+  return null;
+}
+
+export function App() {
+  const gpuStatus = useStudio((s) => s.gpu.status);
+  const gpuError = useStudio((s) => s.gpu.error);
+  const noWebGpu = gpuStatus === 'error' && !('gpu' in navigator && navigator.gpu);
   return (
     <div className="app">
       <header className="topbar">
@@ -150,6 +155,7 @@ export function App() {
         </div>
       )}
       <DropZone />
+      <ScrollTopOnStep />
     </div>
   );
 }
