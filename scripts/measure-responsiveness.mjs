@@ -113,17 +113,28 @@ const now = () => page.evaluate(() => performance.now());
 const click = (id) => page.getByTestId(id).click();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Switches steps as a user would while the run goes on, for `ms`. */
+/**
+ * Switches steps as a user would while the run goes on, for `ms`: a mouse click (CDP
+ * Input.dispatchMouseEvent) at each step's place in the sidebar, found before the window. Not
+ * Playwright's locator click: its actionability checks (visibility, stability over two frames,
+ * a hit test) run as script in the page's main thread, tasks of the harness, not of the studio
+ * (a test-id query alone was a 90-110 ms task on the throttled CPU).
+ */
 async function switchSteps(ms) {
   const tabs = ['samples', 'training', 'hparams', 'training', 'export', 'training'];
+  const at = {};
+  for (const t of new Set(tabs)) {
+    const box = await page.locator(`#step-${t}`).boundingBox();
+    at[t] = [box.x + box.width / 2, box.y + box.height / 2];
+  }
   const end = Date.now() + ms;
   for (let i = 0; Date.now() < end; i++) {
-    // by id: Playwright's test-id query walks the whole page in the page's main thread (a long
-    // task of its own on the throttled CPU, 90-110 ms with every step mounted), not the studio's work
-    await page.locator(`#step-${tabs[i % tabs.length]}`).click();
+    await page.mouse.click(...at[tabs[i % tabs.length]]);
     await sleep(1000);
   }
-  await page.locator('#step-training').click();
+  await page.mouse.click(...at.training);
+  const tab = await page.evaluate(() => globalThis.__studio?.useStudio.getState().ui.tab);
+  if (tab !== 'training') throw new Error(`the clicks did not switch steps (on ${tab})`);
 }
 
 async function report(name, from, to) {
@@ -188,7 +199,18 @@ async function stopTrace() {
   const name = runs.some((e) => e.name === 'ThreadControllerImpl::RunTask')
     ? 'ThreadControllerImpl::RunTask'
     : 'RunTask';
-  return runs.filter((e) => e.name === name && (e.tdur ?? 0) > 50_000).map((e) => Math.round(e.tdur / 1000));
+  const long = runs.filter((e) => e.name === name && (e.tdur ?? 0) > 50_000);
+  // what each long task's thread time went to: the events directly inside it (timeline events)
+  for (const t of long) {
+    const inside = runs.filter((e) => e !== t && e.ts >= t.ts && e.ts + e.dur <= t.ts + t.dur);
+    const direct = inside.filter((e) => !inside.some((p) => p !== e && p.ts <= e.ts && p.ts + p.dur >= e.ts + e.dur && p.dur > e.dur));
+    const by = new Map();
+    for (const e of direct) by.set(e.name, (by.get(e.name) ?? 0) + (e.tdur ?? e.dur) / 1000);
+    const parts = [...by].sort((a, b) => b[1] - a[1]).map(([n, ms]) => `${n} ${ms.toFixed(1)}`);
+    const what = direct.map((e) => e.args?.data?.type ?? e.args?.data?.functionName).filter(Boolean);
+    console.log(`  task ${Math.round(t.tdur / 1000)} ms thread time: ${parts.join('; ') || '(nothing traced inside)'}${what.length ? ` [${[...new Set(what)].join(', ')}]` : ''}`);
+  }
+  return long.map((e) => Math.round(e.tdur / 1000));
 }
 
 async function startProfile() {
@@ -284,12 +306,20 @@ if (!noReal) {
   await click('start-training');
   await page.getByTestId('run-step').waitFor({ timeout: 600_000 });
   await page.getByTestId('tab-training').click();
+  if (profiling) await startProfile();
+  if (cpuTime) await startTrace();
   t0 = await now();
   await sleep(5000);
   results.push(await report(`real demo run of ${realSteps} steps, training, nothing touched`, t0, await now()));
+  if (cpuTime) results.at(-1).cpu = await stopTrace();
+  if (profiling) await stopProfile('real, training');
+  if (profiling) await startProfile();
+  if (cpuTime) await startTrace();
   t0 = await now();
   await switchSteps(7000);
   results.push(await report(`real demo run of ${realSteps} steps, switching steps`, t0, await now()));
+  if (cpuTime) results.at(-1).cpu = await stopTrace();
+  if (profiling) await stopProfile('real, switching');
   if (!(await page.getByTestId('stop-reason').count())) console.log('  (the run was still going through both windows)');
   await page.getByTestId('stop-reason').waitFor({ timeout: 600_000 });
 } else await click('tab-training');

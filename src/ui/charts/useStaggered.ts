@@ -19,10 +19,16 @@ export interface ReadableStore<S> {
  * starved). The component subscribes to the store itself rather than through a selector hook, so
  * a store change does not re-render it: only the delivery does (a step event's synchronous render
  * leaves the charts out). While `paused` (its panel hidden) nothing is delivered; the latest
- * value follows on resuming. `select` must be stable (module level) and return the same object
+ * value follows on resuming. At most one delivery per `minIntervalMs`. `select` must be stable (module level) and return the same object
  * while its values are the same.
  */
-export function useStaggered<S, T>(store: ReadableStore<S>, select: (s: S) => T, slot: number, paused = false): T {
+export function useStaggered<S, T>(
+  store: ReadableStore<S>,
+  select: (s: S) => T,
+  slot: number,
+  paused = false,
+  minIntervalMs = MIN_INTERVAL_MS,
+): T {
   const [shown, setShown] = useState(() => select(store.getState()));
   const shownRef = useRef(shown);
   const lastAt = useRef(0);
@@ -31,7 +37,7 @@ export function useStaggered<S, T>(store: ReadableStore<S>, select: (s: S) => T,
     let timer: ReturnType<typeof setTimeout> | null = null;
     const check = () => {
       if (timer !== null || select(store.getState()) === shownRef.current) return;
-      const wait = Math.max(16 + slot * SLOT_MS, lastAt.current + MIN_INTERVAL_MS - performance.now());
+      const wait = Math.max(16 + slot * SLOT_MS, lastAt.current + minIntervalMs - performance.now());
       timer = setTimeout(() => {
         timer = null;
         lastAt.current = performance.now();
@@ -47,7 +53,7 @@ export function useStaggered<S, T>(store: ReadableStore<S>, select: (s: S) => T,
       unsubscribe();
       if (timer !== null) clearTimeout(timer);
     };
-  }, [store, select, slot, paused]);
+  }, [store, select, slot, paused, minIntervalMs]);
   return shown;
 }
 

@@ -4,6 +4,7 @@
 import { useStudio } from '../store/store';
 import { deleteSavedRun, resumeSavedRun } from '../store/training.actions';
 import { Alert } from './common';
+import { fmtDateTime } from '../lib/format';
 
 export function ResumeBanner() {
   const list = useStudio((s) => s.checkpoints.list);
@@ -20,7 +21,7 @@ export function ResumeBanner() {
         <div className="resume-item" key={c.runId} data-testid="resume-item" data-run={c.runId} data-step={c.step}>
           <div>
             <strong>An unfinished run can be resumed.</strong> It stopped after step {c.step} of {c.totalSteps} (
-            {c.modelName}, {c.dataset}), checkpoint saved {new Date(c.savedAt).toLocaleString()}.
+            {c.modelName}, {c.dataset}), checkpoint saved {fmtDateTime(c.savedAt)}.
           </div>
           <div className="resume-actions">
             <button

@@ -8,8 +8,27 @@ export function fmtBytes(n: number): string {
   return `${n} B`;
 }
 
+// One formatter each, made on first use: `toLocaleString` with a locale builds a new ICU formatter
+// on every call, and these run in every render of a live run's figures (docs/performance.md).
+let counts: Intl.NumberFormat | null = null;
+let dateTimes: Intl.DateTimeFormat | null = null;
+
+/** 1234567 -> "1,234,567" (as `n.toLocaleString('en-US')`). */
 export function fmtCount(n: number): string {
-  return n.toLocaleString('en-US');
+  return (counts ??= new Intl.NumberFormat('en-US')).format(n);
+}
+
+/** A time stamp in the user's locale, as `new Date(ms).toLocaleString()` writes it. */
+export function fmtDateTime(ms: number): string {
+  dateTimes ??= new Intl.DateTimeFormat(undefined, {
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+  });
+  return dateTimes.format(ms);
 }
 
 /**

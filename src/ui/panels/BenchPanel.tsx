@@ -15,7 +15,7 @@ import {
 } from '../store/bench.actions';
 import type { BenchRequest, BenchResult } from '../../worker/api';
 import { Alert, Card, KeyValues } from '../components/common';
-import { fmtBytes } from '../lib/format';
+import { fmtBytes, fmtCount } from '../lib/format';
 
 const SHAPES: { value: BenchRequest['shape']; label: string }[] = [
   { value: 'tiny', label: 'tiny (the demo model)' },
@@ -261,7 +261,7 @@ function Results() {
                   {r.nf4 ? 'nf4' : r.dtype}
                   {r.gradient_checkpointing ? ', ckpt' : ''}
                 </td>
-                <td data-testid="bench-tokens">{r.tokens_per_s.toLocaleString('en-US')}</td>
+                <td data-testid="bench-tokens">{fmtCount(r.tokens_per_s)}</td>
                 <td>{r.ms_per_step.toFixed(1)}</td>
                 <td data-testid="bench-peak">{fmtBytes(r.peak_bytes)}</td>
                 <td>{fmtBytes(r.estimate_bytes)}</td>
@@ -393,8 +393,8 @@ export function BenchPanel() {
                 <td>{b.shape}</td>
                 <td>{b.targets}</td>
                 <td>{b.dtype}</td>
-                <td>{b.tokS.toLocaleString('en-US')}</td>
-                <td>{b.peakMb.toLocaleString('en-US')}</td>
+                <td>{fmtCount(b.tokS)}</td>
+                <td>{fmtCount(b.peakMb)}</td>
               </tr>
             ))}
           </tbody>

@@ -4,6 +4,7 @@
 import { useStudio } from '../store/store';
 import { deleteSavedRun, resumeSavedRun } from '../store/training.actions';
 import { Card } from '../components/common';
+import { fmtDateTime } from '../lib/format';
 
 export function SavedRuns() {
   const list = useStudio((s) => s.checkpoints.list);
@@ -31,7 +32,7 @@ export function SavedRuns() {
         <tbody>
           {list.map((c) => (
             <tr key={c.runId} data-testid="saved-run" data-run={c.runId}>
-              <td>{new Date(c.createdAt).toLocaleString()}</td>
+              <td>{fmtDateTime(c.createdAt)}</td>
               <td>
                 {c.modelName} · {c.dataset}
               </td>

@@ -35,12 +35,31 @@ const LOSS_LEGEND = (
  * task (see useStaggered): a step the worker reports re-renders no chart, nor its host,
  * synchronously, and nothing at all while the panel is hidden.
  */
-function useRunView(slot: number): RunView {
-  return useStaggered(useStudio, runView, slot, !usePanelShown());
+function useRunView(slot: number, followHidden = false): RunView {
+  const shown = usePanelShown();
+  return useStaggered(useStudio, runView, slot, !shown && !followHidden, shown ? undefined : HIDDEN_EVERY_MS);
 }
 
-export function LossChart({ height, id = 'loss' }: { height?: number; id?: string }) {
-  const { history, totalSteps, best } = useRunView(0);
+/** How often a chart that follows the run while its panel is hidden takes a new value there. */
+const HIDDEN_EVERY_MS = 3000;
+
+/**
+ * The loss chart. `followHidden`: it keeps following the run, every few seconds, while its panel is
+ * hidden (the Export panel's copy), so that showing the panel finds its axes already right: a chart
+ * catching up a whole run at once re-registers both axes in recharts' store, a long task.
+ */
+export function LossChart({
+  height,
+  id = 'loss',
+  slot = 0,
+  followHidden = false,
+}: {
+  height?: number;
+  id?: string;
+  slot?: number;
+  followHidden?: boolean;
+}) {
+  const { history, totalSteps, best } = useRunView(slot, followHidden);
   const smoothing = useStudio((s) => s.ui.smoothing);
   const log = useStudio((s) => s.ui.logScale);
   const series = useMemo(() => new LossSeries(smoothing, log), [smoothing, log]);
@@ -48,7 +67,7 @@ export function LossChart({ height, id = 'loss' }: { height?: number; id?: strin
   return (
     <MetricChart
       id={id}
-      slot={0}
+      slot={slot}
       title="Loss"
       rows={rows}
       log={log}
