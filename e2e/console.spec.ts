@@ -35,7 +35,7 @@ async function yLabels(page: import('@playwright/test').Page) {
   return page.locator('[data-chart]').evaluateAll((charts) =>
     charts.map((c) => ({
       chart: c.getAttribute('data-chart'),
-      ticks: Array.from(c.querySelectorAll('.recharts-yAxis text.tick')).map((t) => ({
+      ticks: Array.from(c.querySelectorAll('.chart-y-ticks text.tick')).map((t) => ({
         text: t.textContent ?? '',
         y: Number(t.getAttribute('y')),
       })),

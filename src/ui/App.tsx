@@ -62,6 +62,29 @@ const PANELS: Record<Tab, ReactNode> = {
   bench: <BenchPanel />,
 };
 
+/**
+ * The chosen step, delivered as a transition. The store's own hook (useSyncExternalStore) makes
+ * every update it delivers a blocking one, so a step click rendered the panels' switch (the panel
+ * hidden and the one shown, and what reads whether it is shown) inside the click's task, with that
+ * frame's style and layout: 50-60 ms of thread time on a 4x-throttled CPU. Taken from a store
+ * subscription into a transition, it renders in slices React yields between; the sidebar, which
+ * reads the store directly, still marks the step at once.
+ */
+function useTabInTransition(): Tab {
+  const [tab, setTab] = useState(() => useStudio.getState().ui.tab);
+  useEffect(() => {
+    const follow = () => {
+      const next = useStudio.getState().ui.tab;
+      startTransition(() => setTab(next));
+    };
+    follow(); // a change between this render and this effect
+    return useStudio.subscribe((s, prev) => {
+      if (s.ui.tab !== prev.ui.tab) follow();
+    });
+  }, []);
+  return tab;
+}
+
 /** The six steps, mounted ahead of time (hidden) in this order once the page is idle. */
 const STEPS: Tab[] = ['model', 'dataset', 'hparams', 'training', 'samples', 'export'];
 
@@ -83,7 +106,7 @@ const STEPS: Tab[] = ['model', 'dataset', 'hparams', 'training', 'samples', 'exp
  * transition) while the one before stays on screen.
  */
 function Panels() {
-  const tab = useStudio((s) => s.ui.tab);
+  const tab = useTabInTransition();
   const deferred = useDeferredValue(tab);
   const [mounted, setMounted] = useState<ReadonlySet<Tab>>(() => new Set([tab]));
   if (!mounted.has(deferred)) setMounted(new Set(mounted).add(deferred));
@@ -118,7 +141,7 @@ function Panels() {
  * 80 ms task, docs/performance.md), where the frame does that layout once anyway.
  */
 function ScrollTopOnStep() {
-  const tab = useStudio((s) => s.ui.tab);
+  const tab = useTabInTransition();
   const scrolled = useRef(false);
   useEffect(() => {
     const onScroll = () => {

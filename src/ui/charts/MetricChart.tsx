@@ -1,10 +1,11 @@
 // One live line chart (recharts). Everything that costs time per update is decided here rather
-// than inside recharts: the data arrives decimated and never enters recharts' store (recharts lays
-// out the chart, the grid and the axes; the lines are drawn by Lines below with its scales), the
-// axis domains and ticks are computed by ticks.ts (niceTicks "none": recharts would search for them
-// on every render) and the y axis holds while the values stay inside it, and there is no recharts
-// Tooltip: it alone made mounting and updating a chart a 100+ ms task on a busy CPU. A light
-// overlay of our own reads values under the pointer instead.
+// than inside recharts: recharts lays out the chart and draws the x axis, registered once per run
+// (its store sees no data, no y domain and no marker); the y axis, its grid, the best-step marker
+// and the lines are drawn by Lines below with recharts' plot area and x scale, from decimated rows
+// that reach it through a context; the axis domains and ticks are computed by ticks.ts (niceTicks
+// "none": recharts would search for them on every render) and the y axis holds while the values
+// stay inside it; and there is no recharts Tooltip: it alone made mounting and updating a chart a
+// 100+ ms task on a busy CPU. A light overlay of our own reads values under the pointer instead.
 
 import {
   createContext,
@@ -20,18 +21,9 @@ import {
   type ReactNode,
   type RefObject,
 } from 'react';
-import {
-  CartesianGrid,
-  LineChart,
-  ReferenceLine,
-  usePlotArea,
-  useXAxisScale,
-  useYAxisScale,
-  XAxis,
-  YAxis,
-} from 'recharts';
+import { LineChart, usePlotArea, useXAxisScale, XAxis, YAxis } from 'recharts';
 import { extent } from '../lib/series';
-import { nextYAxis, xTicks, type Axis } from './ticks';
+import { nextYAxis, xTicks, yFraction, type Axis } from './ticks';
 import { useStaggeredMount } from './useStaggered';
 import type { Row } from './charts';
 
@@ -58,50 +50,58 @@ const xTick = (p: TickProps) => (
     {String(p.payload?.value ?? '')}
   </text>
 );
-/** The y tick renderer for one axis: each tick shows its label from ticks.ts (unique, exact). */
-function yTickOf(axis: Axis) {
-  const label = new Map(axis.ticks.map((t, i) => [t, axis.labels[i]]));
-  return function yTick(p: TickProps) {
-    const v = Number(p.payload?.value ?? 0);
-    return (
-      <text x={Number(p.x ?? 0) - 4} y={Number(p.y ?? 0) + 4} textAnchor="end" className="tick">
-        {label.get(v) ?? String(v)}
-      </text>
-    );
-  };
-}
-
-function markerLabel(text: string | undefined) {
-  return (p: { viewBox?: { x?: number; y?: number } }) => (
-    <text x={(p.viewBox?.x ?? 0) - 4} y={(p.viewBox?.y ?? 0) + 12} textAnchor="end" className="marker-label">
-      {text}
-    </text>
-  );
-}
 /** Two axes with the same domain, ticks and labels. */
 function sameAxis(a: Axis, b: Axis): boolean {
   const eq = (x: readonly unknown[], y: readonly unknown[]) => x.length === y.length && x.every((v, i) => v === y[i]);
   return eq(a.domain, b.domain) && eq(a.ticks, b.ticks) && eq(a.labels, b.labels);
 }
 
+/** What one chart draws of its own inside recharts' frame (see Lines). */
+interface Drawn {
+  rows: readonly Row[];
+  lines: readonly LineSpec[];
+  /** The y axis: domain, ticks and their labels (ticks.ts). */
+  y: Axis;
+  log: boolean;
+  /** A step to mark with a dashed vertical line, and the line's label. */
+  marker: { step: number; label?: string } | null;
+}
+
 /**
- * The lines of one chart, drawn from its rows with the chart's own scales (recharts' axis scale
- * hooks): straight segments, points without a value skipped and the line carried on (as
- * connectNulls draws it), dots where a line asks for them. The rows reach this component through
- * a context, not through the chart's `data`: a new data array makes recharts' store dispatch
- * `setChartData` twice (its effect's cleanup and setup) and rerun every selector of the chart, a
- * 50-150 ms task on a 4x-throttled CPU; a new context value re-renders this component alone.
+ * The y axis, its grid, the marker and the lines of one chart, drawn with the plot area and the x
+ * scale that recharts lays out. Nothing of this enters recharts' store: recharts keeps one
+ * registration per chart for its whole life (an x axis fixed by the run's length, a y axis fixed
+ * at 0..1 that only reserves the labels' width), and the values reach this component through a
+ * context. Each change of what recharts holds (a new `data` array, a y axis whose domain moved, a
+ * reference line at a new best step) is a dispatch that reruns every selector of the chart and
+ * re-renders it synchronously: a 50-150 ms task on a 4x-throttled CPU (docs/performance.md). A new
+ * context value re-renders this component alone.
+ *
+ * Lines are straight segments; a point without a value is skipped and the line carried on (as
+ * connectNulls draws it); dots where a line asks for them; what leaves the plot area is clipped.
  */
-const ChartRows = createContext<{ rows: readonly Row[]; lines: readonly LineSpec[] }>({ rows: [], lines: [] });
+const ChartRows = createContext<Drawn>({
+  rows: [],
+  lines: [],
+  y: { domain: [0, 1], ticks: [], labels: [] },
+  log: false,
+  marker: null,
+});
+
+const AXIS_STROKE = '#d6d3d1';
+const Y_AXIS_WIDTH = 48;
+const GRID_STROKE = '#efede9';
 
 function Lines() {
-  const { rows, lines } = useContext(ChartRows);
+  const { rows, lines, y: axis, log, marker } = useContext(ChartRows);
   const x = useXAxisScale();
-  const y = useYAxisScale();
   const area = usePlotArea();
   const clip = useId();
-  if (!x || !y || !area) return null;
+  if (!x || !area) return null;
   const r = (v: number) => Math.round(v * 10) / 10;
+  const frac = yFraction(axis, log);
+  const y = (v: number) => area.y + area.height * (1 - frac(v));
+  const markerX = marker ? x(marker.step) : undefined;
   return (
     <g className="recharts-layer recharts-line-layer">
       <defs>
@@ -109,6 +109,38 @@ function Lines() {
           <rect x={area.x} y={area.y - 4} width={area.width} height={area.height + 8} />
         </clipPath>
       </defs>
+      <g className="chart-grid">
+        {axis.ticks.map((t) => (
+          <line key={t} x1={area.x} x2={area.x + area.width} y1={r(y(t))} y2={r(y(t))} stroke={GRID_STROKE} />
+        ))}
+      </g>
+      <g className="chart-y-ticks">
+        {axis.ticks.map((t, i) => (
+          <g key={t}>
+            <line x1={area.x - 6} x2={area.x} y1={r(y(t))} y2={r(y(t))} stroke={AXIS_STROKE} />
+            <text x={area.x - 8} y={r(y(t)) + 4} textAnchor="end" className="tick">
+              {axis.labels[i]}
+            </text>
+          </g>
+        ))}
+      </g>
+      {markerX !== undefined && Number.isFinite(markerX) && (
+        <g className="chart-marker">
+          <line
+            x1={r(markerX)}
+            x2={r(markerX)}
+            y1={area.y}
+            y2={area.y + area.height}
+            stroke="#16a34a"
+            strokeDasharray="4 3"
+          />
+          {marker?.label && (
+            <text x={r(markerX) - 4} y={area.y + 12} textAnchor="end" className="marker-label">
+              {marker.label}
+            </text>
+          )}
+        </g>
+      )}
       {lines.map((l) => {
         let d = '';
         const dots: ReactNode[] = [];
@@ -117,7 +149,7 @@ function Lines() {
           if (v === undefined || !Number.isFinite(v)) continue;
           const px = x(row.x);
           const py = y(v);
-          if (px === undefined || py === undefined || !Number.isFinite(px) || !Number.isFinite(py)) continue;
+          if (px === undefined || !Number.isFinite(px) || !Number.isFinite(py)) continue;
           d += `${d ? 'L' : 'M'}${r(px)},${r(py)}`;
           if (l.dots) dots.push(<circle key={row.x} cx={r(px)} cy={r(py)} r={3} fill={l.color} />);
         }
@@ -141,9 +173,22 @@ function Lines() {
 }
 const LINES = <Lines />;
 
-const GRID = <CartesianGrid stroke="#efede9" vertical={false} />;
+/** recharts' y axis, the same for every chart and every update: it reserves the labels' width. */
+const Y_AXIS = (
+  <YAxis
+    type="number"
+    domain={[0, 1]}
+    ticks={[0, 1]}
+    interval={0}
+    allowDataOverflow
+    niceTicks="none"
+    tick={false}
+    tickLine={false}
+    width={Y_AXIS_WIDTH}
+    stroke={AXIS_STROKE}
+  />
+);
 const MARGIN = { top: 8, right: 14, bottom: 0, left: 0 };
-const Y_AXIS_WIDTH = 48;
 
 /**
  * The element's width, measured once on mount and then on resize (debounced, as a transition).
@@ -239,14 +284,15 @@ export const MetricChart = memo(function MetricChart(props: {
   const [frame, width] = useWidth();
   const height = props.height ?? 200;
   const { rows, lines, log, totalSteps, markerStep, markerLabel: markerText, yFromZero = false } = props;
-  // Axis props keep their identity while their values stay the same: recharts re-registers an
-  // axis (a store dispatch and a recompute of every selector) whenever its props change.
+  // The x axis is recharts' (its props keep their identity while the run's length stays: a change
+  // is a re-registration in recharts' store).
   const xAxis = useMemo(() => {
     const ticks = xTicks(totalSteps);
     return { ticks, domain: [1, ticks.at(-1)!] as [number, number] };
   }, [totalSteps]);
-  // The y axis holds while the values stay inside it (nextYAxis): each change is a re-registration.
-  const [yKept, setYKept] = useState<{ y: Axis; yTick: ReturnType<typeof yTickOf>; log: boolean } | null>(null);
+  // The y axis is drawn by Lines and holds while the values stay inside it (nextYAxis), so that
+  // its labels and grid do not move with every step.
+  const [yKept, setYKept] = useState<{ y: Axis; log: boolean } | null>(null);
   const prev = yKept && yKept.log === log ? yKept : null;
   const yNext = useMemo(
     () =>
@@ -261,68 +307,43 @@ export const MetricChart = memo(function MetricChart(props: {
       ),
     [prev, rows, lines, log, yFromZero],
   );
-  const yAx = prev && sameAxis(prev.y, yNext) ? prev : { y: yNext, yTick: yTickOf(yNext), log };
+  const yAx = prev && sameAxis(prev.y, yNext) ? prev : { y: yNext, log };
   if (yAx !== yKept) setYKept(yAx);
-  const axes = { x: xAxis.ticks, xDomain: xAxis.domain, y: yAx.y, yTick: yAx.yTick };
-  // The chart's children as elements that keep their identity while their props are unchanged:
-  // a new data point then re-renders the chart root and what reads the data (the lines), and
-  // React skips the grid and the axes (their ticks are many small SVG elements).
-  const xAxisEl = useMemo(
-    () => (
-      <XAxis
-        dataKey="x"
-        type="number"
-        domain={axes.xDomain}
-        ticks={axes.x}
-        interval={0}
-        allowDataOverflow
-        allowDecimals={false}
-        niceTicks="none"
-        tick={xTick}
-        stroke="#d6d3d1"
-      />
-    ),
-    [axes.xDomain, axes.x],
-  );
-  const yAxisEl = useMemo(
-    () => (
-      <YAxis
-        scale={log ? 'log' : 'linear'}
-        domain={axes.y.domain}
-        ticks={axes.y.ticks}
-        interval={0}
-        allowDataOverflow
-        niceTicks="none"
-        tick={axes.yTick}
-        width={Y_AXIS_WIDTH}
-        stroke="#d6d3d1"
-      />
-    ),
-    [log, axes.y, axes.yTick],
-  );
-  const markerEl = useMemo(
-    () =>
-      markerStep != null && (
-        <ReferenceLine x={markerStep} stroke="#16a34a" strokeDasharray="4 3" label={markerLabel(markerText)} />
-      ),
-    [markerStep, markerText],
-  );
-  // The chart itself keeps its identity while its axes and size stay: a new data point re-renders
-  // the lines (through ChartRows) and the hover overlay, nothing of recharts.
+  // recharts' part, which keeps its identity while the size and the run's length stay: a new data
+  // point, a new y axis or a new best step re-renders Lines (through ChartRows) and the hover
+  // overlay, nothing of recharts.
   const chart = useMemo(
     () =>
       width > 0 ? (
         <LineChart width={width} height={height} margin={MARGIN}>
-          {GRID}
-          {xAxisEl}
-          {yAxisEl}
-          {markerEl}
+          <XAxis
+            dataKey="x"
+            type="number"
+            domain={xAxis.domain}
+            ticks={xAxis.ticks}
+            interval={0}
+            allowDataOverflow
+            allowDecimals={false}
+            niceTicks="none"
+            tick={xTick}
+            stroke={AXIS_STROKE}
+          />
+          {Y_AXIS}
           {LINES}
         </LineChart>
       ) : null,
-    [width, height, xAxisEl, yAxisEl, markerEl],
+    [width, height, xAxis],
   );
-  const drawn = useMemo(() => ({ rows, lines }), [rows, lines]);
+  const drawn = useMemo<Drawn>(
+    () => ({
+      rows,
+      lines,
+      y: yAx.y,
+      log,
+      marker: markerStep != null ? { step: markerStep, label: markerText } : null,
+    }),
+    [rows, lines, yAx.y, log, markerStep, markerText],
+  );
   return (
     <figure className="chart" data-chart={props.id} data-points={rows.length}>
       <figcaption>
@@ -334,7 +355,7 @@ export const MetricChart = memo(function MetricChart(props: {
           <>
             {rows.length === 0 && <div className="chart-waiting">Waiting for the first step…</div>}
             <ChartRows value={drawn}>{chart}</ChartRows>
-            <Hover rows={rows} lines={lines} xMax={axes.x.at(-1)!} />
+            <Hover rows={rows} lines={lines} xMax={xAxis.ticks.at(-1)!} />
           </>
         )}
       </div>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { logTicks, MIN_GAP, niceTicks, nextYAxis, tickLabels, xTicks, yAxis, type Axis } from './ticks';
+import { logTicks, MIN_GAP, niceTicks, nextYAxis, tickLabels, xTicks, yAxis, yFraction, type Axis } from './ticks';
 
 /** What every axis must be: the properties whose failure showed as React key errors and overlapping labels. */
 function expectSound(a: Axis, lo: number, hi: number, log: boolean) {
@@ -150,5 +150,30 @@ describe('nextYAxis (the y axis a live chart keeps)', () => {
     expect(nextYAxis(null, [1e-4, 2e-4], false, true).domain).toEqual([0, 2e-4]);
     const a = nextYAxis(nextYAxis(null, [0.5, 1], false), [0.01, 1], false);
     expect(a.domain[0]).toBe(0);
+  });
+});
+
+describe('yFraction (where Lines draws a value and a tick)', () => {
+  it('maps a linear domain onto 0..1, beyond it outside 0..1', () => {
+    const f = yFraction({ domain: [1.5, 3.5], ticks: [1.5, 2.5, 3.5], labels: ['1.5', '2.5', '3.5'] }, false);
+    expect([1.5, 2.5, 3.5, 1, 4].map(f)).toEqual([0, 0.5, 1, -0.25, 1.25]);
+  });
+  it('maps a log domain by decades, and has no place for 0 or a negative value', () => {
+    const f = yFraction({ domain: [1e-5, 1e-3], ticks: [1e-5, 1e-4, 1e-3], labels: ['1e-5', '1e-4', '1e-3'] }, true);
+    expect(f(1e-5)).toBeCloseTo(0, 12);
+    expect(f(1e-4)).toBeCloseTo(0.5, 12);
+    expect(f(1e-3)).toBeCloseTo(1, 12);
+    expect(f(0)).toBeNaN();
+    expect(f(-1)).toBeNaN();
+  });
+  it('puts the ticks of every axis nextYAxis keeps inside 0..1, at least MIN_GAP apart', () => {
+    let axis: Axis | null = null;
+    for (let step = 1; step <= 200; step++) {
+      const v = 2 + Math.sin(step / 7) / 2 - step / 400;
+      axis = nextYAxis(axis, [v - 0.1, v], false, false);
+      const pos = axis.ticks.map(yFraction(axis, false));
+      for (const p of pos) expect(p).toBeGreaterThanOrEqual(-1e-9), expect(p).toBeLessThanOrEqual(1 + 1e-9);
+      for (let i = 1; i < pos.length; i++) expect(pos[i] - pos[i - 1]).toBeGreaterThanOrEqual(MIN_GAP - 1e-9);
+    }
   });
 });

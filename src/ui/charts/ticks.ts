@@ -175,3 +175,14 @@ export function nextYAxis(prev: Axis | null, range: [number, number] | null, log
   const up = hi > b ? hi + room : hi;
   return yAxis([lo >= 0 ? Math.max(0, down) : down, hi <= 0 ? Math.min(0, up) : up], log);
 }
+
+/** Where a value sits on the y axis: 0 at the bottom of the domain, 1 at the top (NaN off a log axis). */
+export function yFraction(axis: Axis, log: boolean): (v: number) => number {
+  const [lo, hi] = axis.domain;
+  if (log) {
+    const a = Math.log10(lo);
+    const span = Math.log10(hi) - a;
+    return (v) => (v > 0 ? (Math.log10(v) - a) / span : NaN);
+  }
+  return (v) => (v - lo) / (hi - lo);
+}
