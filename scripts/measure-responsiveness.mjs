@@ -182,7 +182,15 @@ async function startTrace() {
   traceEvents = [];
   await cdp.send('Tracing.start', {
     transferMode: 'ReportEvents',
-    traceConfig: { includedCategories: ['toplevel', 'devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8', '__metadata'] },
+    traceConfig: {
+      includedCategories: [
+        'toplevel',
+        'devtools.timeline',
+        'disabled-by-default-devtools.timeline',
+        'v8',
+        '__metadata',
+      ],
+    },
   });
 }
 async function stopTrace() {
@@ -203,12 +211,16 @@ async function stopTrace() {
   // what each long task's thread time went to: the events directly inside it (timeline events)
   for (const t of long) {
     const inside = runs.filter((e) => e !== t && e.ts >= t.ts && e.ts + e.dur <= t.ts + t.dur);
-    const direct = inside.filter((e) => !inside.some((p) => p !== e && p.ts <= e.ts && p.ts + p.dur >= e.ts + e.dur && p.dur > e.dur));
+    const direct = inside.filter(
+      (e) => !inside.some((p) => p !== e && p.ts <= e.ts && p.ts + p.dur >= e.ts + e.dur && p.dur > e.dur),
+    );
     const by = new Map();
     for (const e of direct) by.set(e.name, (by.get(e.name) ?? 0) + (e.tdur ?? e.dur) / 1000);
     const parts = [...by].sort((a, b) => b[1] - a[1]).map(([n, ms]) => `${n} ${ms.toFixed(1)}`);
     const what = direct.map((e) => e.args?.data?.type ?? e.args?.data?.functionName).filter(Boolean);
-    console.log(`  task ${Math.round(t.tdur / 1000)} ms thread time: ${parts.join('; ') || '(nothing traced inside)'}${what.length ? ` [${[...new Set(what)].join(', ')}]` : ''}`);
+    console.log(
+      `  task ${Math.round(t.tdur / 1000)} ms thread time: ${parts.join('; ') || '(nothing traced inside)'}${what.length ? ` [${[...new Set(what)].join(', ')}]` : ''}`,
+    );
   }
   return long.map((e) => Math.round(e.tdur / 1000));
 }

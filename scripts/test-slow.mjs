@@ -22,5 +22,7 @@ const kernel = spawnSync(bin('vitest'), ['run', '--project', 'kernel', ...SLOW_K
   cwd: root,
   env: gpuEnv({ ...process.env, LORA_STUDIO_SLOW: '1' }),
 });
-console.log(`slow e2e: ${e2e.status === 0 ? 'passed' : 'FAILED'}; slow kernel: ${kernel.status === 0 ? 'passed' : 'FAILED'}`);
+console.log(
+  `slow e2e: ${e2e.status === 0 ? 'passed' : 'FAILED'}; slow kernel: ${kernel.status === 0 ? 'passed' : 'FAILED'}`,
+);
 process.exit(e2e.status === 0 && kernel.status === 0 ? 0 : 1);

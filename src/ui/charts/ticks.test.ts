@@ -172,7 +172,10 @@ describe('yFraction (where Lines draws a value and a tick)', () => {
       const v = 2 + Math.sin(step / 7) / 2 - step / 400;
       axis = nextYAxis(axis, [v - 0.1, v], false, false);
       const pos = axis.ticks.map(yFraction(axis, false));
-      for (const p of pos) expect(p).toBeGreaterThanOrEqual(-1e-9), expect(p).toBeLessThanOrEqual(1 + 1e-9);
+      for (const p of pos) {
+        expect(p).toBeGreaterThanOrEqual(-1e-9);
+        expect(p).toBeLessThanOrEqual(1 + 1e-9);
+      }
       for (let i = 1; i < pos.length; i++) expect(pos[i] - pos[i - 1]).toBeGreaterThanOrEqual(MIN_GAP - 1e-9);
     }
   });
