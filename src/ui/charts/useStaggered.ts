@@ -19,8 +19,8 @@ export interface ReadableStore<S> {
  * starved). The component subscribes to the store itself rather than through a selector hook, so
  * a store change does not re-render it: only the delivery does (a step event's synchronous render
  * leaves the charts out). While `paused` (its panel hidden) nothing is delivered; the latest
- * value follows on resuming. At most one delivery per `minIntervalMs`. `select` must be stable (module level) and return the same object
- * while its values are the same.
+ * value follows on resuming. At most one delivery per `minIntervalMs`. `select` must be stable
+ * (module level) and return the same object while its values are the same.
  */
 export function useStaggered<S, T>(
   store: ReadableStore<S>,

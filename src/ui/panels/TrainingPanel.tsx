@@ -45,8 +45,9 @@ const HIDDEN_EVERY_MS = 3000;
 
 /**
  * The loss chart. `followHidden`: it keeps following the run, every few seconds, while its panel is
- * hidden (the Export panel's copy), so that showing the panel finds its axes already right: a chart
- * catching up a whole run at once re-registers both axes in recharts' store, a long task.
+ * hidden (the Export panel's copy), so that showing the panel finds it already drawn for this run: a
+ * chart catching up on a new run re-registers its x axis in recharts' store (the run's length), a
+ * long task on a slow CPU, better spent while the panel is out of sight than in the click that shows it.
  */
 export function LossChart({
   height,
