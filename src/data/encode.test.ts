@@ -6,8 +6,9 @@ import { encodeDataset, EncodeError, ExampleEncoder, type EncodeOptions } from '
 import type { NormalizedRecord } from './formats';
 import { parseDataset } from './parse';
 import { promptFormatFor } from './template';
+import { tokenizerFit } from './stats';
 import { BOS_CHATML, demoTokenizer, llama2LikeTokenizer, qwenLikeTokenizer } from './testing/fixtures';
-import type { ModelTokenizer } from './tokenizer';
+import { ModelTokenizer } from './tokenizer';
 import { IGNORE_INDEX, type Example } from './types';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -287,5 +288,57 @@ describe('encodeDataset', () => {
     expect(errors).toEqual([
       { record: 1, line: 2, field: null, message: 'record #1 (line 2): the chat template failed: refused' },
     ]);
+  });
+
+  it('names a record with a word the tokenizer has no id for, and keeps the others', () => {
+    // A WordLevel vocabulary whose unk_token is not in it: the library gives null for an unknown word.
+    const words = ['count', 'the', 'orders', 'SELECT', '1', '</s>'];
+    const t = ModelTokenizer.load(
+      {
+        version: '1.0',
+        added_tokens: [
+          {
+            id: 5,
+            content: '</s>',
+            special: true,
+            single_word: false,
+            lstrip: false,
+            rstrip: false,
+            normalized: false,
+          },
+        ],
+        pre_tokenizer: { type: 'Whitespace' },
+        model: { type: 'WordLevel', vocab: Object.fromEntries(words.map((w, i) => [w, i])), unk_token: '[UNK]' },
+      },
+      { chat_template: "{% for m in messages %}{{ m['content'] }} {% endfor %}", eos_token: '</s>' },
+    );
+    const rec = (user: string, index: number) => ({
+      turns: [
+        { role: 'user' as const, content: user },
+        { role: 'assistant' as const, content: 'SELECT 1' },
+      ],
+      index,
+      line: index + 1,
+    });
+    const { examples, errors } = encodeDataset(
+      [rec('count the orders', 0), rec('count the parcels', 1)],
+      encoderFor(t),
+    );
+    expect(examples.map((e) => e.record)).toEqual([0]);
+    expect(Array.from(examples[0].inputIds)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(trained(examples[0])).toEqual([3, 4, 5]);
+    expect(errors).toEqual([
+      {
+        record: 1,
+        line: 2,
+        field: null,
+        message:
+          'record #1 (line 2): the tokenizer has no id for "parcels": tokenizer.json\'s WordLevel vocabulary lacks it, ' +
+          'and lacks the unk_token that would stand in for it',
+      },
+    ]);
+    // the tokenizer-fit figures count the texts it can encode
+    const fit = tokenizerFit(['count the orders', 'count the parcels'], t);
+    expect([fit.characters, fit.tokens]).toEqual([16, 3]);
   });
 });

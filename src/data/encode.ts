@@ -20,7 +20,7 @@
 import { recordLabel, type NormalizedRecord, type RecordError } from './formats';
 import type { DatasetRecord } from './parse';
 import { TemplateError, type PromptFormat, type RenderedRecord } from './template';
-import type { ModelTokenizer } from './tokenizer';
+import { UnknownTokenError, type ModelTokenizer } from './tokenizer';
 import { IGNORE_INDEX, type Example } from './types';
 
 export interface EncodeOptions {
@@ -167,7 +167,14 @@ export class ExampleEncoder {
     }
     const { text } = rendered;
     const tok = this.tokenizer;
-    const { ids, bosAdded } = tok.encodeRendered(text);
+    let encoded: { ids: number[]; bosAdded: boolean };
+    try {
+      encoded = tok.encodeRendered(text);
+    } catch (e) {
+      if (e instanceof UnknownTokenError) throw new EncodeError(`${where}: ${e.message}`);
+      throw e;
+    }
+    const { ids, bosAdded } = encoded;
     const off = bosAdded ? 1 : 0;
     const full = bosAdded ? ids.slice(1) : ids;
     if (this.opts.trainOnInputs) return { rendered, ids, bosAdded, spans: [] };

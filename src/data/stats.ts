@@ -3,6 +3,7 @@
 // whether the tokenizer suits the text at all (characters per token, unknown/byte-fallback share).
 
 import { IGNORE_INDEX, type Example } from './types';
+import { UnknownTokenError } from './tokenizer';
 
 export interface HistogramBin {
   /** Token lengths in [lo, hi). */
@@ -130,8 +131,15 @@ export function tokenizerFit(
   let unknownOrBytes = 0;
   const isOdd = new Map<number, boolean>();
   for (const t of texts) {
+    let ids: number[];
+    try {
+      ids = tokenizer.encode(t);
+    } catch (e) {
+      // a text with a piece the tokenizer has no id for: its record is refused by name when encoded
+      if (e instanceof UnknownTokenError) continue;
+      throw e;
+    }
     characters += [...t].length;
-    const ids = tokenizer.encode(t);
     tokens += ids.length;
     for (const id of ids) {
       let odd = isOdd.get(id);

@@ -48,6 +48,22 @@ function tokenContent(v: unknown): string | null {
   return null;
 }
 
+/**
+ * A text has a piece that the tokenizer has no id for: its model's vocabulary lacks the piece and
+ * the unknown token it would stand in with (a WordLevel or WordPiece tokenizer whose unk_token is
+ * not in its vocabulary). The library gives `null` for such a piece; training on it would read
+ * garbage, so encoding refuses it.
+ */
+export class UnknownTokenError extends Error {
+  constructor(piece: string | null, modelType: string) {
+    super(
+      `the tokenizer has no id for ${piece === null ? 'a piece of this text' : JSON.stringify(piece)}: ` +
+        `tokenizer.json's ${modelType} vocabulary lacks it, and lacks the unk_token that would stand in for it`,
+    );
+    this.name = 'UnknownTokenError';
+  }
+}
+
 export class ModelTokenizer {
   readonly bos: SpecialToken | null;
   readonly eos: SpecialToken | null;
@@ -65,6 +81,8 @@ export class ModelTokenizer {
   readonly warnings: string[] = [];
   readonly config: Json;
   private readonly tok: Tokenizer;
+  /** tokenizer.json's model type (BPE, WordLevel, WordPiece, Unigram), for messages. */
+  private readonly modelType: string;
   private readonly specialIds: Set<number>;
   private readonly cleanUp: boolean;
 
@@ -75,6 +93,8 @@ export class ModelTokenizer {
         'tokenizer.json has no "model" section (is it a tokenizer.json from a fast tokenizer?)',
       );
     }
+    const type = (tokenizerJson.model as Json).type;
+    this.modelType = typeof type === 'string' ? type : 'model';
     // The library requires these keys to exist; files written by older versions may omit them.
     const full: Json = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...tokenizerJson };
     if (!Array.isArray(full.added_tokens)) full.added_tokens = [];
@@ -135,7 +155,13 @@ export class ModelTokenizer {
    * ids. With addSpecialTokens, BOS/EOS are added as addBosToken/addEosToken say.
    */
   encode(text: string, opts: EncodeTextOptions = {}): number[] {
-    const ids = text.length === 0 ? [] : this.tok.encode(text, { add_special_tokens: false }).ids;
+    let ids: number[] = [];
+    if (text.length > 0) {
+      const enc = this.tok.encode(text, { add_special_tokens: false });
+      ids = enc.ids;
+      const bad = ids.findIndex((id) => !Number.isInteger(id));
+      if (bad >= 0) throw new UnknownTokenError(enc.tokens?.[bad] ?? null, this.modelType);
+    }
     if (!opts.addSpecialTokens) return ids;
     const out = this.addBosToken ? [this.bos!.id, ...ids] : ids;
     if (this.addEosToken) out.push(this.eos!.id);
