@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { demoFiles, demoTokenizer, llama2LikeTokenizer, qwenLikeTokenizer } from './testing/fixtures';
-import { ModelTokenizer, TokenizerLoadError } from './tokenizer';
+import { ModelTokenizer, TokenizerLoadError, UnknownTokenError } from './tokenizer';
 
 describe('ModelTokenizer', () => {
   it('loads the demo tokenizer: vocab size and special tokens from tokenizer_config.json', () => {
@@ -102,5 +102,22 @@ describe('ModelTokenizer', () => {
     const bad = { ...f.tokenizerJson, pre_tokenizer: { type: 'NoSuchPreTokenizer' } };
     expect(() => ModelTokenizer.load(bad, f.tokenizerConfig)).toThrow(TokenizerLoadError);
     expect(() => ModelTokenizer.load(bad, f.tokenizerConfig)).toThrow(/^tokenizer\.json could not be loaded: /);
+  });
+
+  it("maps a WordLevel model's unknown words to its own unk_token, as transformers' fast tokenizer does", () => {
+    const wordLevel = (unk: string) => ({
+      version: '1.0',
+      added_tokens: [],
+      pre_tokenizer: { type: 'WhitespaceSplit' },
+      model: { type: 'WordLevel', vocab: { '<unk>': 0, select: 1, from: 2 }, unk_token: unk },
+    });
+    // tokenizer_config.json names no unk_token: the model's own is the one used
+    const t = ModelTokenizer.load(wordLevel('<unk>'), {});
+    expect(t.encode('select name from users')).toEqual([1, 0, 2, 0]);
+    // a model whose unk_token is not in its vocabulary has no id for an unknown word: refused by name
+    const u = ModelTokenizer.load(wordLevel('[UNK]'), {});
+    expect(u.encode('select from')).toEqual([1, 2]);
+    expect(() => u.encode('select name')).toThrow(UnknownTokenError);
+    expect(() => u.encode('select name')).toThrow(/^the tokenizer has no id for "name": /);
   });
 });

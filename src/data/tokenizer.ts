@@ -98,8 +98,16 @@ export class ModelTokenizer {
     // The library requires these keys to exist; files written by older versions may omit them.
     const full: Json = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...tokenizerJson };
     if (!Array.isArray(full.added_tokens)) full.added_tokens = [];
+    // The library reads a WordLevel model's unknown token from tokenizer_config.json's unk_token, where
+    // transformers' fast tokenizer reads the model's own (tokenizer.json `model.unk_token`): without
+    // this, every word outside the vocabulary of a tokenizer whose config names no unk_token had no id.
+    const model = tokenizerJson.model as Json;
+    const libConfig =
+      model.type === 'WordLevel' && typeof model.unk_token === 'string'
+        ? { ...config, unk_token: model.unk_token }
+        : config;
     try {
-      this.tok = new Tokenizer(full, config);
+      this.tok = new Tokenizer(full, libConfig);
     } catch (e) {
       throw new TokenizerLoadError(`tokenizer.json could not be loaded: ${e instanceof Error ? e.message : String(e)}`);
     }
