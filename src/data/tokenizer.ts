@@ -93,15 +93,14 @@ export class ModelTokenizer {
         'tokenizer.json has no "model" section (is it a tokenizer.json from a fast tokenizer?)',
       );
     }
-    const type = (tokenizerJson.model as Json).type;
-    this.modelType = typeof type === 'string' ? type : 'model';
+    const model = tokenizerJson.model as Json;
+    this.modelType = typeof model.type === 'string' ? model.type : 'model';
     // The library requires these keys to exist; files written by older versions may omit them.
     const full: Json = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...tokenizerJson };
     if (!Array.isArray(full.added_tokens)) full.added_tokens = [];
     // The library reads a WordLevel model's unknown token from tokenizer_config.json's unk_token, where
     // transformers' fast tokenizer reads the model's own (tokenizer.json `model.unk_token`): without
     // this, every word outside the vocabulary of a tokenizer whose config names no unk_token had no id.
-    const model = tokenizerJson.model as Json;
     const libConfig =
       model.type === 'WordLevel' && typeof model.unk_token === 'string'
         ? { ...config, unk_token: model.unk_token }
